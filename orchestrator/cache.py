@@ -1,0 +1,150 @@
+"""Local cache directories that a failed, interrupted or concurrent run cannot corrupt.
+
+A plan's `type=local,dest=D` cache is kept as versions: each build exports into a fresh
+directory `D.versions/<id>`, and only after the build succeeded does `D` (a symlink) swap to it,
+atomically. A run that reads a version holds a shared lock on it for its whole build, so old
+versions are deleted only when no run reads them. `D` stays a plain path that a hand-run
+`docker buildx bake` can use as `src=D` too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+def _parse(spec: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def _format(fields: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _versions_dir(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".versions")
+
+
+@dataclass
+class CacheLease:
+    """The cache specs one build uses, and what to do with its export when the build ends."""
+
+    cache_from: list[str]
+    cache_to: list[str]
+    _locks: list[IO[bytes]] = field(default_factory=list)
+    _swaps: list[tuple[Path, Path]] = field(default_factory=list)  # (dest, new version)
+
+    def commit(self) -> None:
+        """The build succeeded: make each new export the current version of its cache."""
+        swaps, self._swaps = self._swaps, []
+        for dest, version in swaps:
+            if (version / "index.json").is_file():
+                _swap(dest, version)
+            else:
+                shutil.rmtree(version, ignore_errors=True)
+        self.release()
+        for dest in {d for d, _ in swaps}:
+            _collect(dest)
+
+    def abort(self) -> None:
+        """The build failed or was stopped: drop its exports, keep every current version."""
+        for _, version in self._swaps:
+            shutil.rmtree(version, ignore_errors=True)
+        self._swaps.clear()
+        self.release()
+
+    def release(self) -> None:
+        for lock in self._locks:
+            lock.close()
+        self._locks.clear()
+
+
+def _lock_shared(version: Path) -> IO[bytes] | None:
+    lock = version.with_name(version.name + ".lock").open("ab")
+    fcntl.flock(lock, fcntl.LOCK_SH)
+    if version.is_dir():
+        return lock
+    lock.close()  # collected between resolving the symlink and locking it
+    return None
+
+
+def _resolve_current(src: Path) -> tuple[Path, IO[bytes] | None]:
+    """The directory `src` names now, locked against collection while a build reads it."""
+    for _ in range(5):
+        if not src.is_symlink():
+            return src, None
+        real = src.resolve()
+        if not real.is_dir():
+            return src, None
+        lock = _lock_shared(real)
+        if lock is not None:
+            return real, lock
+    return src, None
+
+
+def _swap(dest: Path, version: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and not dest.is_symlink():
+        # A cache directory written before orch managed it becomes an ordinary old version.
+        legacy = _versions_dir(dest) / f"legacy-{uuid.uuid4().hex[:8]}"
+        with contextlib.suppress(OSError):
+            dest.rename(legacy)
+    link = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.link")
+    link.symlink_to(os.path.relpath(version, dest.parent))
+    link.replace(dest)
+
+
+def _collect(dest: Path) -> None:
+    """Delete versions that are not current and that no running build holds."""
+    versions = _versions_dir(dest)
+    current = dest.resolve() if dest.is_symlink() else None
+    if not versions.is_dir():
+        return
+    for entry in versions.iterdir():
+        if not entry.is_dir() or entry == current:
+            continue
+        lock_path = entry.with_name(entry.name + ".lock")
+        with lock_path.open("ab") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
+
+
+def lease(cache_from: list[str], cache_to: list[str], root: Path) -> CacheLease:
+    """Rewrite a target's local cache specs for one build: read the current, write aside."""
+    result = CacheLease(cache_from=[], cache_to=[])
+    for spec in cache_from:
+        fields = _parse(spec)
+        if fields.get("type") == "local" and "src" in fields:
+            real, lock = _resolve_current((root / fields["src"]).absolute())
+            if lock is not None:
+                result._locks.append(lock)
+            fields["src"] = str(real)
+            spec = _format(fields)
+        result.cache_from.append(spec)
+    for spec in cache_to:
+        fields = _parse(spec)
+        if fields.get("type") == "local" and "dest" in fields:
+            dest = (root / fields["dest"]).absolute()
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            version = _versions_dir(dest) / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+            version.parent.mkdir(parents=True, exist_ok=True)
+            result._swaps.append((dest, version))
+            fields["dest"] = str(version)
+            spec = _format(fields)
+        result.cache_to.append(spec)
+    return result

@@ -1,0 +1,93 @@
+"""Everything orch prints while it runs: a live view on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+STYLES = {
+    "queued": "dim",
+    "building": "cyan",
+    "built": "green",
+    "passed": "green",
+    "failed": "bold red",
+    "blocked": "yellow",
+    "cancelled": "magenta",
+}
+
+
+def wants_live(stream: TextIO) -> bool:
+    """A live view only on a terminal, and never in CI, whose logs want one line per event."""
+    return stream.isatty() and not os.environ.get("CI")
+
+
+class Progress:
+    """Receives scheduler events and shows them: a rich table, or a line per event."""
+
+    def __init__(self, keys: Sequence[str], *, live: bool, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.state = dict.fromkeys(keys, "queued")
+        self.since: dict[str, float] = {}
+        self.elapsed: dict[str, float] = {}
+        self.started = time.monotonic()
+        self.console = Console(file=self.stream, highlight=False)
+        self._live = (
+            Live(console=self.console, refresh_per_second=4, transient=False) if live else None
+        )
+
+    def __enter__(self) -> Progress:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.stop()
+
+    def event(self, key: str, status: str, elapsed_s: float | None = None) -> None:
+        self.state[key] = status
+        now = time.monotonic()
+        if status == "building":
+            self.since[key] = now
+        elif elapsed_s is not None:
+            self.elapsed[key] = elapsed_s
+        if self._live is not None:
+            self._live.update(self._table())
+            return
+        if status == "queued":
+            return
+        stamp = f"[{now - self.started:7.1f}s]"
+        took = f" in {elapsed_s:.1f}s" if elapsed_s is not None and status != "building" else ""
+        self.stream.write(f"{stamp} {key}: {status}{took}\n")
+        self.stream.flush()
+
+    def _table(self) -> Table:
+        table = Table(box=None, pad_edge=False, show_header=False)
+        table.add_column("target")
+        table.add_column("state")
+        table.add_column("time", justify="right")
+        now = time.monotonic()
+        for key, status in self.state.items():
+            building = status == "building"
+            secs = now - self.since.get(key, now) if building else self.elapsed.get(key)
+            shown = f"{secs:.1f}s" if secs is not None else ""
+            table.add_row(key, f"[{STYLES.get(status, '')}]{status}[/]", shown)
+        return table
+
+    def print(self, text: str = "", style: str | None = None) -> None:
+        self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)

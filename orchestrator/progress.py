@@ -1,0 +1,95 @@
+"""Read BuildKit's plain progress output: which lines, steps and errors belong to which target."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+_VERTEX = re.compile(r"^#(\d+) (.*)$")
+_NAMED = re.compile(r"^\[(?P<head>[^\]]*)\] (?P<rest>.*)$")
+TAIL_LINES = 30
+
+
+@dataclass(slots=True)
+class TargetProgress:
+    """What one bake target's build printed, as it is read."""
+
+    lines: list[str] = field(default_factory=list)
+    cached: int = 0
+    steps: int = 0
+    failed_step: str | None = None
+    error: str | None = None
+    canceled: bool = False
+    last_seen: float = 0.0  # when the target last printed, on the clock `feed` was given
+    # Output of each step, kept short: on failure, the failing step's last lines are shown.
+    step_tail: dict[int, deque[str]] = field(default_factory=dict)
+
+
+class ProgressReader:
+    """Feeds on `--progress plain` lines of one bake and splits them by bake target.
+
+    With one target, bake prints step names bare (`[2/3] RUN ...`); with several, each is
+    prefixed by its target (`[api 2/3] RUN ...`), which is how lines are attributed.
+    """
+
+    def __init__(self, targets: list[str]) -> None:
+        self.targets = {t: TargetProgress() for t in targets}
+        self._single = targets[0] if len(targets) == 1 else None
+        self._vertex_owner: dict[int, str | None] = {}
+        self._vertex_name: dict[int, str] = {}
+        self.other: list[str] = []  # lines of no target: bake's own errors, the summary
+
+    def _owner_of(self, name: str) -> str | None:
+        if self._single is not None:
+            return self._single
+        m = _NAMED.match(name)
+        if not m:
+            return None
+        head = m.group("head").split(" ", 1)[0]
+        return head if head in self.targets else None
+
+    def feed(self, line: str, now: float = 0.0) -> None:
+        line = line.rstrip("\n")
+        m = _VERTEX.match(line)
+        if not m:
+            if self._single is not None:
+                self.targets[self._single].lines.append(line)
+                self.targets[self._single].last_seen = now
+            else:
+                self.other.append(line)
+            return
+        num, text = int(m.group(1)), m.group(2)
+        if num not in self._vertex_owner:
+            self._vertex_owner[num] = self._owner_of(text)
+            self._vertex_name[num] = text
+            owner = self._vertex_owner[num]
+            if owner is not None and _NAMED.match(text):
+                self.targets[owner].steps += 1
+        owner = self._vertex_owner[num]
+        if owner is None:
+            self.other.append(line)
+            return
+        progress = self.targets[owner]
+        progress.lines.append(line)
+        progress.last_seen = now
+        if text == "CACHED":
+            progress.cached += 1
+        elif text == "CANCELED":
+            progress.canceled = True
+        elif text.startswith("ERROR: "):
+            if "context canceled" in text:
+                progress.canceled = True
+            elif progress.error is None:
+                progress.error = text.removeprefix("ERROR: ")
+                progress.failed_step = self._vertex_name[num]
+        elif text != self._vertex_name[num]:
+            progress.step_tail.setdefault(num, deque(maxlen=TAIL_LINES)).append(text)
+
+    def failed_tail(self, target: str) -> list[str]:
+        """The last lines the failing step of `target` printed."""
+        progress = self.targets[target]
+        for num, name in self._vertex_name.items():
+            if name == progress.failed_step and self._vertex_owner.get(num) == target:
+                return list(progress.step_tail.get(num, ()))
+        return []

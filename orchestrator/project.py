@@ -1,0 +1,26 @@
+"""Load a plan, read its Dockerfiles, and build the graph: everything orch knows before Docker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.dockerfile import Dockerfile, read_dockerfile
+from orchestrator.graph import BuildGraph, build_graph
+from orchestrator.plan import Plan, load_plan
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A checked plan with its parsed Dockerfiles and dependency graph."""
+
+    plan: Plan
+    dockerfiles: dict[str, Dockerfile]
+    graph: BuildGraph
+
+
+def load_project(path: Path) -> Project:
+    """Read and check everything the plan names; raises PlanError on any user error."""
+    plan = load_plan(path)
+    dockerfiles = {name: read_dockerfile(t.dockerfile, t.args) for name, t in plan.targets.items()}
+    return Project(plan=plan, dockerfiles=dockerfiles, graph=build_graph(plan, dockerfiles))

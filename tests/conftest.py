@@ -1,0 +1,90 @@
+"""Shared fixtures: engine access for tests that opt in, and small real monorepos on disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _engine_answers() -> str | None:
+    """None when `docker info` and buildx answer; otherwise why not."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    for argv in (["docker", "info"], ["docker", "buildx", "version"]):
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"{' '.join(argv)}: {exc}"
+        if proc.returncode != 0:
+            return f"{' '.join(argv)}: {proc.stderr.strip()[-300:]}"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_unless_asked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unit tests get a Docker host that does not exist, so reaching the engine fails loudly."""
+    if request.node.get_closest_marker("engine") is None:
+        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/orch-unit-tests-have-no-engine.sock")
+
+
+@pytest.fixture(scope="session")
+def engine_ready() -> None:
+    """The engine, or a failure in CI (never a skip there), or a skip on a developer's machine."""
+    why = _engine_answers()
+    if why is None:
+        return
+    message = f"the Docker Engine is needed and not answering ({why}); run scripts/engine"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def image_prefix(engine_ready: None) -> Iterator[str]:
+    """A repository prefix unique to the test; its images are removed afterwards."""
+    prefix = f"orchtest-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    out = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    mine = [ref for ref in out if ref.startswith(prefix)]
+    if mine:
+        subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True, check=False)
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write `files` (relative path -> text) under root and return root."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def run_orch(
+    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `orch` CLI in a subprocess, as a user would, from `root`."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
