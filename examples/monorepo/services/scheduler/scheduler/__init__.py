@@ -1,0 +1,1 @@
+"""scheduler: the HTTP front of the job queue; workers (services/worker) run the jobs."""
