@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,8 @@ def test_jobset(project: Project, names: Sequence[str]) -> JobSet:
             )
     if not services:
         raise UsageError("no service in the plan has a test stage", hint="add `test: <stage>`")
-    upstream = graph.select([d for s in services for d in graph.deps(s)]) if services else ()
+    direct = [d for s in services for d in graph.deps(s)]
+    upstream = graph.select(direct) if direct else ()
     deps: dict[str, tuple[str, ...]] = dict(graph.subgraph_deps(upstream))
     jobs = {n: build_job(plan.targets[n]) for n in upstream}
     order = list(upstream)
@@ -101,7 +103,9 @@ class EngineBuilder:
     engine: Engine
     progress: Progress | None = None
     records: dict[str, JobRecord] = field(default_factory=dict)
-    _batches: int = 0
+    # Each bake invocation: its jobs and when it ran, in seconds since the builder was made.
+    invocations: list[dict[str, Any]] = field(default_factory=list)
+    _clock0: float = field(default_factory=time.monotonic)
 
     @property
     def root(self) -> Path:
@@ -127,7 +131,7 @@ class EngineBuilder:
 
     async def build(self, batch: tuple[str, ...]) -> dict[str, TargetOutcome]:
         state = self.root / STATE_DIR
-        self._batches += 1
+        started = time.monotonic() - self._clock0
         leases = {
             key: lease(
                 list(self.jobset.jobs[key].target.cache_from),
@@ -147,6 +151,14 @@ class EngineBuilder:
             for key, held in leases.items():
                 ok = results.get(bake_name(key))
                 (held.commit if ok is not None and ok.status == "built" else held.abort)()
+            self.invocations.append(
+                {
+                    "jobs": list(batch),
+                    "started_s": round(started, 3),
+                    "ended_s": round(time.monotonic() - self._clock0, 3),
+                    "bake_file": str(path.relative_to(self.root)),
+                }
+            )
         return await self._record(path, names, results)
 
     async def _record(
@@ -206,6 +218,7 @@ class RunSummary:
     ok: bool
     interrupted: bool
     records: dict[str, JobRecord]
+    invocations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def execute(
@@ -214,6 +227,7 @@ def execute(
     engine: Engine,
     *,
     jobs: int,
+    max_batch: int | None = None,
     fail_fast: bool,
     progress: Progress,
 ) -> RunSummary:
@@ -232,6 +246,7 @@ def execute(
                     jobset.order,
                     builder,
                     jobs=jobs,
+                    max_batch=max_batch,
                     weights={k: weights.get(k, 1.0) for k in jobset.order},
                     fail_fast=fail_fast,
                     on_event=progress.event,
@@ -256,7 +271,12 @@ def execute(
         {k: r.duration_s for k, r in records.items() if r.status == "built" and r.duration_s},
     )
     ok = not interrupted and all(r.status == "built" for r in records.values())
-    return RunSummary(ok=ok, interrupted=bool(interrupted), records=records)
+    return RunSummary(
+        ok=ok,
+        interrupted=bool(interrupted),
+        records=records,
+        invocations=builder.invocations,
+    )
 
 
 def report(summary: RunSummary, *, test: bool) -> dict[str, Any]:
@@ -279,4 +299,4 @@ def report(summary: RunSummary, *, test: bool) -> dict[str, Any]:
             entry["failed_step"] = rec.failed_step
             entry["error"] = rec.error
         targets[key] = entry
-    return {"ok": summary.ok, "targets": targets}
+    return {"ok": summary.ok, "targets": targets, "invocations": summary.invocations}

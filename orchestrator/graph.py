@@ -1,0 +1,247 @@
+"""The dependency graph of a plan: declared and Dockerfile-inferred edges, checked and ordered."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from orchestrator.errors import Location, PlanError, UsageError
+
+if TYPE_CHECKING:
+    from orchestrator.dockerfile import Dockerfile, Ref
+    from orchestrator.plan import Plan, Target
+
+# A hint listing every target of a 2,000-target plan would bury the suggestion.
+_HINT_LIMIT = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """Why `downstream` needs `upstream`: a declared depends_on or a Dockerfile reference."""
+
+    upstream: str
+    downstream: str
+    reason: str  # "depends_on", "FROM go-toolchain", "COPY --from=shared-lib", "RUN --mount from=x"
+    location: Location  # plan line for depends_on; Dockerfile line:column for inferred edges
+
+
+class BuildGraph:
+    """An immutable, acyclic graph of targets; edges point from upstream to downstream."""
+
+    __slots__ = ("_deps", "_edges", "_graph", "_index", "_kinds", "_names", "_order", "_root")
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        edges: Iterable[Edge],
+        *,
+        kinds: Mapping[str, str] | None = None,
+        root: Path | None = None,
+    ) -> None:
+        self._names = tuple(names)
+        self._index = MappingProxyType({n: i for i, n in enumerate(self._names)})
+        self._kinds = MappingProxyType(dict(kinds or {}))
+        self._root = root
+        incoming: dict[str, list[Edge]] = {n: [] for n in self._names}
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self._names)
+        for edge in edges:
+            if edge.upstream not in self._index or edge.downstream not in self._index:
+                raise ValueError(
+                    f"edge {edge.upstream} -> {edge.downstream} names an unknown target"
+                )
+            incoming[edge.downstream].append(edge)
+            graph.add_edge(edge.upstream, edge.downstream)
+        self._edges = MappingProxyType({n: tuple(e) for n, e in incoming.items()})
+        self._deps = MappingProxyType(
+            {n: tuple(dict.fromkeys(e.upstream for e in es)) for n, es in self._edges.items()}
+        )
+        try:
+            order = nx.lexicographical_topological_sort(graph, key=self._index.__getitem__)
+            self._order = tuple(order)
+        except nx.NetworkXUnfeasible:
+            raise self._cycle_error(graph) from None
+        self._graph = nx.freeze(graph)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every target, in plan order."""
+        return self._names
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """Every target in build order: among ready targets, the earliest in the plan first."""
+        return self._order
+
+    @property
+    def kinds(self) -> Mapping[str, str]:
+        """Target name -> kind ("stage" or "service"), as the plan declares it."""
+        return self._kinds
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The frozen networkx graph (upstream -> downstream), for read-only algorithms."""
+        return self._graph
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def deps(self, name: str) -> tuple[str, ...]:
+        """Direct upstream targets, deduped: declared first, then in Dockerfile order."""
+        self._check((name,))
+        return self._deps[name]
+
+    def edges(self, name: str) -> tuple[Edge, ...]:
+        """Every reason `name` depends on another target, one Edge per declaration or reference."""
+        self._check((name,))
+        return self._edges[name]
+
+    def dependents(self, name: str) -> tuple[str, ...]:
+        """Direct downstream targets, in plan order."""
+        self._check((name,))
+        return tuple(sorted(self._graph.successors(name), key=self._index.__getitem__))
+
+    def select(self, names: Sequence[str] = ()) -> tuple[str, ...]:
+        """`names` and everything upstream of them (all targets when empty), in build order."""
+        if not names:
+            return self._order
+        wanted = self._closure(_as_names(names), self._graph.pred)
+        # Filtering works because the closure is ancestor-closed: each of its targets becomes ready
+        # at the same point in the whole greedy order as in the closure's own.
+        return tuple(n for n in self._order if n in wanted)
+
+    def downstream_closure(self, names: Iterable[str]) -> frozenset[str]:
+        """`names` and every target that depends on them, directly or not."""
+        return frozenset(self._closure(_as_names(names), self._graph.succ))
+
+    def subgraph_deps(self, names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Each of `names`, in build order -> its direct deps that are also in `names`."""
+        chosen = _as_names(names)
+        self._check(chosen)
+        inside = set(chosen)
+        return {
+            n: tuple(d for d in self._deps[n] if d in inside) for n in self._order if n in inside
+        }
+
+    def _closure(self, names: Sequence[str], adjacency: Mapping[str, Iterable[str]]) -> set[str]:
+        self._check(names)
+        seen = set(names)
+        stack = list(seen)
+        while stack:
+            for nxt in adjacency[stack.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
+
+    def _check(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in self._index:
+                raise UsageError(f"unknown target '{name}'", hint=_suggest(name, self._names))
+
+    def _cycle_error(self, graph: nx.DiGraph) -> PlanError:
+        cycle = nx.find_cycle(graph)
+        # Start the report at the target the plan declares first, so it reads the same every run.
+        start = min(range(len(cycle)), key=lambda i: self._index[cycle[i][0]])
+        cycle = cycle[start:] + cycle[:start]
+        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        lines = [f"dependency cycle: {path}"]
+        first: Location | None = None
+        for upstream, downstream in cycle:
+            found = [e for e in self._edges[downstream] if e.upstream == upstream]
+            first = first or found[0].location
+            why = "; ".join(f"{e.reason} at {_relative(e.location, self._root)}" for e in found)
+            lines.append(f"  {upstream} -> {downstream}: {why}")
+        return PlanError(
+            "\n".join(lines),
+            location=first,
+            hint="remove one of these dependencies, or move what both need into a shared stage",
+        )
+
+
+def build_graph(plan: Plan, dockerfiles: Mapping[str, Dockerfile]) -> BuildGraph:
+    """Check the plan against its Dockerfiles and build its graph.
+
+    `dockerfiles` maps target name -> its parsed Dockerfile; a target without one gets only its
+    declared edges.
+    """
+    edges: list[Edge] = []
+    for name, target in plan.targets.items():
+        for dep in target.depends_on:
+            where = target.depends_on_at.get(dep, target.location)
+            if dep not in plan.targets:
+                raise PlanError(
+                    f"target '{name}' depends on '{dep}', which is not a target of the plan",
+                    location=where,
+                    hint=_suggest(dep, tuple(plan.targets)),
+                )
+            edges.append(Edge(dep, name, "depends_on", where))
+        dockerfile = dockerfiles.get(name)
+        if dockerfile is None:
+            continue
+        _check_stages(plan, target, dockerfile)
+        mapped = {c.name for c in target.contexts}
+        edges.extend(
+            Edge(ref.name, name, _reason(ref), Location(dockerfile.path, ref.line, ref.column))
+            for ref in dockerfile.refs
+            if ref.name in plan.targets and ref.name != name and ref.name not in mapped
+        )
+    kinds = {n: t.kind for n, t in plan.targets.items()}
+    return BuildGraph(tuple(plan.targets), edges, kinds=kinds, root=plan.root)
+
+
+def _check_stages(plan: Plan, target: Target, dockerfile: Dockerfile) -> None:
+    stages = dockerfile.stage_names
+    wanted = [("builds", target.target)] if target.target is not None else []
+    wanted += [("tests", t) for t in target.tests]
+    for verb, stage in wanted:
+        # BuildKit lower-cases `AS` names and `--target` alike, so `Runtime` builds `runtime`.
+        if stage.lower() in stages:
+            continue
+        listed = ", ".join(stages) if stages else "none has a name (`FROM image AS name`)"
+        close = difflib.get_close_matches(stage.lower(), stages, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        shown = _relative(Location(dockerfile.path), plan.root)
+        raise PlanError(
+            f"target '{target.name}' {verb} stage '{stage}', which {shown} does not have",
+            location=target.location,
+            hint=f"{hint}its stages are: {listed}",
+        )
+
+
+def _as_names(names: Iterable[str]) -> tuple[str, ...]:
+    # A lone string is one target name, not a sequence of one-letter names.
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def _reason(ref: Ref) -> str:
+    if ref.instruction == "FROM":
+        return f"FROM {ref.name}"
+    if ref.instruction == "RUN --mount":
+        return f"RUN --mount from={ref.name}"
+    return f"{ref.instruction}={ref.name}"
+
+
+def _suggest(name: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1)
+    shown = ", ".join(names[:_HINT_LIMIT])
+    if len(names) > _HINT_LIMIT:
+        shown += f", ... ({len(names)} in all)"
+    prefix = f"did you mean '{close[0]}'? " if close else ""
+    return f"{prefix}targets: {shown}" if names else "the plan has no targets"
+
+
+def _relative(location: Location, root: Path | None) -> str:
+    """The location with its file relative to the plan directory, when it is inside it."""
+    if root is not None and location.file.is_absolute() and location.file.is_relative_to(root):
+        location = Location(location.file.relative_to(root), location.line, location.column)
+    return str(location)
