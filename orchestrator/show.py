@@ -42,18 +42,21 @@ def plan_table(project: Project, names: Sequence[str]) -> None:
     plan, graph = project.plan, project.graph
     table = Table(title=f"{len(names)} targets from {plan.path.name}, in build order")
     for column in ("#", "target", "kind", "stage", "depends on", "image"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for i, name in enumerate(names, 1):
         t = plan.targets[name]
-        reasons = []
+        why: dict[str, set[str]] = {}
         for edge in graph.edges(name):
-            why = "" if edge.reason == "depends_on" else f" ({edge.reason.split(' ', 1)[0]})"
-            reasons.append(f"{edge.upstream}{why}")
+            why.setdefault(edge.upstream, set()).add(edge.reason.split(" ", 1)[0])
+        deps = [f"{up} ({', '.join(sorted(r))})" for up, r in why.items()]
         stage = t.target or "(last)"
         if t.tests:
             stage += f"; test: {', '.join(t.tests)}"
-        table.add_row(str(i), name, t.kind, stage, ", ".join(reasons), t.tags[0] if t.tags else "")
-    Console(highlight=False).print(table)
+        table.add_row(str(i), name, t.kind, stage, ", ".join(deps), t.tags[0] if t.tags else "")
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 160  # a pipe or a CI log: no reason to wrap at 80 columns
+    console.print(table)
 
 
 def _size(n: int | None) -> str:
