@@ -119,6 +119,12 @@ def _run_options(fn: Any) -> Any:
         show_default=True,
         help="Concurrent bake invocations.",
     )(fn)
+    fn = click.option(
+        "--max-batch",
+        type=click.IntRange(1, None),
+        default=None,
+        help="Most targets one bake invocation builds (default: all that are ready).",
+    )(fn)
     fn = click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")(fn)
     fn = click.option(
         "--keep-going", is_flag=True, help="Build what does not depend on a failure (default)."
@@ -144,7 +150,13 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
     engine.check()
     progress = Progress(list(jobset.order), live=wants_live(sys.stderr))
     summary = run.execute(
-        project, jobset, engine, jobs=opts["jobs"], fail_fast=opts["fail_fast"], progress=progress
+        project,
+        jobset,
+        engine,
+        jobs=opts["jobs"],
+        max_batch=opts["max_batch"],
+        fail_fast=opts["fail_fast"],
+        progress=progress,
     )
     show.summary(progress, summary, test=test)
     if opts["report"] is not None:
