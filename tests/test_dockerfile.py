@@ -1,0 +1,528 @@
+"""Reading Dockerfiles as BuildKit does: stages, outside names, and the errors a user sees."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.dockerfile import Dockerfile, Ref, Stage, parse_dockerfile, read_dockerfile
+from orchestrator.errors import Location, PlanError
+
+PATH = Path("/repo/svc/Dockerfile")
+
+
+def parse(text: str, **build_args: str) -> Dockerfile:
+    return parse_dockerfile(text, PATH, build_args)
+
+
+def names(dockerfile: Dockerfile) -> list[tuple[str, str]]:
+    """(instruction, name) of each ref, in order."""
+    return [(r.instruction, r.name) for r in dockerfile.refs]
+
+
+def error(text: str, **build_args: str) -> PlanError:
+    with pytest.raises(PlanError) as info:
+        parse(text, **build_args)
+    assert info.value.hint, "every Dockerfile error tells the user what to do"
+    return info.value
+
+
+# --- stages ---------------------------------------------------------------------------------
+
+
+def test_multi_stage_file_lists_its_aliases_lower_cased_in_order() -> None:
+    df = parse(
+        "FROM golang:1.22 AS Build\n"
+        "RUN go build ./...\n"
+        "FROM debian:bookworm-slim\n"
+        "FROM build AS runtime\n"
+    )
+    assert df.stages == (
+        Stage(index=0, name="build", base="golang:1.22", line=1),
+        Stage(index=1, name=None, base="debian:bookworm-slim", line=3),
+        Stage(index=2, name="runtime", base="build", line=4),
+    )
+    assert df.stage_names == ("build", "runtime")
+    assert df.path == PATH
+
+
+def test_instructions_and_as_are_case_insensitive() -> None:
+    df = parse("from alpine:3 as one\nCopy --from=ONE /a /b\nFrom one aS Two\nrun true\n")
+    assert df.stage_names == ("one", "two")
+    assert names(df) == [("FROM", "alpine:3")]
+
+
+def test_from_an_earlier_alias_is_local_even_when_a_plan_target_has_that_name() -> None:
+    # `base` is a plan target built first; `builder` is local, even where it shadows one.
+    df = parse("FROM base AS builder\nRUN make\nFROM builder\nCOPY --from=builder /out /out\n")
+    assert names(df) == [("FROM", "base")]
+    assert df.stages[1].base == "builder"
+
+
+def test_from_its_own_alias_or_a_later_one_is_an_outside_image() -> None:
+    df = parse("FROM tools AS tools\nFROM app\nFROM alpine AS app\n")
+    assert names(df) == [("FROM", "tools"), ("FROM", "app"), ("FROM", "alpine")]
+
+
+def test_from_matches_aliases_as_written_because_buildkit_does() -> None:
+    # BuildKit stores aliases lower-cased and looks FROM bases up verbatim.
+    df = parse("FROM alpine AS builder\nFROM Builder\n")
+    assert names(df) == [("FROM", "alpine"), ("FROM", "Builder")]
+
+
+def test_scratch_is_no_ref() -> None:
+    df = parse("FROM scratch AS empty\nCOPY --from=scratch / /\nRUN --mount=from=scratch true\n")
+    assert df.stages[0].base == "scratch"
+    assert df.refs == ()
+
+
+def test_platform_flag_is_not_part_of_the_base() -> None:
+    df = parse(
+        "FROM --platform=$BUILDPLATFORM golang:1.22 AS build\nFROM --platform=linux/arm64 alpine\n"
+    )
+    assert [s.base for s in df.stages] == ["golang:1.22", "alpine"]
+    assert df.refs[0] == Ref(name="golang:1.22", instruction="FROM", line=1, column=32)
+
+
+# --- COPY --from and RUN --mount from= --------------------------------------------------------
+
+
+def test_copy_from_a_stage_alias_or_index_is_local_and_any_other_name_is_a_ref() -> None:
+    df = parse(
+        "FROM alpine AS build\n"
+        "FROM alpine\n"
+        "COPY --from=build /a /a\n"
+        "COPY --from=BUILD /a /a\n"
+        "COPY --from=0 /a /a\n"
+        "COPY --from=later /a /a\n"
+        "COPY --from=shared /lib /lib\n"
+        "COPY --link --from=busybox:latest /bin/sh /bin/sh\n"
+        "FROM alpine AS later\n"
+    )
+    assert names(df) == [
+        ("FROM", "alpine"),
+        ("FROM", "alpine"),
+        ("COPY --from", "shared"),
+        ("COPY --from", "busybox:latest"),
+        ("FROM", "alpine"),
+    ]
+    assert df.refs[2] == Ref(name="shared", instruction="COPY --from", line=7, column=13)
+
+
+def test_copy_from_an_index_past_the_last_stage_is_a_plan_error() -> None:
+    err = error("FROM alpine\nCOPY --from=1 /a /a\n")
+    assert "invalid stage index 1" in err.message
+    assert err.location == Location(PATH, 2, 13)
+
+
+def test_copy_from_is_not_expanded_and_add_has_no_from() -> None:
+    df = parse("ARG S=shared\nFROM alpine\nCOPY --from=$S /a /a\nADD --from=other /a /a\n")
+    assert names(df) == [("FROM", "alpine"), ("COPY --from", "$S")]
+
+
+def test_copy_from_in_quotes_is_unquoted_and_its_column_is_the_name() -> None:
+    df = parse('FROM alpine\nCOPY --chown=1:1 --from="shared" /a /a\n')
+    assert df.refs[1] == Ref(name="shared", instruction="COPY --from", line=2, column=26)
+
+
+def test_run_mount_from_names_stages_or_outside_contexts_across_several_mounts() -> None:
+    df = parse(
+        "FROM alpine AS deps\n"
+        "FROM alpine\n"
+        "RUN --mount=type=cache,target=/root/.cache,from=deps \\\n"
+        "    --mount=type=bind,source=/bin,target=/tools,from=go-toolchain \\\n"
+        '    --mount="type=bind,FROM=shared,target=/x" \\\n'
+        "    --mount=type=secret,id=token \\\n"
+        "    make\n"
+    )
+    assert names(df)[2:] == [("RUN --mount", "go-toolchain"), ("RUN --mount", "shared")]
+    assert df.refs[2] == Ref(name="go-toolchain", instruction="RUN --mount", line=4, column=54)
+
+
+def test_run_mount_from_takes_a_name_not_an_index() -> None:
+    # Unlike COPY --from, BuildKit looks a mount's from= up by name only.
+    df = parse("FROM alpine\nRUN --mount=from=0,target=/x true\n")
+    assert names(df) == [("FROM", "alpine"), ("RUN --mount", "0")]
+
+
+def test_run_mount_from_with_a_variable_is_a_plan_error() -> None:
+    err = error("FROM alpine\nRUN --mount=type=bind,from=$CTX,target=/x true\n")
+    assert "does not support variable expansion" in err.message
+    assert err.location == Location(PATH, 2, 28)
+
+
+# --- ARG substitution in FROM ----------------------------------------------------------------
+
+
+def test_arg_before_from_gives_its_default_and_a_build_arg_overrides_it() -> None:
+    text = "ARG BASE=debian\nARG TAG=bookworm-slim\nFROM ${BASE}:$TAG AS runtime\n"
+    assert parse(text).stages[0].base == "debian:bookworm-slim"
+    assert parse(text, TAG="trixie").stages[0].base == "debian:trixie"
+    assert parse(text, TAG="trixie").refs[0] == Ref("debian:trixie", "FROM", 3, 6)
+
+
+def test_defaults_and_alternatives_follow_the_shell() -> None:
+    text = (
+        "ARG EMPTY=\n"
+        "ARG UNSET\n"
+        "ARG SET=go\n"
+        "FROM ${UNSET:-a}\n"
+        "FROM ${EMPTY:-b}\n"
+        "FROM ${EMPTY-c}x\n"
+        "FROM x${SET:+d}\n"
+        "FROM x${UNSET:+e}\n"
+        "FROM ${UNSET}f\n"
+    )
+    assert [s.base for s in parse(text).stages] == ["a", "b", "x", "xd", "x", "f"]
+
+
+def test_arg_defaults_use_earlier_args_and_quotes() -> None:
+    text = 'ARG REG=registry.local ARG2="x y"\nARG IMAGE="${REG}/app"\nFROM $IMAGE\n'
+    assert parse(text).stages[0].base == "registry.local/app"
+    # A build arg is used exactly as given, not expanded.
+    assert parse(text, IMAGE="$REG").stages[0].base == "$REG"
+
+
+def test_pattern_operators_trim_and_replace() -> None:
+    text = (
+        "ARG V=golang:1.22-bookworm\n"
+        "FROM ${V%%-*}\n"
+        "FROM ${V#*:}\n"
+        "FROM ${V/bookworm/alpine}\n"
+        "FROM ${V//o/0}\n"
+    )
+    bases = [s.base for s in parse(text).stages]
+    assert bases == ["golang:1.22", "1.22-bookworm", "golang:1.22-alpine", "g0lang:1.22-b00kw0rm"]
+
+
+def test_stage_arg_does_not_reach_later_from_lines() -> None:
+    df = parse("ARG V=1\nFROM alpine:$V\nARG V=2\nFROM alpine:$V\n")
+    assert [s.base for s in df.stages] == ["alpine:1", "alpine:1"]
+
+
+def test_undeclared_build_arg_is_unseen_except_the_platform_args() -> None:
+    text = "FROM app:${VERSION}\nFROM app-${TARGETARCH}\n"
+    df = parse(text, VERSION="9", TARGETARCH="arm64")
+    assert [s.base for s in df.stages] == ["app:", "app-arm64"]
+
+
+def test_required_variable_and_blank_base_are_plan_errors() -> None:
+    err = error("ARG V\nFROM ${V:?set_V_to_the_base}\n")
+    assert "V: set_V_to_the_base" in err.message
+    assert err.location == Location(PATH, 2, 6)
+    err = error("ARG V\nFROM $V AS x\n")
+    assert "should not be blank" in err.message
+
+
+# --- line structure: directives, continuations, heredocs --------------------------------------
+
+
+def test_continuation_lines_skip_comments_and_blank_lines_inside() -> None:
+    df = parse(
+        "FROM \\\n"
+        "  # the toolchain image\n"
+        "\n"
+        "  go-toolchain \\\n"
+        "  AS tools\n"
+        "COPY \\\n"
+        "   --from=shared \\\n"
+        "   /lib /lib\n"
+    )
+    assert df.stage_names == ("tools",)
+    assert df.refs == (
+        Ref("go-toolchain", "FROM", 4, 3),
+        Ref("shared", "COPY --from", 7, 11),
+    )
+
+
+def test_escaped_escape_at_line_end_does_not_continue() -> None:
+    df = parse("FROM alpine\nRUN echo \\\\\nFROM busybox\n")
+    assert [s.base for s in df.stages] == ["alpine", "busybox"]
+
+
+def test_escape_directive_backtick_continues_lines_and_leaves_backslashes_alone() -> None:
+    df = parse(
+        "# escape=`\n"
+        "FROM mcr.microsoft.com/windows/servercore:ltsc2022 `\n"
+        "    AS build\n"
+        "RUN dir c:\\\n"
+        "FROM build\n"
+    )
+    assert df.stage_names == ("build",)
+    assert [s.line for s in df.stages] == [2, 5]
+
+
+def test_directives_end_at_the_first_other_line() -> None:
+    # After a blank line `# escape=` is a comment, so `\` still continues the FROM line.
+    df = parse("# syntax=docker/dockerfile:1\n\n# escape=`\nFROM alpine \\\n  AS a\n")
+    assert df.stage_names == ("a",)
+
+
+def test_repeated_or_invalid_escape_directive_is_a_plan_error() -> None:
+    assert "only one escape" in error("# escape=`\n# escape=\\\nFROM a\n").message
+    err = error("#escape=x\nFROM a\n")
+    assert "invalid escape token" in err.message
+    assert err.location == Location(PATH, 1, 1)
+
+
+def test_heredoc_bodies_are_not_instructions() -> None:
+    df = parse(
+        "FROM alpine AS base\n"
+        "RUN <<EOF\n"
+        "FROM evil\n"
+        "COPY --from=evil2 / /\n"
+        "EOF\n"
+        "RUN <<-'SCRIPT' bash\n"
+        "\tFROM evil3\n"
+        "\tSCRIPT\n"
+        'COPY <<one <<"two" /etc/\n'
+        "FROM evil4\n"
+        "one\n"
+        "RUN --mount=from=evil5\n"
+        "two\n"
+        "RUN cat <<EOF > /x && \\\n"
+        "    echo done\n"
+        "FROM evil6\n"
+        "EOF\n"
+        "FROM base\n"
+        "COPY --from=shared / /\n"
+    )
+    assert [s.base for s in df.stages] == ["alpine", "base"]
+    assert names(df) == [("FROM", "alpine"), ("COPY --from", "shared")]
+    assert df.refs[1].line == 19
+
+
+def test_heredoc_markers_in_exec_form_or_quotes_open_nothing() -> None:
+    df = parse(
+        'FROM alpine\nRUN ["sh", "-c", "cat <<EOF"]\nRUN echo "<<EOF" \'<<EOT\'\nFROM busybox\n'
+    )
+    assert [s.base for s in df.stages] == ["alpine", "busybox"]
+
+
+def test_heredoc_terminator_must_match_exactly() -> None:
+    df = parse("FROM alpine\nRUN <<EOF\n  EOF\nEOF \nEOF\nFROM busybox\n")
+    assert [s.base for s in df.stages] == ["alpine", "busybox"]
+
+
+def test_unterminated_heredoc_is_a_plan_error_at_its_marker() -> None:
+    err = error("FROM alpine\nRUN cat <<EOF\nFROM x\n")
+    assert "unterminated heredoc" in err.message
+    assert err.location == Location(PATH, 2, 9)
+    assert "EOF" in (err.hint or "")
+
+
+def test_crlf_line_ends_and_a_byte_order_mark_are_read() -> None:
+    df = parse("\ufeffFROM alpine AS a\r\nRUN <<EOF\r\nFROM x\r\nEOF\r\nFROM a\r\n")
+    assert [s.base for s in df.stages] == ["alpine", "a"]
+
+
+def test_onbuild_triggers_count_where_a_later_stage_builds_on_them() -> None:
+    df = parse(
+        "FROM alpine AS kit\n"
+        "ONBUILD COPY --from=shared /lib /lib\n"
+        "ONBUILD RUN --mount=from=kit,target=/k true\n"
+        "FROM kit AS one\n"
+        "FROM kit AS two\n"
+    )
+    assert names(df) == [("FROM", "alpine"), ("COPY --from", "shared")]
+    unused = parse("FROM alpine AS kit\nONBUILD COPY --from=shared /lib /lib\n")
+    assert names(unused) == [("FROM", "alpine")]
+
+
+def test_refs_are_in_file_order() -> None:
+    df = parse(
+        "FROM a AS x\nCOPY --from=b / /\nFROM c\nRUN --mount=from=d true\nCOPY --from=e / /\n"
+    )
+    assert [r.name for r in df.refs] == ["a", "b", "c", "d", "e"]
+    assert [r.line for r in df.refs] == [1, 2, 3, 4, 5]
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_no_from_is_a_plan_error_with_a_line() -> None:
+    err = error("# just a comment\nARG X=1\n")
+    assert "no FROM" in err.message
+    assert err.location == Location(PATH, 2, 1)
+    assert error("").location == Location(PATH, 1, 1)
+
+
+def test_instruction_before_the_first_from_is_a_plan_error() -> None:
+    err = error("ARG X\n  RUN true\nFROM alpine\n")
+    assert "before the first FROM" in err.message
+    assert err.location == Location(PATH, 2, 3)
+
+
+def test_unknown_instruction_is_a_plan_error_with_a_suggestion() -> None:
+    err = error("FROM alpine\nCOPPY a b\n")
+    assert err.message == "unknown instruction: COPPY"
+    assert err.location == Location(PATH, 2, 1)
+    assert err.hint == "did you mean COPY?"
+
+
+def test_malformed_from_lines_are_plan_errors() -> None:
+    assert "one or three arguments" in error("FROM alpine AS\n").message
+    assert "one or three arguments" in error("FROM --platform=linux/amd64\n").message
+    err = error("FROM alpine AS 1st\n")
+    assert "invalid name for build stage" in err.message
+    assert err.location == Location(PATH, 1, 16)
+
+
+def test_read_dockerfile_reads_bytes_and_names_an_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(b"FROM alpine AS a\nRUN x\ry\nFROM a\n")  # a lone CR breaks no line
+    assert read_dockerfile(path).stage_names == ("a",)
+    missing = tmp_path / "nope" / "Dockerfile"
+    with pytest.raises(PlanError) as info:
+        read_dockerfile(missing)
+    assert info.value.location == Location(missing)
+    assert str(missing) in info.value.message
+    path.write_bytes(b"FROM caf\xe9\n")
+    with pytest.raises(PlanError, match="not UTF-8"):
+        read_dockerfile(path)
+
+
+def test_read_dockerfile_passes_build_args(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("ARG TAG=1\nFROM app:$TAG\n")
+    assert read_dockerfile(path, {"TAG": "2"}).refs == (Ref("app:2", "FROM", 2, 6),)
+
+
+def test_a_thirty_line_dockerfile_parses_in_well_under_a_millisecond() -> None:
+    # `orch plan` reads 2,000 Dockerfiles in well under its 2 s; CPU time, as the box may be busy.
+    assert len(_BENCH.splitlines()) == 30
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(200):
+            parse(_BENCH)
+        best = min(best, (time.process_time() - start) / 200)
+    assert best < 0.0005, f"{best * 1e6:.0f} us per parse"
+
+
+_BENCH = """\
+# syntax=docker/dockerfile:1.7
+ARG GO_VERSION=1.22
+ARG DEBIAN=bookworm-slim
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+ENV CGO_ENABLED=0 \\
+    GOFLAGS=-trimpath
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod \\
+    go mod download
+COPY --from=shared /lib /src/lib
+COPY . .
+RUN --mount=type=cache,target=/root/.cache/go-build \\
+    --mount=type=bind,from=go-toolchain,source=/bin,target=/tools \\
+    go build -o /out/app ./cmd/app
+
+FROM build AS test
+RUN go test ./...
+
+FROM debian:${DEBIAN} AS runtime
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \\
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/app /usr/local/bin/app
+COPY <<EOF /etc/app.conf
+listen = 0.0.0.0:8080
+EOF
+USER 65532:65532
+EXPOSE 8080
+HEALTHCHECK CMD ["/usr/local/bin/app", "health"]
+ENTRYPOINT ["/usr/local/bin/app"]
+"""
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_ALIAS = st.from_regex(r"[a-z][a-z0-9-]{0,5}", fullmatch=True)
+_IMAGE = st.one_of(_ALIAS, st.from_regex(r"[a-z][a-z0-9]{0,5}:[0-9]{1,2}", fullmatch=True))
+
+
+@st.composite
+def _files(draw: st.DrawFn) -> tuple[str, list[str | None], list[tuple[str, str]]]:
+    """A Dockerfile of random stages and COPY --from lines, with the stages and refs expected."""
+    count = draw(st.integers(1, 6))
+    aliases: list[str | None] = [draw(st.none() | _ALIAS) for _ in range(count)]
+    everyone = {a for a in aliases if a}
+    lines: list[str] = []
+    expected: list[tuple[str, str]] = []
+    for i, alias in enumerate(aliases):
+        earlier = [a for a in aliases[:i] if a]
+        base = draw(
+            st.one_of(_IMAGE, st.just("scratch"), *([st.sampled_from(earlier)] if earlier else []))
+        )
+        keyword = draw(st.sampled_from(["FROM", "from", "From"]))
+        as_ = draw(st.sampled_from(["AS", "as", "As"]))
+        lines.append(f"{keyword} {base} {as_} {alias}" if alias else f"{keyword} {base}")
+        if base not in earlier and base != "scratch":
+            expected.append(("FROM", base))
+        for _ in range(draw(st.integers(0, 2))):
+            source = draw(
+                st.one_of(
+                    _IMAGE,
+                    st.integers(0, count - 1).map(str),
+                    *([st.sampled_from(sorted(everyone)).map(str.upper)] if everyone else []),
+                )
+            )
+            lines.append(f"COPY --from={source} /a /a")
+            local = source.isdigit() or source.lower() in everyone or source == "scratch"
+            if not local:
+                expected.append(("COPY --from", source))
+        if draw(st.booleans()):
+            lines.append("RUN <<EOF\nFROM not-a-stage\nCOPY --from=not-a-ref / /\nEOF")
+        if draw(st.booleans()):
+            lines.append("# FROM a comment")
+    return "\n".join(lines) + "\n", aliases, expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(_files())
+def test_generated_files_give_the_expected_stages_and_refs(
+    case: tuple[str, list[str | None], list[tuple[str, str]]],
+) -> None:
+    text, aliases, expected = case
+    df = parse(text)
+    assert [s.name for s in df.stages] == aliases
+    assert [s.index for s in df.stages] == list(range(len(aliases)))
+    assert df.stage_names == tuple(a for a in aliases if a)
+    assert names(df) == expected
+    lines = text.split("\n")
+    for ref in df.refs:
+        written = lines[ref.line - 1]
+        assert written[ref.column - 1 :].startswith(ref.name)
+
+
+# Pieces of Dockerfile syntax that random instructions are made of.
+_WORDS = ["FROM ", "RUN ", "COPY ", "ARG ", "ONBUILD ", "AS ", "EOF", "escape=", "scratch"]
+_FLAGS = ["--from=", "--mount=", "from=", ":-", "<<", "${", "$", "a", "1", "\\\n"]
+_PIECES = [*_WORDS, *_FLAGS, *"${},-\"'\\`# \t\n\r=[]%/?"]
+_LINE = st.tuples(
+    st.sampled_from(["FROM ", "from ", "RUN ", "COPY ", "ARG ", "ONBUILD ", "ENV ", "# "]),
+    st.lists(st.sampled_from(_PIECES), max_size=12).map("".join),
+).map("".join)
+_NOISE = st.tuples(
+    st.sampled_from(["", "FROM a\n", "ARG A=b\nFROM a AS b\n", "# escape=`\n"]),
+    st.lists(_LINE, max_size=8).map("\n".join),
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_NOISE)
+def test_any_text_parses_or_raises_a_plan_error(text: str) -> None:
+    try:
+        df = parse(text)
+    except PlanError as exc:
+        assert exc.location is not None
+        assert exc.location.line >= 1
+        assert exc.hint
+        return
+    assert df.stages
+    for ref in df.refs:
+        assert ref.line >= 1
+        assert ref.column >= 1
