@@ -53,6 +53,7 @@ class CacheLease:
                 _swap(dest, version)
             else:
                 shutil.rmtree(version, ignore_errors=True)
+                version.with_name(version.name + ".lock").unlink(missing_ok=True)
         self.release()
         for dest in {d for d, _ in swaps}:
             _collect(dest)
@@ -61,6 +62,7 @@ class CacheLease:
         """The build failed or was stopped: drop its exports, keep every current version."""
         for _, version in self._swaps:
             shutil.rmtree(version, ignore_errors=True)
+            version.with_name(version.name + ".lock").unlink(missing_ok=True)
         self._swaps.clear()
         self.release()
 
@@ -143,6 +145,11 @@ def lease(cache_from: list[str], cache_to: list[str], root: Path) -> CacheLease:
             stamp = time.strftime("%Y%m%dT%H%M%S")
             version = _versions_dir(dest) / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
             version.parent.mkdir(parents=True, exist_ok=True)
+            # Locked before it exists, so a concurrent run's collection never takes it mid-export.
+            lock = version.with_name(version.name + ".lock").open("ab")
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            result._locks.append(lock)
+            version.mkdir()
             result._swaps.append((dest, version))
             fields["dest"] = str(version)
             spec = _format(fields)

@@ -7,6 +7,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 _VERTEX = re.compile(r"^#(\d+) (.*)$")
+# A step whose result comes from an imported registry cache prints no CACHED, only the transfer
+# of its layer: `sha256:<digest> 135B / 135B done`, `extracting sha256:<digest> done`.
+_BLOB = re.compile(r"^(?:extracting )?sha256:[0-9a-f]{64}\b")
+_STEP = re.compile(r"^\[[^\]]*\d+/\d+\] ")
 _NAMED = re.compile(r"^\[(?P<head>[^\]]*)\] (?P<rest>.*)$")
 TAIL_LINES = 30
 
@@ -38,6 +42,8 @@ class ProgressReader:
         self._single = targets[0] if len(targets) == 1 else None
         self._vertex_owner: dict[int, str | None] = {}
         self._vertex_name: dict[int, str] = {}
+        self._ran: set[int] = set()  # steps that printed output of their own: they executed
+        self._pulled: set[int] = set()  # steps that transferred a cached layer
         self.other: list[str] = []  # lines of no target: bake's own errors, the summary
 
     def _owner_of(self, name: str) -> str | None:
@@ -75,6 +81,9 @@ class ProgressReader:
         progress.last_seen = now
         if text == "CACHED":
             progress.cached += 1
+        elif text.startswith("DONE"):
+            if num in self._pulled and num not in self._ran and _STEP.match(self._vertex_name[num]):
+                progress.cached += 1
         elif text == "CANCELED":
             progress.canceled = True
         elif text.startswith("ERROR: "):
@@ -84,6 +93,10 @@ class ProgressReader:
                 progress.error = text.removeprefix("ERROR: ")
                 progress.failed_step = self._vertex_name[num]
         elif text != self._vertex_name[num]:
+            if _BLOB.match(text):
+                self._pulled.add(num)
+            else:
+                self._ran.add(num)
             progress.step_tail.setdefault(num, deque(maxlen=TAIL_LINES)).append(text)
 
     def failed_tail(self, target: str) -> list[str]:

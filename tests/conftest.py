@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,27 +63,3 @@ def image_prefix(engine_ready: None) -> Iterator[str]:
     mine = [ref for ref in out if ref.startswith(prefix)]
     if mine:
         subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True, check=False)
-
-
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    """Write `files` (relative path -> text) under root and return root."""
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
-def run_orch(
-    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    """Run the real `orch` CLI in a subprocess, as a user would, from `root`."""
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
