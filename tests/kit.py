@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     """Write `files` (relative path -> text) under root and return root."""
@@ -64,4 +66,4 @@ def docker(*args: str, check: bool = True) -> str:
 
 def image_file(ref: str, path: str) -> str:
     """The contents of a file inside an image, read by running `cat` in a throwaway container."""
-    return docker("run", "--rm", "--network", "none", ref, "cat", path)
+    return docker("run", "--rm", "--network", "none", "--entrypoint", "cat", ref, path)
