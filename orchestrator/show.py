@@ -16,6 +16,18 @@ if TYPE_CHECKING:
     from orchestrator.run import RunSummary
 
 
+# Keys every target of `orch plan --json` shows, even when the plan leaves them empty.
+BAKE_KEYS: dict[str, Any] = {
+    "target": None,
+    "contexts": {},
+    "args": {},
+    "platforms": [],
+    "tags": [],
+    "cache-from": [],
+    "cache-to": [],
+}
+
+
 def plan_json(project: Project, names: Sequence[str]) -> dict[str, Any]:
     """`orch plan --json`: the targets in a valid build order with the bake orch would send."""
     plan, graph = project.plan, project.graph
@@ -30,9 +42,12 @@ def plan_json(project: Project, names: Sequence[str]) -> dict[str, Any]:
                 "depends_on": list(deps),
                 "image": t.tags[0] if t.tags else None,
                 "tests": list(t.tests),
-                "bake": bake_target(
-                    build_job(t), root=plan.root, upstream={d: plan.targets[d] for d in deps}
-                ),
+                "bake": {
+                    **BAKE_KEYS,
+                    **bake_target(
+                        build_job(t), root=plan.root, upstream={d: plan.targets[d] for d in deps}
+                    ),
+                },
             }
         )
     return {"plan": str(plan.path), "targets": items}
