@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ def build_job(target: Target) -> Job:
     return Job(key=target.name, target=target, stage=target.target)
 
 
-def test_jobs(target: Target) -> tuple[Job, ...]:
+def stage_jobs(target: Target) -> tuple[Job, ...]:
     return tuple(
         Job(key=f"{target.name}:{stage}", target=target, stage=stage, test=True)
         for stage in target.tests
@@ -90,7 +91,7 @@ def bake_target(
         contexts[c.name] = _rel(c.path, root) if c.path is not None else (c.ref or "")
     definition: dict[str, Any] = {
         "context": _rel(t.context, root),
-        "dockerfile": t.dockerfile.relative_to(t.context).as_posix(),
+        "dockerfile": Path(os.path.relpath(t.dockerfile, t.context)).as_posix(),
     }
     if job.stage:
         definition["target"] = job.stage

@@ -145,7 +145,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
     if opts["fail_fast"] and opts["keep_going"]:
         raise UsageError("--fail-fast and --keep-going contradict each other", hint="pick one")
     project = _project(ctx)
-    jobset = run.test_jobset(project, targets) if test else run.build_jobs(project, targets)
+    jobset = run.select_test_jobs(project, targets) if test else run.build_jobs(project, targets)
     engine = Engine(builder=opts["builder"])
     engine.check()
     progress = Progress(list(jobset.order), live=wants_live(sys.stderr))

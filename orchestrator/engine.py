@@ -192,8 +192,8 @@ def _results(
             # bake stops every target of an invocation when one fails: not this target's fault.
             results[name] = BakeResult(status="cancelled", **common)
         else:
-            error = next((ln for ln in reversed(reader.other) if ln.startswith("ERROR")), None)
             lines = tuple(p.lines) + tuple(reader.other)
+            error = next((ln for ln in reversed(lines) if ln.startswith("ERROR")), None)
             results[name] = BakeResult(
                 status="failed",
                 error=(error or f"docker buildx bake exited with {code}").removeprefix("ERROR: "),

@@ -79,6 +79,8 @@ class ProgressReader:
         progress = self.targets[owner]
         progress.lines.append(line)
         progress.last_seen = now
+        if text == "...":  # the step goes on after another step's lines: not its own output
+            return
         if text == "CACHED":
             progress.cached += 1
         elif text.startswith("DONE"):

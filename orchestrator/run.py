@@ -20,7 +20,7 @@ from orchestrator.bake import (
     bake_target,
     build_job,
     image_ref,
-    test_jobs,
+    stage_jobs,
 )
 from orchestrator.cache import CacheLease, lease
 from orchestrator.console import Progress
@@ -51,10 +51,10 @@ def build_jobs(project: Project, names: Sequence[str]) -> JobSet:
     )
 
 
-def test_jobset(project: Project, names: Sequence[str]) -> JobSet:
+def select_test_jobs(project: Project, names: Sequence[str]) -> JobSet:
     """Each selected service's test stages, after the targets those stages build on."""
     plan, graph = project.plan, project.graph
-    services = list(names) or [n for n in plan.services if plan.targets[n].tests]
+    services = list(dict.fromkeys(names)) or [n for n in plan.services if plan.targets[n].tests]
     for name in services:
         graph.select([name])  # unknown names fail here, with a suggestion
         t = plan.targets[name]
@@ -71,7 +71,7 @@ def test_jobset(project: Project, names: Sequence[str]) -> JobSet:
     jobs = {n: build_job(plan.targets[n]) for n in upstream}
     order = list(upstream)
     for name in services:
-        for job in test_jobs(plan.targets[name]):
+        for job in stage_jobs(plan.targets[name]):
             jobs[job.key] = job
             deps[job.key] = graph.deps(name)
             order.append(job.key)

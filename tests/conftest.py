@@ -60,6 +60,6 @@ def image_prefix(engine_ready: None) -> Iterator[str]:
         text=True,
         check=False,
     ).stdout.split()
-    mine = [ref for ref in out if ref.startswith(prefix)]
+    mine = [ref for ref in out if ref.startswith(prefix) or f"/{prefix}/" in ref]
     if mine:
         subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True, check=False)

@@ -1,0 +1,290 @@
+"""Bake definitions: what orch hands to `docker buildx bake` for each job, from the plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.bake import (
+    NO_PROVENANCE,
+    bake_file,
+    bake_name,
+    bake_target,
+    build_job,
+    image_ref,
+    stage_jobs,
+)
+from orchestrator.errors import Location
+from orchestrator.plan import NamedContext, Secret, Target
+
+
+def make_target(
+    root: Path, name: str, context: str | None = None, dockerfile: str = "Dockerfile", **fields
+) -> Target:
+    """A target whose context directory and Dockerfile exist under `root`."""
+    context_dir = root / (context if context is not None else f"services/{name}")
+    context_dir.mkdir(parents=True, exist_ok=True)
+    path = (context_dir / dockerfile).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("FROM busybox\n")
+    fields.setdefault("image", f"orch/{name}")
+    fields.setdefault("tags", (f"{fields['image']}:latest",))
+    return Target(
+        name=name,
+        kind=fields.pop("kind", "service"),
+        context=context_dir,
+        dockerfile=path,
+        location=Location(root / "buildplan.yaml", 1, 1),
+        **fields,
+    )
+
+
+@pytest.fixture
+def root(tmp_path):
+    return tmp_path.resolve()
+
+
+# --- paths ----------------------------------------------------------------------------------
+
+
+def test_context_and_dockerfile_are_relative_to_the_plan_root(root):
+    api = make_target(root, "api", dockerfile="docker/Dockerfile.prod")
+    d = bake_target(build_job(api), root=root, upstream={})
+    assert d["context"] == "services/api"
+    assert d["dockerfile"] == "docker/Dockerfile.prod"
+
+
+def test_a_context_at_the_plan_root_is_dot(root):
+    app = make_target(root, "app", context="")
+    assert bake_target(build_job(app), root=root, upstream={})["context"] == "."
+
+
+def test_a_dockerfile_beside_the_context_is_reached_with_dot_dot(root):
+    # The plan allows a Dockerfile anywhere in the plan directory, relative to the context,
+    # e.g. `dockerfile: ../common/Dockerfile`; bake resolves it against the context the same way.
+    svc = make_target(root, "svc", context="svc", dockerfile="../common/Dockerfile")
+    d = bake_target(build_job(svc), root=root, upstream={})
+    assert d["context"] == "svc"
+    assert d["dockerfile"] == "../common/Dockerfile"
+
+
+def test_definition_has_no_absolute_paths_so_it_reruns_from_the_plan_root(root):
+    lib = root / "libs/jobspec"
+    lib.mkdir(parents=True)
+    worker = make_target(root, "worker", contexts=(NamedContext(name="shared", path=lib),))
+    text = json.dumps(bake_target(build_job(worker), root=root, upstream={}))
+    assert str(root) not in text
+
+
+# --- named contexts -------------------------------------------------------------------------
+
+
+def test_upstream_targets_become_named_contexts_of_their_first_tag(root):
+    base = make_target(root, "base", kind="stage", tags=("orch/base:1.2", "orch/base:latest"))
+    tool = make_target(root, "go-toolchain", kind="stage")
+    api = make_target(root, "api")
+    d = bake_target(build_job(api), root=root, upstream={"base": base, "go-toolchain": tool})
+    assert d["contexts"] == {
+        "base": "docker-image://orch/base:1.2",
+        "go-toolchain": "docker-image://orch/go-toolchain:latest",
+    }
+
+
+def test_an_upstream_without_tags_is_named_by_its_image_latest(root):
+    base = make_target(root, "base", kind="stage", image="orch/base", tags=())
+    api = make_target(root, "api")
+    d = bake_target(build_job(api), root=root, upstream={"base": base})
+    assert d["contexts"] == {"base": "docker-image://orch/base:latest"}
+
+
+def test_an_upstream_in_a_registry_is_named_with_the_registry(root):
+    base = make_target(root, "base", kind="stage", image="localhost:5000/orch/base")
+    api = make_target(root, "api")
+    d = bake_target(build_job(api), root=root, upstream={"base": base})
+    assert d["contexts"]["base"] == "docker-image://localhost:5000/orch/base:latest"
+
+
+def test_linked_upstream_targets_point_at_bake_targets_of_the_same_file(root):
+    base = make_target(root, "base.v2", kind="stage")
+    api = make_target(root, "api")
+    d = bake_target(build_job(api), root=root, upstream={"base.v2": base}, link_targets=True)
+    assert d["contexts"] == {"base.v2": "target:base_v2"}
+
+
+def test_plan_contexts_are_relative_directories_or_image_refs(root):
+    lib = root / "libs/jobspec"
+    lib.mkdir(parents=True)
+    worker = make_target(
+        root,
+        "worker",
+        contexts=(
+            NamedContext(name="shared", path=lib),
+            NamedContext(name="tools", ref="docker-image://busybox:1.36"),
+        ),
+    )
+    d = bake_target(build_job(worker), root=root, upstream={})
+    assert d["contexts"] == {"shared": "libs/jobspec", "tools": "docker-image://busybox:1.36"}
+
+
+def test_a_target_without_upstream_or_contexts_has_no_contexts_key(root):
+    d = bake_target(build_job(make_target(root, "base", kind="stage")), root=root, upstream={})
+    assert "contexts" not in d
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def test_secrets_name_their_source_and_never_carry_a_value(root, monkeypatch):
+    monkeypatch.setenv("NPM_TOKEN", "npm-value-must-not-leak")
+    netrc = root / "home/.netrc"
+    netrc.parent.mkdir()
+    netrc.write_text("machine example.com password netrc-value-must-not-leak\n")
+    api = make_target(
+        root,
+        "api",
+        secrets=(Secret(id="npm_token", env="NPM_TOKEN"), Secret(id="netrc", src=netrc)),
+    )
+    d = bake_target(build_job(api), root=root, upstream={})
+    assert d["secret"] == ["id=npm_token,env=NPM_TOKEN", f"id=netrc,src={netrc}"]
+    text = json.dumps(bake_file({"api": d}))
+    assert "npm-value-must-not-leak" not in text
+    assert "netrc-value-must-not-leak" not in text
+
+
+def test_secrets_stay_out_of_build_args(root, monkeypatch):
+    monkeypatch.setenv("NPM_TOKEN", "npm-value-must-not-leak")
+    api = make_target(
+        root, "api", args={"MODE": "prod"}, secrets=(Secret(id="t", env="NPM_TOKEN"),)
+    )
+    d = bake_target(build_job(api), root=root, upstream={})
+    assert d["args"] == {"MODE": "prod"}
+
+
+# --- build and test jobs --------------------------------------------------------------------
+
+
+def test_a_build_job_ships_its_tags_with_its_cache(root):
+    api = make_target(
+        root,
+        "api",
+        target="runtime",
+        tags=("orch/api:latest", "orch/api:1.0"),
+        cache_from=("type=local,src=.orch-cache/api",),
+        cache_to=("type=local,dest=.orch-cache/api,mode=max",),
+        platforms=("linux/amd64",),
+        labels={"team": "core"},
+    )
+    d = bake_target(build_job(api), root=root, upstream={})
+    assert d["target"] == "runtime"
+    assert d["tags"] == ["orch/api:latest", "orch/api:1.0"]
+    assert d["cache-from"] == ["type=local,src=.orch-cache/api"]
+    assert d["cache-to"] == ["type=local,dest=.orch-cache/api,mode=max"]
+    assert d["output"] == ["type=docker"]
+    assert d["platforms"] == ["linux/amd64"]
+    assert d["labels"] == {"team": "core"}
+    assert d["attest"] == [NO_PROVENANCE]
+
+
+def test_a_build_job_without_a_stage_builds_the_last_one(root):
+    d = bake_target(build_job(make_target(root, "base", kind="stage")), root=root, upstream={})
+    assert "target" not in d
+
+
+def test_leased_cache_specs_replace_the_plans(root):
+    api = make_target(
+        root,
+        "api",
+        cache_from=("type=local,src=.orch-cache/api",),
+        cache_to=("type=local,dest=.orch-cache/api",),
+    )
+    d = bake_target(
+        build_job(api),
+        root=root,
+        upstream={},
+        cache_from=["type=local,src=/x/v1"],
+        cache_to=["type=local,dest=/x/v2"],
+    )
+    assert d["cache-from"] == ["type=local,src=/x/v1"]
+    assert d["cache-to"] == ["type=local,dest=/x/v2"]
+
+
+def test_a_registry_target_is_pushed(root):
+    api = make_target(root, "api", image="localhost:5000/orch/api", registry="localhost:5000")
+    d = bake_target(build_job(api), root=root, upstream={})
+    assert d["output"] == ["type=image,push=true"]
+    assert d["tags"] == ["localhost:5000/orch/api:latest"]
+
+
+def test_test_jobs_are_one_per_test_stage(root):
+    api = make_target(root, "api", target="runtime", tests=("lint", "test"))
+    jobs = stage_jobs(api)
+    assert [(j.key, j.stage, j.test) for j in jobs] == [
+        ("api:lint", "lint", True),
+        ("api:test", "test", True),
+    ]
+    assert stage_jobs(make_target(root, "web")) == ()
+
+
+def test_a_test_job_builds_its_stage_and_ships_nothing(root):
+    api = make_target(
+        root,
+        "api",
+        target="runtime",
+        tests=("test",),
+        image="localhost:5000/orch/api",
+        registry="localhost:5000",
+        cache_from=("type=local,src=.orch-cache/api",),
+        cache_to=("type=local,dest=.orch-cache/api,mode=max",),
+    )
+    (job,) = stage_jobs(api)
+    d = bake_target(job, root=root, upstream={})
+    assert d["target"] == "test"
+    assert d["output"] == ["type=cacheonly"]
+    assert "tags" not in d
+    assert d["cache-to"] == []
+    # It may still read the service's cache.
+    assert d["cache-from"] == ["type=local,src=.orch-cache/api"]
+
+
+def test_a_test_job_does_not_write_a_leased_cache_either(root):
+    api = make_target(root, "api", tests=("test",))
+    (job,) = stage_jobs(api)
+    d = bake_target(job, root=root, upstream={}, cache_to=["type=local,dest=/x/v2"])
+    assert d["cache-to"] == []
+
+
+# --- names and files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("api", "api"),
+        ("api:test", "api_test"),
+        ("go.toolchain", "go_toolchain"),
+        ("py-3.11:unit", "py-3_11_unit"),
+        ("Under_score-1", "Under_score-1"),
+    ],
+)
+def test_bake_names_replace_dots_and_colons(key, name):
+    assert bake_name(key) == name
+
+
+def test_image_ref_is_the_first_tag(root):
+    t = make_target(root, "api", tags=("orch/api:2", "orch/api:latest"))
+    assert image_ref(t) == "orch/api:2"
+
+
+def test_bake_file_groups_every_target_by_default(root):
+    base = make_target(root, "base", kind="stage")
+    api = make_target(root, "api")
+    definitions = {
+        "base": bake_target(build_job(base), root=root, upstream={}),
+        "api": bake_target(build_job(api), root=root, upstream={"base": base}),
+    }
+    f = bake_file(definitions)
+    assert f["group"] == {"default": {"targets": ["base", "api"]}}
+    assert f["target"]["api"]["contexts"] == {"base": "docker-image://orch/base:latest"}
+    json.dumps(f)  # a bake file is JSON

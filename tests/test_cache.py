@@ -1,0 +1,243 @@
+"""Local cache versions: written aside, swapped in on success, collected when nobody reads them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cache import CacheLease, lease
+
+FROM = "type=local,src=.orch-cache/api"
+TO = "type=local,dest=.orch-cache/api,mode=max"
+
+
+def field(spec: str, key: str) -> str:
+    return dict(part.split("=", 1) for part in spec.split(","))[key]
+
+
+def export(held: CacheLease, payload: str = "layers", *, index: bool = True) -> Path:
+    """Do what BuildKit does with `type=local,dest=D`: write index.json and a blob into D."""
+    (spec,) = held.cache_to
+    dest = Path(field(spec, "dest"))
+    blob = dest / "blobs/sha256/0123abcd"
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_text(payload)
+    if index:
+        (dest / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": []}))
+    return dest
+
+
+def build(root: Path, payload: str) -> Path:
+    """One successful build that reads and writes the cache; the version it committed."""
+    held = lease([FROM], [TO], root)
+    version = export(held, payload)
+    held.commit()
+    return version
+
+
+def versions(root: Path) -> set[str]:
+    folder = root / ".orch-cache/api.versions"
+    return {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+
+
+def cached_payload(root: Path) -> str:
+    return (root / ".orch-cache/api/blobs/sha256/0123abcd").read_text()
+
+
+@pytest.fixture
+def root(tmp_path):
+    return tmp_path.resolve()
+
+
+# --- swapping -------------------------------------------------------------------------------
+
+
+def test_the_export_goes_aside_not_into_the_cache_path(root):
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    dest = Path(field(spec, "dest"))
+    assert dest.is_dir()
+    assert dest.parent == root / ".orch-cache/api.versions"
+    assert field(spec, "mode") == "max"
+    assert field(spec, "type") == "local"
+    assert not (root / ".orch-cache/api").exists()
+    held.abort()
+
+
+def test_commit_makes_the_cache_path_a_symlink_to_the_new_version(root):
+    version = build(root, "v1")
+    cache = root / ".orch-cache/api"
+    assert cache.is_symlink()
+    assert cache.resolve() == version
+    assert cached_payload(root) == "v1"
+    # Relative, so that the plan directory can move.
+    assert not cache.readlink().is_absolute()
+
+
+def test_each_commit_makes_the_newest_version_current(root):
+    build(root, "v1")
+    v2 = build(root, "v2")
+    assert (root / ".orch-cache/api").resolve() == v2
+    assert cached_payload(root) == "v2"
+
+
+def test_a_lease_reads_the_version_current_at_lease_time(root):
+    v1 = build(root, "v1")
+    reader = lease([FROM], [], root)
+    (spec,) = reader.cache_from
+    assert field(spec, "src") == str(v1)
+    build(root, "v2")
+    # The reader keeps reading v1, which is still whole.
+    assert Path(field(spec, "src")) == v1
+    assert (v1 / "blobs/sha256/0123abcd").read_text() == "v1"
+    assert (v1 / "index.json").is_file()
+    reader.abort()
+
+
+def test_the_first_build_reads_from_the_plan_path_made_absolute(root):
+    held = lease([FROM], [TO], root)
+    assert held.cache_from == [f"type=local,src={root}/.orch-cache/api"]
+    held.abort()
+
+
+def test_abort_keeps_the_current_cache_version(root):
+    v1 = build(root, "v1")
+    held = lease([FROM], [TO], root)
+    mine = export(held, "broken")
+    held.abort()
+    assert (root / ".orch-cache/api").resolve() == v1
+    assert cached_payload(root) == "v1"
+    assert not mine.exists()
+    assert versions(root) == {v1.name}
+
+
+def test_abort_of_a_first_build_leaves_no_cache(root):
+    held = lease([FROM], [TO], root)
+    export(held)
+    held.abort()
+    assert not (root / ".orch-cache/api").exists()
+    assert versions(root) == set()
+
+
+def test_an_export_without_index_json_is_not_swapped_in(root):
+    v1 = build(root, "v1")
+    held = lease([FROM], [TO], root)
+    partial = export(held, "partial", index=False)
+    held.commit()
+    assert (root / ".orch-cache/api").resolve() == v1
+    assert cached_payload(root) == "v1"
+    assert not partial.exists()
+
+
+def test_a_legacy_cache_directory_becomes_an_old_version_and_is_collected(root):
+    legacy = root / ".orch-cache/api"
+    (legacy / "blobs/sha256").mkdir(parents=True)
+    (legacy / "blobs/sha256/0123abcd").write_text("legacy")
+    (legacy / "index.json").write_text("{}")
+    held = lease([FROM], [TO], root)
+    # Before any orch version exists, the build reads the legacy directory itself.
+    assert held.cache_from == [f"type=local,src={legacy}"]
+    version = export(held, "v1")
+    held.commit()
+    assert legacy.is_symlink()
+    assert legacy.resolve() == version
+    assert cached_payload(root) == "v1"
+    assert versions(root) == {version.name}
+
+
+# --- collection -----------------------------------------------------------------------------
+
+
+def test_old_versions_are_deleted_on_commit(root):
+    v1 = build(root, "v1")
+    v2 = build(root, "v2")
+    v3 = build(root, "v3")
+    assert versions(root) == {v3.name}
+    assert not v1.exists()
+    assert not v2.exists()
+    lock_files = {p.name for p in (root / ".orch-cache/api.versions").iterdir() if p.is_file()}
+    assert lock_files <= {f"{v3.name}.lock"}
+
+
+@pytest.mark.parametrize("release", ["abort", "commit", "release"])
+def test_an_old_version_survives_while_another_lease_reads_it(root, release):
+    v1 = build(root, "v1")
+    reader = lease([FROM], [], root)
+    v2 = build(root, "v2")
+    assert v1.is_dir(), "collected while a build reads it"
+    assert (v1 / "blobs/sha256/0123abcd").read_text() == "v1"
+    assert versions(root) == {v1.name, v2.name}
+    getattr(reader, release)()
+    # Released, it is no longer current: the next commit collects it.
+    v3 = build(root, "v3")
+    assert not v1.exists()
+    assert versions(root) == {v3.name}
+
+
+def test_an_in_progress_export_of_another_lease_is_never_collected(root):
+    build(root, "v1")
+    slow = lease([FROM], [TO], root)
+    slow_dest = export(slow, "slow", index=False)  # still being written
+    fast = build(root, "fast")
+    assert slow_dest.is_dir()
+    assert (slow_dest / "blobs/sha256/0123abcd").read_text() == "slow"
+    # The slow build finishes later and wins; the fast one's version is now old.
+    (slow_dest / "index.json").write_text("{}")
+    slow.commit()
+    assert (root / ".orch-cache/api").resolve() == slow_dest
+    assert versions(root) == {slow_dest.name}
+    assert not fast.exists()
+
+
+def test_an_empty_fresh_export_dir_of_another_lease_is_not_collected(root):
+    build(root, "v1")
+    pending = lease([FROM], [TO], root)  # BuildKit has not written anything yet
+    (spec,) = pending.cache_to
+    pending_dest = Path(field(spec, "dest"))
+    build(root, "v2")
+    assert pending_dest.is_dir()
+    pending.abort()
+
+
+def test_two_targets_keep_separate_caches(root):
+    a = lease(["type=local,src=c/a"], ["type=local,dest=c/a"], root)
+    b = lease(["type=local,src=c/b"], ["type=local,dest=c/b"], root)
+    export(a, "a")
+    export(b, "b")
+    a.commit()
+    b.commit()
+    assert (root / "c/a/blobs/sha256/0123abcd").read_text() == "a"
+    assert (root / "c/b/blobs/sha256/0123abcd").read_text() == "b"
+
+
+# --- other specs ----------------------------------------------------------------------------
+
+
+def test_non_local_specs_pass_through_unchanged(root):
+    cache_from = [
+        "type=registry,ref=localhost:5000/cache:api",
+        "localhost:5000/cache:api-bare",
+        "type=gha,scope=api",
+    ]
+    cache_to = ["type=registry,ref=localhost:5000/cache:api,mode=max", "type=inline"]
+    held = lease(cache_from, cache_to, root)
+    assert held.cache_from == cache_from
+    assert held.cache_to == cache_to
+    held.commit()
+    assert list(root.iterdir()) == []
+
+
+def test_local_specs_keep_their_other_fields_and_order(root):
+    held = lease(
+        ["type=registry,ref=r/c:api", FROM],
+        [TO, "type=registry,ref=r/c:api,mode=max"],
+        root,
+    )
+    assert held.cache_from[0] == "type=registry,ref=r/c:api"
+    assert held.cache_from[1].startswith("type=local,src=/")
+    assert held.cache_to[0].startswith("type=local,dest=/")
+    assert held.cache_to[0].endswith(",mode=max")
+    assert held.cache_to[1] == "type=registry,ref=r/c:api,mode=max"
+    held.abort()
