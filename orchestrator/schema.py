@@ -1,0 +1,509 @@
+"""The plan's shape, declared once as a JSON Schema, and errors worded for people who write plans.
+
+Besides standard draft 2020-12 keywords, subschemas carry a few annotations that only orch
+reads (JSON Schema ignores unknown keywords): `x-expected` says in words what a value must
+be, `x-not-here` explains why a key that exists elsewhere is not allowed at this level, and
+`x-required` says how to add a missing key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from orchestrator.errors import PlanError
+from orchestrator.yamlsrc import Document, YamlPath
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+NAME_RULE = "[a-z0-9][a-z0-9._-]*"
+
+_TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "x-expected": "a non-empty string"}
+# The file system cannot take a NUL, which YAML's "\0" escape could put in a path.
+_NO_NUL = r"^[^\x00]*$"
+_PATH: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": _NO_NUL,
+    "x-expected": "a relative path",
+}
+
+
+def _list(item: Mapping[str, Any], expected: str) -> dict[str, Any]:
+    return {"type": "array", "items": item, "x-expected": expected}
+
+
+def _string_map(expected: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": {"type": "string", "x-expected": value},
+        "x-expected": expected,
+    }
+
+
+_CACHE: dict[str, Any] = {
+    "type": "object",
+    "x-expected": "a mapping with from: and to: lists",
+    "properties": {
+        "from": _list(_TEXT, "a list of cache sources such as type=local,src=DIR"),
+        "to": _list(_TEXT, "a list of cache exports such as type=local,dest=DIR,mode=max"),
+    },
+    "additionalProperties": False,
+}
+
+# Settings a target may inherit from `defaults:`.
+_SHARED: dict[str, Any] = {
+    "platforms": _list(_TEXT, "a list of platforms such as linux/amd64"),
+    "args": _string_map("a mapping of build args to string values", "a string"),
+    "image": {**_TEXT, "x-expected": "an image repository such as orch/{name}"},
+    "tags": _list(_TEXT, "a list of tags"),
+    "labels": _string_map("a mapping of labels to string values", "a string"),
+    "registry": {**_TEXT, "x-expected": "a registry address such as localhost:5000"},
+    "cache": _CACHE,
+}
+
+_SECRET: dict[str, Any] = {
+    "type": "object",
+    "x-expected": "a mapping with id: and env: or src:",
+    "properties": {
+        "id": {**_TEXT, "x-expected": "a secret id"},
+        "env": {
+            "type": "string",
+            "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+            "x-expected": "an environment variable name",
+        },
+        "src": {**_PATH, "x-expected": "a file path"},
+    },
+    "required": ["id"],
+    "x-required": {"id": "add `id: NAME`, the id the Dockerfile mounts with --mount=type=secret"},
+    # Exactly one source, so that where a secret's value comes from is never ambiguous.
+    "oneOf": [{"required": ["env"]}, {"required": ["src"]}],
+    "additionalProperties": False,
+}
+
+_TARGET_KEYS: dict[str, Any] = {
+    "context": {**_PATH, "x-expected": "a directory path relative to the plan file"},
+    "dockerfile": {**_PATH, "x-expected": "a file path relative to the context"},
+    "target": {**_TEXT, "x-expected": "a Dockerfile stage name"},
+    "depends_on": {
+        "type": "array",
+        "items": {**_TEXT, "x-expected": "a target name"},
+        "uniqueItems": True,
+        "x-expected": "a list of target names",
+    },
+    "contexts": {
+        "type": "object",
+        "x-expected": "a mapping of context names to directories or references such as "
+        "docker-image://busybox:latest",
+        "additionalProperties": {
+            **_PATH,
+            "x-expected": "a directory or a reference such as docker-image://busybox:latest",
+        },
+    },
+    "watch": _list(_TEXT, "a list of gitignore-style patterns"),
+    "secrets": _list(_SECRET, "a list of secrets, each with id: and env: or src:"),
+    **_SHARED,
+}
+
+_CONTEXT_HINT = "add `context: DIR`, the build context directory relative to the plan file"
+
+_STAGE: dict[str, Any] = {
+    "type": "object",
+    "x-expected": "a mapping of target settings such as context:",
+    "properties": _TARGET_KEYS,
+    "required": ["context"],
+    "x-required": {"context": _CONTEXT_HINT},
+    "additionalProperties": False,
+    "x-not-here": {
+        "test": [
+            "test: is only for services, and {where} is a stage",
+            "move the test to a service that builds FROM this stage",
+        ]
+    },
+}
+
+_SERVICE: dict[str, Any] = {
+    **_STAGE,
+    "properties": {
+        **_TARGET_KEYS,
+        "test": {
+            "type": ["string", "array"],
+            "items": {**_TEXT, "x-expected": "a Dockerfile stage name"},
+            "x-expected": "a Dockerfile stage name or a list of them",
+        },
+    },
+    "x-not-here": {},
+}
+
+
+def _targets(target: Mapping[str, Any], expected: str) -> dict[str, Any]:
+    return {
+        "type": ["object", "null"],
+        "x-expected": expected,
+        "propertyNames": {"pattern": NAME_PATTERN},
+        "additionalProperties": target,
+    }
+
+
+PLAN_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://orch.dev/schema/buildplan-1.json",
+    "title": "orch build plan, version 1",
+    "type": "object",
+    "x-expected": "a mapping with version:, defaults:, stages: and services:",
+    "properties": {
+        "version": {"type": "integer", "const": 1, "x-expected": "the number 1"},
+        # An empty section (every line commented out) reads as null: take it as empty.
+        "defaults": {
+            "type": ["object", "null"],
+            "x-expected": "a mapping of settings every target inherits",
+            "properties": _SHARED,
+            "additionalProperties": False,
+            "x-not-here": {
+                key: [
+                    f"{key}: cannot be a default; it belongs to each target",
+                    f"set {key}: on the stages and services that need it",
+                ]
+                for key in sorted(_TARGET_KEYS.keys() - _SHARED.keys() | {"test"})
+            },
+        },
+        "stages": _targets(_STAGE, "a mapping of stage names to their settings"),
+        "services": _targets(_SERVICE, "a mapping of service names to their settings"),
+    },
+    "required": ["version"],
+    "x-required": {"version": "add `version: 1` as the first line"},
+    "additionalProperties": False,
+}
+
+_VALIDATOR = Draft202012Validator(PLAN_SCHEMA)
+
+Check = Callable[[Any], bool]
+# Keywords that only document or annotate; they never make a value invalid.
+_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description"})
+
+
+def compile_check(schema: Mapping[str, Any]) -> Check:
+    """A fast yes/no check for the keywords this schema uses; never laxer than jsonschema.
+
+    jsonschema spends about 0.1 ms per target walking its generic machinery, which
+    dominates loading a large plan. Valid plans pass this check alone; anything it
+    rejects goes to jsonschema, which finds and words the actual error.
+    """
+    checks: list[Check] = []
+    for keyword, value in schema.items():
+        if keyword in _ANNOTATIONS or keyword.startswith("x-"):
+            continue
+        maker = _KEYWORDS.get(keyword)
+        if maker is None:
+            # A keyword added to the schema must be taught here, or valid-looking plans
+            # could slip past unchecked.
+            raise ValueError(f"compile_check does not know the keyword {keyword!r}")
+        checks.append(maker(value, schema))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda instance: all(check(instance) for check in checks)
+
+
+def _type_check(wanted: str | list[str], _schema: Mapping[str, Any]) -> Check:
+    names = [wanted] if isinstance(wanted, str) else list(wanted)
+    kinds: tuple[type, ...] = tuple(t for name in names for t in _PY_TYPES[name])
+    if "integer" in names or "number" in names:
+        # bool is an int in Python but never a JSON number; stay strict on the rest.
+        return lambda v: isinstance(v, kinds) and not isinstance(v, bool)
+    return lambda v: isinstance(v, kinds)
+
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "array": (list,),
+    "object": (dict,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def _properties(props: Mapping[str, Any], _schema: Mapping[str, Any]) -> Check:
+    subs = {key: compile_check(sub) for key, sub in props.items()}
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return True
+        return all(sub(value[k]) for k, sub in subs.items() if k in value)
+
+    return check
+
+
+def _additional(extra: bool | Mapping[str, Any], schema: Mapping[str, Any]) -> Check:
+    known = set(schema.get("properties", {}))
+    if extra is False:
+        return lambda v: not isinstance(v, dict) or known.issuperset(v)
+    sub = compile_check(extra) if isinstance(extra, Mapping) else (lambda _v: True)
+    return lambda v: (
+        not isinstance(v, dict) or all(sub(item) for k, item in v.items() if k not in known)
+    )
+
+
+def _required(keys: list[str], _schema: Mapping[str, Any]) -> Check:
+    return lambda v: not isinstance(v, dict) or all(k in v for k in keys)
+
+
+def _items(item: Mapping[str, Any], _schema: Mapping[str, Any]) -> Check:
+    sub = compile_check(item)
+    return lambda v: not isinstance(v, list) or all(sub(x) for x in v)
+
+
+def _property_names(names: Mapping[str, Any], _schema: Mapping[str, Any]) -> Check:
+    sub = compile_check(names)
+    return lambda v: not isinstance(v, dict) or all(sub(k) for k in v)
+
+
+def _pattern(pattern: str, _schema: Mapping[str, Any]) -> Check:
+    search = re.compile(pattern).search
+    return lambda v: not isinstance(v, str) or search(v) is not None
+
+
+def _min_length(length: int, _schema: Mapping[str, Any]) -> Check:
+    return lambda v: not isinstance(v, str) or len(v) >= length
+
+
+def _const(wanted: Any, _schema: Mapping[str, Any]) -> Check:
+    return lambda v: type(v) is type(wanted) and v == wanted
+
+
+def _unique(unique: bool, _schema: Mapping[str, Any]) -> Check:
+    if not unique:
+        return lambda _v: True
+
+    def check(v: Any) -> bool:
+        if not isinstance(v, list):
+            return True
+        # Only strings are compared here; any other item defers to jsonschema.
+        return all(isinstance(x, str) for x in v) and len(set(v)) == len(v)
+
+    return check
+
+
+def _one_of(branches: list[Mapping[str, Any]], _schema: Mapping[str, Any]) -> Check:
+    subs = [compile_check(branch) for branch in branches]
+    return lambda v: sum(1 for sub in subs if sub(v)) == 1
+
+
+_KEYWORDS: dict[str, Callable[[Any, Mapping[str, Any]], Check]] = {
+    "type": _type_check,
+    "properties": _properties,
+    "additionalProperties": _additional,
+    "required": _required,
+    "items": _items,
+    "propertyNames": _property_names,
+    "pattern": _pattern,
+    "minLength": _min_length,
+    "const": _const,
+    "uniqueItems": _unique,
+    "oneOf": _one_of,
+}
+
+_FAST_CHECK = compile_check(PLAN_SCHEMA)
+
+
+def validate(doc: Document) -> None:
+    """Check the document against the plan schema; raise the most useful error first."""
+    if _FAST_CHECK(doc.data):
+        return
+    errors = list(_VALIDATOR.iter_errors(doc.data))
+    if not errors:
+        return
+    # A key missing beside an unknown one is usually the same typo: report the typo.
+    unknown = {tuple(e.absolute_path) for e in errors if e.validator == "additionalProperties"}
+    kept = [
+        e
+        for e in errors
+        if not (e.validator in ("required", "oneOf") and tuple(e.absolute_path) in unknown)
+    ]
+    reported = [_explain(doc, e) for e in kept]
+    # The first problem in the file, as a compiler would; a type error first at one place.
+    first = min(
+        range(len(kept)),
+        key=lambda i: (
+            reported[i].location.line if reported[i].location else 0,
+            reported[i].location.column if reported[i].location else 0,
+            kept[i].validator != "type",
+        ),
+    )
+    raise reported[first]
+
+
+def _explain(doc: Document, error: ValidationError) -> PlanError:
+    """Turn a jsonschema error into an orch error at the right place, with a fix."""
+    path: YamlPath = tuple(error.absolute_path)
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    instance = error.instance
+    kind = error.validator
+    if kind == "additionalProperties":
+        return _unknown_key(doc, path, schema, instance)
+    if kind == "required":
+        return _missing_key(doc, path, schema, instance)
+    if kind == "pattern" and "propertyNames" in error.schema_path:
+        return _bad_name(doc, path, instance)
+    if kind == "type":
+        return _wrong_type(doc, path, schema, instance)
+    if kind == "oneOf":
+        return _not_exactly_one(doc, path, schema, instance)
+    if kind == "uniqueItems":
+        return _repeated(doc, path, instance)
+    at = doc.value_at(path)
+    where = describe(path)
+    expected = schema.get("x-expected", "something else")
+    if kind == "minLength":
+        return PlanError(f"{where} is empty", location=at, hint=f"give {expected}")
+    if kind == "pattern":
+        return PlanError(
+            f"{where} must be {expected}, got {instance!r}",
+            location=at,
+            hint=f"use {expected}",
+        )
+    if kind == "const":
+        return PlanError(f"{where} must be {expected}", location=at, hint=f"write {expected}")
+    return PlanError(f"{where}: {error.message}", location=at, hint=f"write {expected}")
+
+
+def _unknown_key(
+    doc: Document, path: YamlPath, schema: Mapping[str, Any], instance: Mapping[str, Any]
+) -> PlanError:
+    valid = list(schema.get("properties", {}))
+    key = next(k for k in instance if k not in valid)
+    at = doc.key_at((*path, key))
+    misplaced = schema.get("x-not-here", {}).get(key)
+    if misplaced:
+        message, hint = misplaced
+        return PlanError(message.format(where=describe(path)), location=at, hint=hint)
+    hint = f"valid keys here: {', '.join(valid)}"
+    close = closest(key, valid)
+    if close:
+        hint = f"did you mean {close!r}? {hint}"
+    return PlanError(f"unknown key {key!r} in {describe(path)}", location=at, hint=hint)
+
+
+def _missing_key(
+    doc: Document, path: YamlPath, schema: Mapping[str, Any], instance: Mapping[str, Any]
+) -> PlanError:
+    key = next(k for k in schema["required"] if k not in instance)
+    hint = schema.get("x-required", {}).get(key, f"add {key}:")
+    return PlanError(
+        f"{describe(path)} has no {key!r}, which is required",
+        location=doc.key_at(path),
+        hint=hint,
+    )
+
+
+def _bad_name(doc: Document, path: YamlPath, name: str) -> PlanError:
+    # Turn the name into the nearest valid one, to show what the rule allows.
+    fixed = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.lower())
+    fixed = fixed.lstrip("._-") or "name"
+    return PlanError(
+        f"bad target name {name!r}: names must match {NAME_RULE}",
+        location=doc.key_at((*path, name)),
+        hint=f"use lowercase letters, digits, '.', '_' and '-', "
+        f"starting with a letter or digit, such as {fixed!r}",
+    )
+
+
+def _wrong_type(
+    doc: Document, path: YamlPath, schema: Mapping[str, Any], instance: Any
+) -> PlanError:
+    expected = schema.get("x-expected", f"a {schema.get('type')}")
+    at = doc.value_at(path)
+    message = f"{describe(path)} must be {expected}, got {describe_value(instance)}"
+    written = doc.text_at(path) or (instance if isinstance(instance, str) else "")
+    wants = schema.get("type")
+    wants = set(wants) if isinstance(wants, list) else {wants}
+    if instance is None:
+        hint = "give it a value, or remove the key"
+    elif "string" in wants and isinstance(instance, bool | int | float):
+        # YAML reads 3, 1.0, yes, on as typed values; quoting keeps the text.
+        hint = f'quote it: "{written}"'
+        if path and isinstance(path[-1], str):
+            hint = f'quote it: {path[-1]}: "{written}"'
+    elif "array" in wants and isinstance(instance, str):
+        key = path[-1] if path and isinstance(path[-1], str) else None
+        hint = f"write a list: {key}: [{written}]" if key else f"write a list: [{written}]"
+    elif "object" in wants:
+        hint = "write it as indented `key: value` lines"
+    elif "integer" in wants:
+        hint = f"write {expected} without quotes"
+    else:
+        hint = f"write {expected}"
+    return PlanError(message, location=at, hint=hint)
+
+
+def _not_exactly_one(
+    doc: Document, path: YamlPath, schema: Mapping[str, Any], instance: Any
+) -> PlanError:
+    choices = [branch["required"][0] for branch in schema["oneOf"]]
+    given = [k for k in choices if isinstance(instance, Mapping) and k in instance]
+    either = " or ".join(f"{k}:" for k in choices)
+    what = describe(path)
+    if isinstance(instance, Mapping) and "id" in instance:
+        what = f"secret {instance['id']!r}"
+    if given:
+        return PlanError(
+            f"{what} sets both {' and '.join(f'{k}:' for k in given)}",
+            location=doc.key_at((*path, given[-1])),
+            hint=f"keep exactly one of {either}",
+        )
+    return PlanError(
+        f"{what} has neither {' nor '.join(f'{k}:' for k in choices)} "
+        "to say where its value comes from",
+        location=doc.value_at(path),
+        hint="add env: VAR to read an environment variable, or src: FILE to read a file",
+    )
+
+
+def _repeated(doc: Document, path: YamlPath, items: list[Any]) -> PlanError:
+    seen: list[Any] = []
+    for index, item in enumerate(items):
+        if item in seen:
+            first = doc.value_at((*path, seen.index(item))).line
+            return PlanError(
+                f"{item!r} is listed twice in {describe(path)} (first at line {first})",
+                location=doc.value_at((*path, index)),
+                hint="remove the repeated entry",
+            )
+        seen.append(item)
+    return PlanError(f"{describe(path)} has repeated entries", location=doc.value_at(path))
+
+
+def describe(path: YamlPath) -> str:
+    """A path as people read it: `services.api.depends_on[0]`, or `the plan` for the root."""
+    if not path:
+        return "the plan"
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+def describe_value(value: Any) -> str:
+    """What a YAML value is, in words."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) <= 40 else "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest to `word`, if one is close enough to be a likely typo."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None

@@ -1,0 +1,487 @@
+"""Read a YAML file into plain Python values, remembering where each key and value is written.
+
+The document is built from the parser's event stream (libyaml when present) by a small
+iterative composer, so that orch, not PyYAML, decides what a plan may contain: only the
+standard scalar types, no tags, no duplicate keys, bounded nesting and bounded alias expansion.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    NodeEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
+
+from orchestrator.errors import Location, PlanError
+
+# libyaml's parser is about three times faster than the pure-Python one; both yield events.
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# A plan nests about six levels; the limit stops runaway input long before libyaml's
+# recursive composer would exhaust the C stack or its quadratic deep-flow parsing gets slow.
+MAX_DEPTH = 64
+# Aliases may add at most this many nodes on top of what the file literally contains:
+# enough for any real reuse, far below what a "billion laughs" document expands to.
+MAX_ALIAS_NODES = 100_000
+
+_YAML = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML + t for t in ("str", "int", "float", "bool", "null"))
+_MAP, _SEQ, _MERGE = _YAML + "map", _YAML + "seq", _YAML + "merge"
+# Implicitly resolved, but orch has no use for dates or the `=` value key: keep the text.
+_AS_TEXT = frozenset({_STR, _YAML + "timestamp", _YAML + "value"})
+_SCALAR_TAGS = frozenset({_STR, _INT, _FLOAT, _BOOL, _NULL})
+
+_RESOLVER = Resolver()
+# A fast path for plain scalars, which are most of a plan: YAML 1.1 types a plain scalar that
+# starts with a letter only if it is one of these words (booleans and nulls) ...
+_WORDS = ("yes", "no", "true", "false", "on", "off", "null")
+_TYPED_WORDS = frozenset(w for word in _WORDS for w in (word, word.capitalize(), word.upper()))
+# ... and the other first characters that any implicit resolver looks at need the resolver.
+_RESOLVE_START = frozenset(k for k in Resolver.yaml_implicit_resolvers if not k.isalpha())
+_CONSTRUCTOR = SafeConstructor()
+
+YamlPath: TypeAlias = tuple[str | int, ...]
+
+
+# A position is packed into one int, line * _LINE + column (both 0-based): the document keeps
+# one per node, and ints, unlike small objects, cost the garbage collector nothing.
+_LINE = 1 << 32
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed YAML file: its data as plain values and the place of every key and value."""
+
+    file: Path
+    data: Any
+    _values: dict[YamlPath, int] = field(repr=False)
+    _keys: dict[YamlPath, int] = field(repr=False)
+    # An alias's path -> the path of the node it repeats; lookups below it are redirected.
+    _aliases: dict[YamlPath, YamlPath] = field(repr=False)
+    # The text of scalars that YAML typed (3, yes, ~), as written, for hints that quote it.
+    _texts: dict[YamlPath, str] = field(repr=False)
+
+    def value_at(self, path: YamlPath) -> Location:
+        """Where the value at `path` is written (its nearest written ancestor if it is not)."""
+        return self._location(self._find(self._values, path))
+
+    def key_at(self, path: YamlPath) -> Location:
+        """Where the mapping key that ends `path` is written; the root maps to its value."""
+        found = self._find(self._keys, path) if path else None
+        return self._location(found if found is not None else self._find(self._values, path))
+
+    def text_at(self, path: YamlPath) -> str | None:
+        """The scalar at `path` as written, if YAML read it as a number, boolean or null."""
+        return self._texts.get(path)
+
+    def _find(self, table: dict[YamlPath, int], path: YamlPath) -> int | None:
+        found = table.get(path)
+        if found is not None:
+            return found
+        for cut in range(len(path) - 1, -1, -1):
+            target = self._aliases.get(path[:cut])
+            if target is not None:
+                return self._find(table, target + path[cut:])
+        # Not written anywhere (a key the schema says is missing): use the closest ancestor.
+        for cut in range(len(path) - 1, -1, -1):
+            found = self._values.get(path[:cut])
+            if found is not None:
+                return found
+        return None
+
+    def _location(self, position: int | None) -> Location:
+        if position is None:
+            return Location(self.file, 1, 1)
+        line, column = divmod(position, _LINE)
+        return Location(self.file, line + 1, column + 1)
+
+
+def read_document(path: Path) -> Document:
+    """Read and compose the YAML file at `path`; every problem is a PlanError."""
+    text = _read_text(path)
+    with paused_gc():
+        return _Composer(path, text).compose()
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a large acyclic structure.
+
+    Loading allocates hundreds of thousands of small objects and no cycles; left on, the
+    collector walks the growing tree again and again and doubles the load time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanError(
+            f"no plan file at {path}",
+            hint="pass the plan with -f PATH, or create buildplan.yaml in this directory",
+        ) from None
+    except IsADirectoryError:
+        raise PlanError(
+            f"{path} is a directory, not a plan file",
+            hint=f"pass the file itself: -f {path / 'buildplan.yaml'}",
+        ) from None
+    except OSError as exc:
+        raise PlanError(
+            f"cannot read the plan file {path}: {exc.strerror}",
+            hint="check that the file exists and is readable",
+        ) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise PlanError(
+            "the plan is not valid UTF-8 text",
+            location=Location(path, line, column),
+            hint="save the file as UTF-8",
+        ) from None
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A mapping or sequence being filled in while its events arrive."""
+
+    data: Any  # dict[str, Any] for a mapping, list[Any] for a sequence
+    is_map: bool
+    path: YamlPath
+    anchor: str | None
+    size: int = 1  # nodes so far, counting aliased subtrees at their full size
+    key: str | None = None  # a mapping's key whose value has not arrived yet
+
+
+class _Composer:
+    """Turns the event stream of one YAML document into plain values and locations."""
+
+    def __init__(self, file: Path, text: str) -> None:
+        self.file = file
+        self.text = text
+        self.values: dict[YamlPath, int] = {}
+        self.keys: dict[YamlPath, int] = {}
+        self.texts: dict[YamlPath, str] = {}
+        self.aliases: dict[YamlPath, YamlPath] = {}
+        self.anchors: dict[str, tuple[Any, int, YamlPath]] = {}  # name -> value, size, path
+        self.open_anchors: set[str] = set()
+        self.stack: list[_Frame] = []
+        self.root: Any = None
+        self.alias_nodes = 0
+        self.documents = 0
+
+    def compose(self) -> Document:
+        """Consume the events; stop at the first problem."""
+        loader = _LOADER(self.text)
+        try:
+            self._consume(loader)
+        except yaml.MarkedYAMLError as exc:
+            raise self._syntax_error(exc) from None
+        except yaml.reader.ReaderError as exc:
+            # Raised for characters YAML forbids; it carries an offset, not a mark.
+            before = self.text.encode()[: exc.position].decode(errors="replace")
+            line = before.count("\n") + 1
+            column = len(before) - (before.rfind("\n") + 1) + 1
+            raise PlanError(
+                f"invalid YAML: {exc.reason}",
+                location=Location(self.file, line, column),
+                hint="remove the control character, or write it as an escape in a quoted string",
+            ) from None
+        except yaml.YAMLError as exc:
+            raise PlanError(f"invalid YAML: {exc}", location=Location(self.file, 1, 1)) from None
+        finally:
+            loader.dispose()
+        return Document(self.file, self.root, self.values, self.keys, self.aliases, self.texts)
+
+    def _consume(self, loader: Any) -> None:
+        """The hot loop: one pass over the events, pulled one at a time so it can stop early.
+
+        Plain strings, which are most of a plan, take the inlined path; everything rarer
+        goes through a method.
+        """
+        values, stack = self.values, self.stack
+        for event in iter(loader.get_event, None):
+            kind = type(event)
+            if kind is ScalarEvent:
+                text = event.value
+                if event.tag is None and (
+                    not event.implicit[0]
+                    or (text[:1] not in _RESOLVE_START and text not in _TYPED_WORDS)
+                ):
+                    value: Any = text
+                else:
+                    value = self._typed(event)
+                if not stack:
+                    self._set_root(event, value)
+                    continue
+                frame = stack[-1]
+                data = frame.data
+                if frame.is_map:
+                    key = frame.key
+                    if key is None:
+                        if value.__class__ is not str or value in data or value == "<<":
+                            self._place_key(frame, event, value)  # to report the problem
+                            continue
+                        mark = event.start_mark
+                        path = (*frame.path, value)
+                        self.keys[path] = mark.line * _LINE + mark.column
+                        frame.key = value
+                        frame.size += 1
+                        if event.anchor is not None:
+                            self.anchors[event.anchor] = (value, 1, path)
+                        continue
+                    path = (*frame.path, key)
+                    data[key] = value
+                    frame.key = None
+                else:
+                    path = (*frame.path, len(data))
+                    data.append(value)
+                mark = event.start_mark
+                values[path] = mark.line * _LINE + mark.column
+                if value is not text:
+                    self.texts[path] = text
+                frame.size += 1
+                if event.anchor is not None:
+                    self.anchors[event.anchor] = (value, 1, path)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                self._start(event, kind is MappingStartEvent)
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                done = stack.pop()
+                if done.anchor is not None:
+                    self.open_anchors.discard(done.anchor)
+                    self.anchors[done.anchor] = (done.data, done.size, done.path)
+                self._attach(done.data, done.size)
+            elif kind is AliasEvent:
+                self._alias(event)
+            elif kind is DocumentStartEvent:
+                self.documents += 1
+                if self.documents > 1:
+                    raise self._error(
+                        event,
+                        "the plan file holds more than one YAML document",
+                        hint="remove the '---' separator: a plan is a single document",
+                    )
+            elif kind is StreamEndEvent:
+                return
+
+    def _set_root(self, event: NodeEvent, value: Any) -> None:
+        self.values[()] = _position(event)
+        self.root = value
+
+    def _start(self, event: MappingStartEvent | SequenceStartEvent, is_map: bool) -> None:
+        tag = event.tag
+        if tag not in (None, "!", _MAP if is_map else _SEQ):
+            raise self._tag_error(event, tag)
+        if len(self.stack) >= MAX_DEPTH:
+            raise self._error(
+                event,
+                f"the plan nests more than {MAX_DEPTH} levels deep",
+                hint="a plan needs only a few levels: check the brackets and indentation",
+            )
+        path = self._place_value(event)
+        if event.anchor is not None:
+            self.open_anchors.add(event.anchor)
+        self.stack.append(_Frame({} if is_map else [], is_map, path, event.anchor))
+
+    def _alias(self, event: AliasEvent) -> None:
+        name = event.anchor
+        if name in self.open_anchors:
+            raise self._error(
+                event,
+                f"alias *{name} refers to the node that contains it",
+                hint="a recursive structure cannot be a plan value; write the values out",
+            )
+        if name not in self.anchors:
+            raise self._error(
+                event,
+                f"alias *{name} has no anchor &{name} before it",
+                hint=f"define &{name} earlier in the file, or fix the spelling",
+            )
+        value, size, anchor_path = self.anchors[name]
+        # The value object is shared, not copied: memory stays bounded whatever the
+        # expansion, and the running count stops an alias bomb long before anything walks it.
+        self.alias_nodes += size
+        if self.alias_nodes > MAX_ALIAS_NODES:
+            raise self._error(
+                event,
+                f"aliases expand the plan by more than {MAX_ALIAS_NODES:,} nodes",
+                hint="this looks like an alias bomb; write the values out, "
+                "or share settings through defaults:",
+            )
+        if self.stack and self.stack[-1].is_map and self.stack[-1].key is None:
+            self._place_key(self.stack[-1], event, value)
+            return
+        path = self._place_value(event)
+        self.aliases[path] = anchor_path
+        self._attach(value, size)
+
+    def _place_value(self, event: NodeEvent) -> YamlPath:
+        """Record where a value node starts; returns its path."""
+        if not self.stack:
+            path: YamlPath = ()
+        else:
+            parent = self.stack[-1]
+            if parent.is_map and parent.key is None:
+                raise self._error(
+                    event,
+                    "a mapping key must be a plain string, not a list or mapping",
+                    hint="write the key as text followed by ':'",
+                )
+            path = (*parent.path, parent.key if parent.is_map else len(parent.data))
+        self.values[path] = _position(event)
+        return path
+
+    def _place_key(self, frame: _Frame, event: ScalarEvent | AliasEvent, value: Any) -> None:
+        """Check and record a mapping key; its value comes next."""
+        is_plain = isinstance(event, ScalarEvent) and event.tag is None and event.implicit[0]
+        if is_plain and value == "<<":
+            raise self._error(
+                event,
+                "YAML merge keys (<<) are not supported in a plan",
+                hint="put settings that targets share under defaults:",
+            )
+        if isinstance(value, list | dict):  # an alias to a collection, used as a key
+            raise self._error(
+                event,
+                "a mapping key must be a plain string, not a list or mapping",
+                hint="write the key as text followed by ':'",
+            )
+        if not isinstance(value, str):
+            written = event.value if isinstance(event, ScalarEvent) else f"*{event.anchor}"
+            raise self._error(
+                event,
+                f"the key {written!r} is read by YAML as {_kind_of(value)}; keys must be strings",
+                hint=f'quote it: "{written}":',
+            )
+        path = (*frame.path, value)
+        if value in frame.data:
+            first = self.keys[path] // _LINE + 1
+            raise self._error(
+                event,
+                f"duplicate key {value!r} (first written at line {first})",
+                hint="remove one of them: YAML would silently keep only the last",
+            )
+        self.keys[path] = _position(event)
+        frame.key = value
+        frame.size += 1
+        if isinstance(event, ScalarEvent) and event.anchor is not None:
+            self.anchors[event.anchor] = (value, 1, path)
+
+    def _attach(self, value: Any, size: int) -> None:
+        """Put a finished value into its parent (or make it the document's root)."""
+        if not self.stack:
+            self.root = value
+            return
+        parent = self.stack[-1]
+        parent.size += size
+        if parent.is_map:
+            parent.data[parent.key] = value
+            parent.key = None
+        else:
+            parent.data.append(value)
+
+    def _typed(self, event: ScalarEvent) -> Any:
+        """The Python value of a scalar, from the standard YAML 1.1 tags only."""
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = _RESOLVER.resolve(ScalarNode, event.value, event.implicit)
+        elif tag not in _SCALAR_TAGS:
+            raise self._tag_error(event, tag)
+        if tag in _AS_TEXT or tag == _MERGE:
+            return event.value
+        if tag == _NULL:
+            return None
+        node = ScalarNode(tag, event.value)
+        try:
+            if tag == _BOOL:
+                return _CONSTRUCTOR.construct_yaml_bool(node)
+            if tag == _INT:
+                return _CONSTRUCTOR.construct_yaml_int(node)
+            return _CONSTRUCTOR.construct_yaml_float(node)
+        except (ValueError, KeyError, ConstructorError):
+            raise self._error(
+                event,
+                f"{event.value!r} is not a valid {_short_tag(tag)}",
+                hint="remove the tag to keep the value as text",
+            ) from None
+
+    def _tag_error(self, event: NodeEvent, tag: str) -> PlanError:
+        return self._error(
+            event,
+            f"the YAML tag {_short_tag(tag)} is not allowed in a plan",
+            hint="remove the tag: a plan holds only plain strings, numbers, lists and mappings",
+        )
+
+    def _error(self, event: Event, message: str, *, hint: str | None = None) -> PlanError:
+        mark = event.start_mark
+        return PlanError(
+            message, location=Location(self.file, mark.line + 1, mark.column + 1), hint=hint
+        )
+
+    def _syntax_error(self, exc: yaml.MarkedYAMLError) -> PlanError:
+        mark = exc.problem_mark or exc.context_mark
+        location = Location(self.file, mark.line + 1, mark.column + 1) if mark else None
+        problem = exc.problem or "the file is not valid YAML"
+        message = f"invalid YAML: {problem}"
+        if exc.context:
+            message += f" ({exc.context})"
+        return PlanError(message, location=location, hint=self._syntax_hint(problem, mark))
+
+    def _syntax_hint(self, problem: str, mark: Any) -> str:
+        at = ""
+        if mark is not None:
+            lines = self.text.splitlines()
+            if mark.line < len(lines):
+                at = lines[mark.line][mark.column : mark.column + 1]
+        if at == "\t":
+            return "indent with spaces: YAML does not allow tabs for indentation"
+        if "mapping values are not allowed" in problem:
+            return "quote a value that contains ': ', or check the indentation of this line"
+        if "expected ',' or ']'" in problem or "expected ',' or '}'" in problem:
+            return "close the bracket, or separate the items with ','"
+        return "check the indentation, quotes and brackets at this point"
+
+
+def _position(event: Event) -> int:
+    return event.start_mark.line * _LINE + event.start_mark.column
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string"
