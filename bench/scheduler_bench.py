@@ -30,13 +30,20 @@ class Plan:
     durations: dict[str, float]
 
 
-def random_plan(rng: random.Random, targets: int, distribution: str) -> Plan:
-    """Each target depends on 0-4 earlier ones, chosen uniformly among all earlier targets."""
+def random_plan(
+    rng: random.Random, targets: int, distribution: str, window: int | None = None
+) -> Plan:
+    """Each target depends on 0-4 earlier ones, among all earlier targets or the last `window`.
+
+    A small window makes long chains (toolchain -> library -> service -> ...), where the
+    critical path, not the total work, bounds the makespan.
+    """
     order = tuple(f"t{i:03}" for i in range(targets))
     deps: Deps = {}
     for i, name in enumerate(order):
-        count = min(rng.randint(0, 4), i)
-        deps[name] = tuple(order[j] for j in sorted(rng.sample(range(i), count)))
+        low = 0 if window is None else max(0, i - window)
+        count = min(rng.randint(0, 4), i - low)
+        deps[name] = tuple(order[j] for j in sorted(rng.sample(range(low, i), count)))
     if distribution == "uniform":
         durations = {name: rng.uniform(1.0, 60.0) for name in order}
     else:  # a few slow images among many quick ones: median 15 s, clipped to 1 s - 10 min
@@ -119,6 +126,12 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--durations", choices=["uniform", "lognormal"], default="uniform")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="deps among the last N targets only (deep chains); default: any earlier target",
+    )
     args = parser.parse_args()
 
     clock = time.perf_counter()
@@ -127,7 +140,7 @@ def main() -> None:
     bounds: list[float] = []
     critical_bound = 0
     for seed in range(args.seeds):
-        plan = random_plan(random.Random(seed), args.targets, args.durations)
+        plan = random_plan(random.Random(seed), args.targets, args.durations, args.window)
         bound = lower_bound(plan, args.jobs)
         bounds.append(bound)
         critical_bound += bound == max(priorities(plan.deps, plan.durations).values())
@@ -137,8 +150,10 @@ def main() -> None:
             ratios[name].append(span / bound)
 
     durations = "1-60 s uniform" if args.durations == "uniform" else "lognormal, median 15 s"
+    among = "any earlier target" if args.window is None else f"the last {args.window}"
     print(
-        f"{args.seeds} random plans of {args.targets} targets (0-4 deps each, {durations}), "
+        f"{args.seeds} random plans of {args.targets} targets (0-4 deps each among {among}, "
+        f"{durations}), "
         f"jobs={args.jobs}, one target per invocation"
     )
     print("ratio = makespan / max(critical path, total work / jobs)")
