@@ -131,14 +131,19 @@ class Engine:
 
     def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
         """Digest and size of local images; refs the store does not have are left out."""
-        found: dict[str, ImageInfo] = {}
-        for ref in refs:
-            try:
-                image = self._client.image.inspect(ref)
-            except DockerException:
-                continue
-            found[ref] = ImageInfo(ref=ref, digest=str(image.id), size_bytes=int(image.size or 0))
-        return found
+        try:  # one CLI call for the whole batch; per image only when one of them is missing
+            images = dict(zip(refs, self._client.image.inspect(list(refs)), strict=True))
+        except DockerException:
+            images = {}
+            for ref in refs:
+                try:
+                    images[ref] = self._client.image.inspect(ref)
+                except DockerException:
+                    continue
+        return {
+            ref: ImageInfo(ref=ref, digest=str(image.id), size_bytes=int(image.size or 0))
+            for ref, image in images.items()
+        }
 
 
 async def _stop(process: anyio.abc.Process) -> None:

@@ -101,7 +101,6 @@ class EngineBuilder:
     project: Project
     jobset: JobSet
     engine: Engine
-    progress: Progress | None = None
     records: dict[str, JobRecord] = field(default_factory=dict)
     # Each bake invocation: its jobs and when it ran, in seconds since the builder was made.
     invocations: list[dict[str, Any]] = field(default_factory=list)
@@ -234,7 +233,7 @@ def execute(
     """Run the jobs on the engine; SIGINT/SIGTERM stop every child and report interrupted."""
     state = project.plan.root / STATE_DIR
     weights = history.load(state / "history.json")
-    builder = EngineBuilder(project=project, jobset=jobset, engine=engine, progress=progress)
+    builder = EngineBuilder(project=project, jobset=jobset, engine=engine)
     interrupted: list[bool] = []
 
     async def main() -> Any:
