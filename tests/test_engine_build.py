@@ -372,3 +372,20 @@ def test_secret_reaches_run_step_and_nothing_else(tmp_path, image_prefix):
     for path in root.rglob("*"):
         if path.is_file():
             assert value.encode() not in path.read_bytes(), path
+
+
+def test_builder_option_picks_a_buildx_builder(tmp_path, image_prefix):
+    root = monorepo(
+        tmp_path,
+        image_prefix,
+        "services:\n  svc: {context: svc}\n",
+        {"svc/Dockerfile": BUSYBOX + "RUN echo hi > /hi\n"},
+    )
+    code, out, report = orch_build(root, "--builder", "default")
+    assert code == 0, out
+    assert report["targets"]["svc"]["status"] == "built"
+
+    code, out, _ = orch_build(root, "--builder", "no-such-builder")
+    assert code == 3, out
+    assert "no-such-builder" in out
+    assert "docker buildx ls" in out
