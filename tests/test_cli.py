@@ -9,6 +9,7 @@ import pytest
 from orchestrator import __version__
 from orchestrator.cli import main
 from tests.kit import REPO, write_tree
+from tests.test_plan import CASES, CORPUS, _prepare
 
 
 @pytest.fixture
@@ -119,3 +120,49 @@ def test_missing_engine_is_exit_3(tmp_path, capsys, monkeypatch):
     assert "scripts/engine" in err
     assert "Traceback" not in err
     assert not (tmp_path / ".orch").exists()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_bad_plan_is_exit_2_with_a_located_message(case, tmp_path, capsys):
+    plan = _prepare(CORPUS / case, tmp_path)
+    assert main(["-f", str(plan), "plan"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "hint: " in err
+    assert str(plan) in err.splitlines()[0]
+
+
+def test_a_cycle_through_dockerfiles_is_printed_with_where_each_edge_comes_from(tmp_path, capsys):
+    write_tree(
+        tmp_path,
+        {
+            "buildplan.yaml": (
+                "version: 1\nstages:\n  a: {context: a}\n"
+                "services:\n  b:\n    context: b\n    depends_on: [a]\n"
+            ),
+            "a/Dockerfile": "FROM busybox:latest AS x\nCOPY --from=b /out /out\n",
+            "b/Dockerfile": "FROM busybox:latest\nRUN echo b > /out\n",
+        },
+    )
+    assert main(["-f", str(tmp_path / "buildplan.yaml"), "plan"]) == 2
+    err = capsys.readouterr().err
+    assert "a -> b -> a" in err
+    assert "depends_on" in err
+    assert "a/Dockerfile:2" in err
+    assert "Traceback" not in err
+
+
+def test_a_target_stage_the_dockerfile_lacks_lists_the_stages_it_has(tmp_path, capsys):
+    write_tree(
+        tmp_path,
+        {
+            "buildplan.yaml": "version: 1\nservices:\n  svc: {context: svc, target: runtme}\n",
+            "svc/Dockerfile": "FROM busybox:latest AS build\nFROM build AS runtime\n",
+        },
+    )
+    assert main(["-f", str(tmp_path / "buildplan.yaml"), "plan"]) == 2
+    err = capsys.readouterr().err
+    assert "runtme" in err
+    assert "build, runtime" in err
+    assert "did you mean 'runtime'" in err
+    assert err.startswith(f"{tmp_path / 'buildplan.yaml'}:3:")
