@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 from python_on_whales import DockerClient
+from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 
 from orchestrator.errors import EngineError
@@ -53,7 +54,13 @@ class Engine:
     def __init__(self, builder: str | None = None) -> None:
         self.builder = builder
         self._client = DockerClient()
-        self._docker = [str(part) for part in self._client.client_config.docker_cmd]
+        try:
+            self._docker = [str(part) for part in self._client.client_config.docker_cmd]
+        except ClientNotFoundError as exc:
+            raise EngineError(
+                "the docker CLI was not found on PATH",
+                hint="install Docker with buildx, or run scripts/engine",
+            ) from exc
 
     def check(self) -> None:
         """Raise EngineError (exit 3) unless the daemon and buildx (and the builder) answer."""
@@ -63,10 +70,6 @@ class Engine:
             raise EngineError(
                 "the Docker Engine is not answering",
                 hint="start dockerd (scripts/engine installs and starts one), or set DOCKER_HOST",
-            ) from exc
-        except (FileNotFoundError, OSError) as exc:
-            raise EngineError(
-                "the docker CLI was not found", hint="install Docker, or run scripts/engine"
             ) from exc
         argv = [*self._docker, "buildx", "inspect"]
         if self.builder:

@@ -166,3 +166,19 @@ def test_a_target_stage_the_dockerfile_lacks_lists_the_stages_it_has(tmp_path, c
     assert "build, runtime" in err
     assert "did you mean 'runtime'" in err
     assert err.startswith(f"{tmp_path / 'buildplan.yaml'}:3:")
+
+
+def test_missing_docker_cli_is_exit_3(tmp_path, capsys, monkeypatch):
+    write_tree(
+        tmp_path,
+        {
+            "buildplan.yaml": "version: 1\nservices:\n  svc: {context: svc}\n",
+            "svc/Dockerfile": "FROM busybox:latest\n",
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    assert main(["build"]) == 3
+    err = capsys.readouterr().err
+    assert "docker CLI was not found" in err
+    assert "Traceback" not in err
