@@ -32,9 +32,12 @@ def _engine_answers() -> str | None:
 def _no_engine_unless_asked(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Unit tests get a Docker host that does not exist, so reaching the engine fails loudly."""
+    """Unit tests get a Docker host that does not exist, so reaching the engine fails loudly;
+    tests marked `engine` get the engine, or fail in CI when it is missing."""
     if request.node.get_closest_marker("engine") is None:
         monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/orch-unit-tests-have-no-engine.sock")
+    else:
+        request.getfixturevalue("engine_ready")
 
 
 @pytest.fixture(scope="session")
