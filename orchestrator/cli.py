@@ -160,7 +160,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
     )
     show.summary(progress, summary, test=test)
     if opts["report"] is not None:
-        from orchestrator.history import write_json_atomic
+        from orchestrator.atomic import write_json_atomic
 
         write_json_atomic(opts["report"], run.report(summary, test=test))
     if summary.interrupted:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -98,8 +99,10 @@ class Engine:
         on_line: Callable[[str], None] | None = None,
     ) -> dict[str, BakeResult]:
         """Run one `docker buildx bake` of `names`; cancelling it stops the process group."""
-        metadata = bake_file.with_suffix(".metadata.json")
-        metadata.unlink(missing_ok=True)
+        # Private to this invocation: another orch run in the same checkout has its own.
+        fd, name = tempfile.mkstemp(prefix=".metadata-", suffix=".json", dir=bake_file.parent)
+        os.close(fd)
+        metadata = Path(name)
         reader = ProgressReader(list(names))
         started = time.monotonic()
         env = {**os.environ, "BUILDKIT_PROGRESS": "plain"}
@@ -130,6 +133,7 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 await _stop(process)
         meta = _read_json(metadata)
+        metadata.unlink(missing_ok=True)
         return _results(names, reader, code, meta, time.monotonic() - started)
 
     def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from orchestrator.atomic import write_json_atomic
 
 
 def load(path: Path) -> dict[str, float]:
@@ -25,17 +24,3 @@ def update(path: Path, durations: Mapping[str, float]) -> None:
     """Merge new durations in, replacing the file atomically so a stopped run never truncates it."""
     merged = load(path) | {k: round(v, 3) for k, v in durations.items()}
     write_json_atomic(path, dict(sorted(merged.items())))
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -13,6 +12,7 @@ from typing import Any
 import anyio
 
 from orchestrator import history
+from orchestrator.atomic import write_json_atomic
 from orchestrator.bake import (
     Job,
     bake_file,
@@ -142,7 +142,7 @@ class EngineBuilder:
         names = {bake_name(k): k for k in batch}
         path = state / "bake" / f"{next(iter(names))}{'+' if len(batch) > 1 else ''}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(bake_file(self.bake_definitions(batch, leases)), indent=2))
+        write_json_atomic(path, bake_file(self.bake_definitions(batch, leases)))
         results: dict[str, BakeResult] = {}
         try:
             results = await self.engine.bake(path, list(names), cwd=self.root)
