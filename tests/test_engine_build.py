@@ -389,3 +389,25 @@ def test_builder_option_picks_a_buildx_builder(tmp_path, image_prefix):
     assert code == 3, out
     assert "no-such-builder" in out
     assert "docker buildx ls" in out
+
+
+def test_fail_fast_cancels_running_builds(tmp_path, image_prefix):
+    seconds = 800 + os.getpid() % 97
+    root = monorepo(
+        tmp_path,
+        image_prefix,
+        "services:\n  slow: {context: slow}\n  broken: {context: broken}\n"
+        "  later: {context: later}\n",
+        {
+            "slow/Dockerfile": BUSYBOX + f"RUN echo {uuid.uuid4().hex} && sleep {seconds}\n",
+            "broken/Dockerfile": BUSYBOX + "RUN sleep 2; exit 4\n",
+            "later/Dockerfile": "FROM broken\n",
+        },
+    )
+    started = time.monotonic()
+    code, out, report = orch_build(root, "--fail-fast", "--max-batch", "1")
+    assert time.monotonic() - started < 60, out
+    assert code == 1, out
+    statuses = {k: v["status"] for k, v in report["targets"].items()}
+    assert statuses == {"slow": "cancelled", "broken": "failed", "later": "blocked"}
+    assert _wait_until(lambda: not _processes_with(f"sleep {seconds}"), 5)
