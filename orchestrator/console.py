@@ -40,12 +40,18 @@ class Progress:
         self.started = time.monotonic()
         self.console = Console(file=self.stream, highlight=False)
         self._live = (
-            Live(console=self.console, refresh_per_second=4, transient=False) if live else None
+            Live(
+                console=self.console,
+                refresh_per_second=4,
+                transient=False,
+                get_renderable=self._table,  # re-rendered each tick: building times keep counting
+            )
+            if live
+            else None
         )
 
     def __enter__(self) -> Progress:
         if self._live is not None:
-            self._live.update(self._table())
             self._live.start()
         return self
 
@@ -56,7 +62,7 @@ class Progress:
         tb: TracebackType | None,
     ) -> None:
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.refresh()
             self._live.stop()
 
     def event(self, key: str, status: str, elapsed_s: float | None = None) -> None:
@@ -67,7 +73,7 @@ class Progress:
         elif elapsed_s is not None:
             self.elapsed[key] = elapsed_s
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.refresh()
             return
         if status == "queued":
             return
