@@ -138,14 +138,14 @@ def _run_options(fn: Any) -> Any:
 
 
 def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any) -> int:
-    from orchestrator import run, show
+    from orchestrator import jobs, run, show
     from orchestrator.console import Progress, wants_live
     from orchestrator.engine import Engine
 
     if opts["fail_fast"] and opts["keep_going"]:
         raise UsageError("--fail-fast and --keep-going contradict each other", hint="pick one")
     project = _project(ctx)
-    jobset = run.select_test_jobs(project, targets) if test else run.build_jobs(project, targets)
+    jobset = jobs.select_test_jobs(project, targets) if test else jobs.build_jobs(project, targets)
     engine = Engine(builder=opts["builder"])
     engine.check()
     progress = Progress(list(jobset.order), live=wants_live(sys.stderr))
