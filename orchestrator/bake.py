@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,3 @@ def bake_file(definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "group": {"default": {"targets": names}},
         "target": {name: dict(d) for name, d in definitions.items()},
     }
-
-
-def upstream_targets(deps: Iterable[str], targets: Mapping[str, Target]) -> dict[str, Target]:
-    return {name: targets[name] for name in deps}
