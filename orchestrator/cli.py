@@ -68,7 +68,7 @@ def plan_cmd(
             bake_name(n): bake_target(
                 build_job(plan.targets[n]),
                 root=plan.root,
-                upstream={d: plan.targets[d] for d in project.graph.deps(n)},
+                upstream=project.upstream(n),
                 link_targets=True,
             )
             for n in names

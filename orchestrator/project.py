@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orchestrator.dockerfile import Dockerfile, read_dockerfile
 from orchestrator.graph import BuildGraph, build_graph
-from orchestrator.plan import Plan, load_plan
+from orchestrator.plan import Plan, Target, load_plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,10 @@ class Project:
     plan: Plan
     dockerfiles: dict[str, Dockerfile]
     graph: BuildGraph
+
+    def upstream(self, name: str) -> dict[str, Target]:
+        """The targets `name` builds on directly: each reaches its build as a named context."""
+        return {d: self.plan.targets[d] for d in self.graph.deps(name)}
 
 
 def load_project(path: Path) -> Project:

@@ -59,16 +59,14 @@ class EngineBuilder:
     def bake_definitions(
         self, keys: Sequence[str], leases: Mapping[str, CacheLease] | None = None
     ) -> dict[str, dict[str, Any]]:
-        targets = self.project.plan.targets
         definitions = {}
         for key in keys:
             job = self.jobset.jobs[key]
-            upstream = {d: targets[d] for d in self.project.graph.deps(job.target.name)}
             held = leases.get(key) if leases else None
             definitions[bake_name(key)] = bake_target(
                 job,
                 root=self.root,
-                upstream=upstream,
+                upstream=self.project.upstream(job.target.name),
                 cache_from=held.cache_from if held else None,
                 cache_to=held.cache_to if held else None,
             )

@@ -44,9 +44,7 @@ def plan_json(project: Project, names: Sequence[str]) -> dict[str, Any]:
                 "tests": list(t.tests),
                 "bake": {
                     **BAKE_KEYS,
-                    **bake_target(
-                        build_job(t), root=plan.root, upstream={d: plan.targets[d] for d in deps}
-                    ),
+                    **bake_target(build_job(t), root=plan.root, upstream=project.upstream(name)),
                 },
             }
         )
