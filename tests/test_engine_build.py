@@ -191,7 +191,7 @@ def test_exported_cache_survives_a_builder_prune(tmp_path, image_prefix, kind):
         cache + "services:\n  svc: {context: svc}\n",
         {
             "svc/Dockerfile": BUSYBOX
-            + f"RUN echo {uuid.uuid4().hex}\nRUN head -c 16 /dev/urandom | od -x > /rand\n"
+            + f"RUN echo {uuid.uuid4().hex} > /nonce\nRUN head -c 16 /dev/urandom | od -x > /rand\n"
         },
     )
     code, out, first = orch_build(root)
@@ -356,7 +356,11 @@ def test_secret_reaches_run_step_and_nothing_else(tmp_path, image_prefix):
         image_prefix,
         "services:\n  svc:\n    context: svc\n    secrets: [{id: token, env: ORCH_TEST_TOKEN}]\n",
         {
+            # A secret is no part of BuildKit's cache key, and BuildKit matches steps by their
+            # parent's content: a file with a nonce keeps an earlier run's result (made with
+            # another secret) from being reused.
             "svc/Dockerfile": BUSYBOX
+            + f"RUN echo {uuid.uuid4().hex} > /nonce\n"
             + "RUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -c1-64 > /h\n"
         },
     )
