@@ -1,0 +1,299 @@
+"""The only module that runs git: what is tracked, what is dirty, what changed since a ref.
+
+Every call goes through `run_git`, with a list argv and NUL-separated output, so no path
+is ever quoted, split or mangled on the way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Output parsed here must not depend on the user's configuration.
+_FIXED_CONFIG = ("-c", "core.quotepath=false", "-c", "color.ui=false", "-c", "diff.external=")
+
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_SYMLINK = 0o120000
+MODE_GITLINK = 0o160000
+
+
+class GitError(Exception):
+    """A git command failed: the command, its exit code and what it printed on stderr."""
+
+    def __init__(self, argv: Sequence[str], code: int, stderr: str, cwd: Path) -> None:
+        self.argv = tuple(argv)
+        self.code = code
+        self.stderr = stderr
+        self.cwd = cwd
+        shown = stderr.strip() or "(nothing on stderr)"
+        super().__init__(f"`{' '.join(self.argv)}` in {cwd} exited with {code}: {shown}")
+
+
+class HistoryError(Exception):
+    """A ref, or the merge base of a ref and HEAD, is not in this clone; `hint` says how to fix it.
+
+    orch never guesses what changed when it cannot see the history: a shallow CI clone
+    must fetch deeper.
+    """
+
+    def __init__(self, message: str, *, ref: str, hint: str) -> None:
+        self.ref = ref
+        self.hint = hint
+        super().__init__(message)
+
+
+def run_git(args: Sequence[str], cwd: Path, *, ok: Sequence[int] = (0,)) -> bytes:
+    """Run `git ARGS` in `cwd` and return its stdout; a GitError for an exit code not in `ok`."""
+    argv = ["git", *_FIXED_CONFIG, *args]
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+    try:
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, env=env, check=False)
+    except FileNotFoundError:
+        raise GitError(
+            ["git", *args], 127, "git is not installed (not found on PATH)", cwd
+        ) from None
+    if proc.returncode not in ok:
+        stderr = proc.stderr.decode("utf-8", "replace")
+        raise GitError(["git", *args], proc.returncode, stderr, cwd)
+    return proc.stdout
+
+
+def _fields(output: bytes) -> list[str]:
+    """NUL-separated output as paths the way `os` spells them (undecodable bytes kept)."""
+    return [os.fsdecode(item) for item in output.split(b"\0") if item]
+
+
+# --- The work tree ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """A git work tree: its top directory and its object format (sha1 or sha256)."""
+
+    top: Path
+    object_format: str = "sha1"
+    shallow: bool = False
+
+
+def repository(path: Path) -> Repository | None:
+    """The work tree `path` is in; None outside any work tree or when git is not installed.
+
+    Any other failure (such as git refusing a repository owned by another user) is a
+    GitError: treating it as "no repository" would hide why.
+    """
+    try:
+        out = run_git(
+            [
+                "rev-parse",
+                "--is-inside-work-tree",
+                "--show-toplevel",
+                "--show-object-format",
+                "--is-shallow-repository",
+            ],
+            path,
+        )
+    except GitError as exc:
+        if exc.code == 127 or "not a git repository" in exc.stderr:
+            return None
+        raise
+    lines = [os.fsdecode(line) for line in out.split(b"\n")]
+    if len(lines) < 4 or lines[0] != "true":
+        return None
+    return Repository(
+        top=Path(os.path.realpath(lines[1])), object_format=lines[2], shallow=lines[3] == "true"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """A tracked file as the index holds it."""
+
+    mode: int  # 0o100644, 0o100755, 0o120000 (symlink), 0o160000 (submodule)
+    oid: str  # the blob's object id
+    assume_unchanged: bool = False  # git does not look at the work tree for it
+
+
+def index_entries(repo: Repository) -> dict[str, IndexEntry]:
+    """Every tracked path (relative to the top, `/`-separated) with its mode and object id.
+
+    Paths in conflict are left out: their work tree content is all there is.
+    """
+    result: dict[str, IndexEntry] = {}
+    out = run_git(["ls-files", "-z", "--stage", "-v", "--full-name"], repo.top)
+    conflicted: set[str] = set()
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        # "<tag> <mode> <oid> <stage>\t<path>"
+        head, _, raw_path = record.partition(b"\t")
+        tag, mode, oid, stage = head.split(b" ")
+        path = os.fsdecode(raw_path)
+        if stage != b"0":
+            conflicted.add(path)
+            continue
+        result[path] = IndexEntry(
+            mode=int(mode, 8), oid=oid.decode("ascii"), assume_unchanged=tag.islower()
+        )
+    for path in conflicted:
+        result.pop(path, None)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What `git status` sees: paths relative to the top, `/`-separated."""
+
+    unstaged: frozenset[str] = frozenset()  # the work tree differs from the index (or deleted)
+    staged: frozenset[str] = frozenset()  # the index differs from HEAD
+    untracked: frozenset[str] = frozenset()  # not ignored
+    renamed_from: Mapping[str, str] = field(default_factory=dict)  # staged renames: new -> old
+
+    @property
+    def paths(self) -> frozenset[str]:
+        """Every path that differs from HEAD, both sides of a rename included."""
+        return self.unstaged | self.staged | self.untracked | frozenset(self.renamed_from.values())
+
+
+def status(repo: Repository, *, untracked: bool = True) -> Status:
+    """`git status` of the whole work tree; untracked files only when asked (they cost a walk)."""
+    args = ["status", "--porcelain=v2", "-z", "--ignore-submodules=none"]
+    args.append("--untracked-files=all" if untracked else "--untracked-files=no")
+    items = run_git(args, repo.top).split(b"\0")
+    unstaged: set[str] = set()
+    staged: set[str] = set()
+    new: set[str] = set()
+    renamed: dict[str, str] = {}
+    i = 0
+    while i < len(items):
+        item = items[i]
+        i += 1
+        if not item:
+            continue
+        kind = item[:1]
+        if kind == b"?":
+            new.add(os.fsdecode(item[2:]))
+        elif kind in (b"1", b"2", b"u"):
+            # "1 XY sub mH mI mW hH hI path", "2 XY ... Xscore path" + NUL + the old path,
+            # "u XY sub m1 m2 m3 mW h1 h2 h3 path"
+            parts = item.split(b" ", {b"1": 8, b"2": 9, b"u": 10}[kind])
+            path = os.fsdecode(parts[-1])
+            xy = parts[1].decode("ascii")
+            if kind == b"u":
+                unstaged.add(path)
+                staged.add(path)
+                continue
+            if xy[0] != ".":
+                staged.add(path)
+            if xy[1] != ".":
+                unstaged.add(path)
+            if kind == b"2":
+                renamed[path] = os.fsdecode(items[i])
+                i += 1
+    return Status(
+        unstaged=frozenset(unstaged),
+        staged=frozenset(staged),
+        untracked=frozenset(new),
+        renamed_from=renamed,
+    )
+
+
+def untracked_files(repo: Repository) -> tuple[str, ...]:
+    """Files git does not track and does not ignore (.gitignore and the excludes honoured)."""
+    return tuple(
+        _fields(
+            run_git(["ls-files", "-z", "--others", "--exclude-standard", "--full-name"], repo.top)
+        )
+    )
+
+
+# --- History ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of `git diff --name-status`: a status letter and the path(s) it touches."""
+
+    status: str  # A, C, D, M, R, T (type: file <-> symlink), U, X
+    path: str
+    old_path: str | None = None  # for renames and copies
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.path,) if self.old_path is None else (self.old_path, self.path)
+
+
+def _fetch_hint(repo: Repository, ref: str) -> str:
+    if repo.shallow:
+        return (
+            "this is a shallow clone: fetch more history, e.g. "
+            f"`git fetch --depth=200 origin {ref}` (or `git fetch --unshallow`); "
+            "in GitHub Actions set `fetch-depth: 0` on actions/checkout"
+        )
+    return f"fetch it, e.g. `git fetch origin {ref}`, or name a ref this clone has"
+
+
+def resolve_commit(repo: Repository, ref: str) -> str:
+    """The commit `ref` names; a HistoryError when this clone does not have it."""
+    out = run_git(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        repo.top,
+        ok=(0, 1),
+    )
+    commit = out.decode("ascii", "replace").strip()
+    if not commit:
+        raise HistoryError(
+            f"{ref!r} is not a commit in this clone", ref=ref, hint=_fetch_hint(repo, ref)
+        )
+    return commit
+
+
+def merge_base(repo: Repository, ref: str) -> str:
+    """The commit where HEAD's history meets `ref`'s, as `git diff REF...HEAD` uses it."""
+    commit = resolve_commit(repo, ref)
+    out = run_git(["merge-base", commit, "HEAD"], repo.top, ok=(0, 1))
+    base = out.decode("ascii").strip()
+    if base:
+        return base
+    if repo.shallow:
+        raise HistoryError(
+            f"the merge base of {ref!r} and HEAD is not in this shallow clone",
+            ref=ref,
+            hint=_fetch_hint(repo, ref),
+        )
+    raise HistoryError(
+        f"{ref!r} and HEAD have no common history", ref=ref, hint="name a ref HEAD was built on"
+    )
+
+
+def changes_since(repo: Repository, ref: str) -> tuple[Change, ...]:
+    """What `git diff --name-status -M REF...HEAD` lists: commits on HEAD since it left REF."""
+    base = merge_base(repo, ref)
+    out = run_git(
+        ["diff", "--name-status", "-z", "-M", "--no-ext-diff", "--no-relative", base, "HEAD", "--"],
+        repo.top,
+    )
+    items = out.split(b"\0")
+    changes: list[Change] = []
+    i = 0
+    while i < len(items) - 1:
+        letter = items[i].decode("ascii")[:1]
+        if letter in ("R", "C"):
+            changes.append(
+                Change(letter, os.fsdecode(items[i + 2]), old_path=os.fsdecode(items[i + 1]))
+            )
+            i += 3
+        else:
+            changes.append(Change(letter, os.fsdecode(items[i + 1])))
+            i += 2
+    return tuple(changes)
+
+
+def changed_paths(repo: Repository, ref: str) -> frozenset[str]:
+    """Every path changed since `ref`: committed since the merge base, staged, unstaged or
+    untracked (ignored files excluded); both sides of a rename. Relative to the top."""
+    committed = {p for change in changes_since(repo, ref) for p in change.paths}
+    return frozenset(committed) | status(repo, untracked=True).paths
