@@ -75,6 +75,7 @@ class Repository:
     """A git work tree: its top directory and its object format (sha1 or sha256)."""
 
     top: Path
+    git_dir: Path
     object_format: str = "sha1"
     shallow: bool = False
 
@@ -91,6 +92,7 @@ def repository(path: Path) -> Repository | None:
                 "rev-parse",
                 "--is-inside-work-tree",
                 "--show-toplevel",
+                "--absolute-git-dir",
                 "--show-object-format",
                 "--is-shallow-repository",
             ],
@@ -101,10 +103,13 @@ def repository(path: Path) -> Repository | None:
             return None
         raise
     lines = [os.fsdecode(line) for line in out.split(b"\n")]
-    if len(lines) < 4 or lines[0] != "true":
+    if len(lines) < 5 or lines[0] != "true":
         return None
     return Repository(
-        top=Path(os.path.realpath(lines[1])), object_format=lines[2], shallow=lines[3] == "true"
+        top=Path(os.path.realpath(lines[1])),
+        git_dir=Path(lines[2]),
+        object_format=lines[3],
+        shallow=lines[4] == "true",
     )
 
 
@@ -297,3 +302,50 @@ def changed_paths(repo: Repository, ref: str) -> frozenset[str]:
     untracked (ignored files excluded); both sides of a rename. Relative to the top."""
     committed = {p for change in changes_since(repo, ref) for p in change.paths}
     return frozenset(committed) | status(repo, untracked=True).paths
+
+
+# --- Checkout conversions -----------------------------------------------------------------
+
+_CONVERSION_ATTRIBUTES = ("filter", "ident", "working-tree-encoding", "eol", "text")
+
+
+def converted_paths(repo: Repository, tracked: Sequence[str]) -> frozenset[str]:
+    """The `tracked` paths whose work tree bytes may differ from their blob: a filter (such
+    as Git LFS), `ident`, an encoding, or line endings converted on checkout.
+
+    For those, the blob's object id does not name what BuildKit is sent. Costs one git
+    call, two when attributes are in use.
+    """
+    if not tracked:
+        return frozenset()
+    pattern = r"^core\.(autocrlf|eol|attributesfile)$"
+    out = run_git(["config", "-z", "--get-regexp", pattern], repo.top, ok=(0, 1))
+    config = dict(line.partition("\n")[::2] for line in _fields(out))
+    autocrlf = config.get("core.autocrlf", "").lower() == "true"
+    if autocrlf:
+        return frozenset(tracked)  # every text file may be converted, attributes or not
+    crlf = config.get("core.eol", "").lower() == "crlf"
+    attributes = (
+        "core.attributesfile" in config
+        or (repo.git_dir / "info" / "attributes").is_file()
+        or any(p == ".gitattributes" or p.endswith("/.gitattributes") for p in tracked)
+    )
+    if not attributes:
+        return frozenset()
+    stdin = b"".join(os.fsencode(p) + b"\0" for p in tracked)
+    argv = ["git", *_FIXED_CONFIG, "check-attr", "-z", "--stdin", *_CONVERSION_ATTRIBUTES]
+    proc = subprocess.run(argv, cwd=repo.top, input=stdin, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise GitError(argv, proc.returncode, proc.stderr.decode("utf-8", "replace"), repo.top)
+    items = proc.stdout.split(b"\0")
+    result: set[str] = set()
+    for i in range(0, len(items) - 2, 3):
+        attribute, value = items[i + 1], items[i + 2]
+        if value in (b"unspecified", b"unset"):
+            continue
+        if attribute == b"text" and not crlf:
+            continue  # text or text=auto converts nothing on checkout with LF endings
+        if attribute == b"eol" and value == b"lf":
+            continue
+        result.add(os.fsdecode(items[i]))
+    return frozenset(result)
