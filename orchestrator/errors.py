@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,3 +72,26 @@ class EngineError(OrchError):
     """Docker or buildx is missing or not answering: exit 3."""
 
     exit_code = EXIT_ENGINE
+
+
+# A hint listing every target of a 2,000-target plan would bury the suggestion.
+NAME_LIST_LIMIT = 12
+
+
+def did_you_mean(
+    word: str, choices: Iterable[str], *, spell: Callable[[str], str] = str
+) -> str | None:
+    """`did you mean 'x'?` for the choice nearest to `word`, if one is close enough to be a typo.
+
+    `spell` writes the choice as the user would type it (a path with its directory, say).
+    """
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {spell(found[0])!r}?" if found else None
+
+
+def name_list(names: Sequence[str]) -> str:
+    """`a, b, c`: the first names of a list and, when it is cut short, how many there are."""
+    shown = ", ".join(names[:NAME_LIST_LIMIT])
+    if len(names) > NAME_LIST_LIMIT:
+        shown += f", ... ({len(names)} in all)"
+    return shown
