@@ -361,7 +361,7 @@ def test_unknown_instruction_is_a_plan_error_with_a_suggestion() -> None:
     err = error("FROM alpine\nCOPPY a b\n")
     assert err.message == "unknown instruction: COPPY"
     assert err.location == Location(PATH, 2, 1)
-    assert err.hint == "did you mean COPY?"
+    assert err.hint == "did you mean 'COPY'?"
 
 
 def test_malformed_from_lines_are_plan_errors() -> None:
