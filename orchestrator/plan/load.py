@@ -1,0 +1,412 @@
+"""Loading a plan: read the YAML, check its shape, then resolve each target and check its values."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pathspec
+
+from orchestrator.errors import Location, PlanError, did_you_mean, name_list
+from orchestrator.plan import references
+from orchestrator.plan.document import Document, YamlPath, read_document
+from orchestrator.plan.model import Kind, NamedContext, Plan, Secret, Target
+from orchestrator.plan.paths import PlanDirectory
+from orchestrator.plan.schema import describe_value, validate
+from orchestrator.specs import CacheEntry, SpecError, parse_cache_entry
+
+PLAN_VERSION = 1
+DEFAULT_IMAGE = "orch/{name}"
+DEFAULT_TAGS = ("latest",)
+_SECTIONS: tuple[tuple[str, Kind], ...] = (("stages", "stage"), ("services", "service"))
+
+
+def load_plan(path: Path) -> Plan:
+    """Read, check and resolve the plan at `path`; every user mistake is a PlanError."""
+    doc = read_document(path)
+    _check_version(doc)
+    validate(doc)
+    return _Resolver(doc).plan()
+
+
+def _check_version(doc: Document) -> None:
+    """Check the top level and the version before anything else: they decide the format."""
+    data = doc.data
+    if data is None:
+        raise PlanError(
+            "the plan is empty",
+            location=Location(doc.file, 1, 1),
+            hint="start with `version: 1`, then declare services: (and shared stages:)",
+        )
+    if not isinstance(data, dict):
+        raise PlanError(
+            f"the plan must be a mapping of version:, stages: and services:, "
+            f"got {describe_value(data)}",
+            location=doc.value_at(()),
+            hint="start with `version: 1`, then declare services: (and shared stages:)",
+        )
+    if "version" not in data:
+        raise PlanError(
+            "the plan has no version",
+            location=doc.value_at(()),
+            hint=f"add `version: {PLAN_VERSION}` as the first line",
+        )
+    version = data["version"]
+    if type(version) is not int:
+        raise PlanError(
+            f"version must be the number {PLAN_VERSION}, got {describe_value(version)}",
+            location=doc.value_at(("version",)),
+            hint=f"write `version: {PLAN_VERSION}` without quotes",
+        )
+    if version != PLAN_VERSION:
+        raise PlanError(
+            f"unsupported version {version}; orch reads version {PLAN_VERSION}",
+            location=doc.value_at(("version",)),
+            hint=f"write the plan for version {PLAN_VERSION}, "
+            "or use the orch release that reads this version",
+        )
+
+
+class _Resolver:
+    """Turns a schema-valid document into targets: defaults applied, names, paths, refs checked."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.directory = PlanDirectory(doc)
+        self.root = self.directory.root
+        data: dict[str, Any] = doc.data
+        self.defaults: dict[str, Any] = data.get("defaults") or {}
+        self.sections = [(key, kind, data.get(key) or {}) for key, kind in _SECTIONS]
+        self.names: dict[str, YamlPath] = {}
+        # (kind of cache, destination) -> the first target that exports its cache there
+        self.cache_dests: dict[tuple[str, str], str] = {}
+
+    def plan(self) -> Plan:
+        """Every target, stages first, each section in file order."""
+        self._collect_names()
+        targets: dict[str, Target] = {}
+        for key, kind, section in self.sections:
+            for name, spec in section.items():
+                targets[name] = self._target(kind, name, spec, (key, name))
+        if not targets:
+            raise PlanError(
+                "the plan declares no stages and no services",
+                location=self.doc.value_at(()),
+                hint="add services: with at least one service and its context:",
+            )
+        return Plan(
+            path=self.root / self.doc.file.name,
+            root=self.root,
+            version=self.doc.data["version"],
+            targets=targets,
+        )
+
+    def _collect_names(self) -> None:
+        for key, kind, section in self.sections:
+            for name in section:
+                first = self.names.get(name)
+                if first is not None:
+                    first_kind = "stage" if first[0] == "stages" else "service"
+                    line = self.doc.key_at(first).line
+                    raise PlanError(
+                        f"the name {name!r} is used twice: by a {first_kind} at line {line} "
+                        f"and by this {kind}",
+                        location=self.doc.key_at((key, name)),
+                        hint="rename one of them: stages and services share one set of names",
+                    )
+                self.names[name] = (key, name)
+
+    def _target(self, kind: Kind, name: str, spec: dict[str, Any], at: YamlPath) -> Target:
+        context = self.directory.directory(spec["context"], (*at, "context"), "context")
+        given = "dockerfile" in spec
+        dockerfile = self.directory.dockerfile(
+            spec.get("dockerfile"),
+            context,
+            (*at, "dockerfile" if given else "context"),
+            spec["context"],
+        )
+        tests = spec.get("test", ())
+        tests_at = (
+            [(*at, "test")]
+            if isinstance(tests, str)
+            else [(*at, "test", i) for i in range(len(tests))]
+        )
+        image, registry = self._image(name, spec, at)
+        cache_from, cache_from_at = self._cache(name, spec, at, "from")
+        cache_to, cache_to_at = self._cache(name, spec, at, "to")
+        return Target(
+            name=name,
+            kind=kind,
+            context=context,
+            dockerfile=dockerfile,
+            target=spec.get("target"),
+            tests=(tests,) if isinstance(tests, str) else tuple(tests),
+            depends_on=tuple(spec.get("depends_on", ())),
+            contexts=self._contexts(spec.get("contexts", {}), at),
+            watch=self._watch(spec.get("watch", []), at),
+            args=self._merged(spec, "args"),
+            platforms=tuple(self._setting(spec, "platforms", ())),
+            image=image,
+            tags=self._tags(name, image, spec, at),
+            labels=self._merged(spec, "labels"),
+            cache_from=cache_from,
+            cache_to=cache_to,
+            secrets=self._secrets(spec.get("secrets", []), at),
+            registry=registry,
+            location=self.doc.key_at(at),
+            depends_on_at=self._depends_on(name, spec.get("depends_on", []), at),
+            target_at=self.doc.value_at((*at, "target")) if "target" in spec else None,
+            tests_at=tuple(self.doc.value_at(p) for p in tests_at),
+            cache_from_at=cache_from_at,
+            cache_to_at=cache_to_at,
+        )
+
+    def _setting(self, spec: dict[str, Any], key: str, default: Any) -> Any:
+        """A target's own setting, else the plan's default, else orch's."""
+        return self._setting_at(spec, key, default, ())[0]
+
+    def _setting_at(
+        self, spec: dict[str, Any], key: str, default: Any, at: YamlPath
+    ) -> tuple[Any, YamlPath | None]:
+        """A setting and where it is written: on the target, in defaults, or nowhere (None)."""
+        if key in spec:
+            return spec[key], (*at, key)
+        if key in self.defaults:
+            return self.defaults[key], ("defaults", key)
+        return default, None
+
+    def _merged(self, spec: dict[str, Any], key: str) -> dict[str, str]:
+        """Defaults and the target's own entries, the target's winning key by key."""
+        return {**self.defaults.get(key, {}), **spec.get(key, {})}
+
+    def _image(self, name: str, spec: dict[str, Any], at: YamlPath) -> tuple[str, str | None]:
+        """The target's image repository, registry prefix applied, and the registry."""
+        registry, registry_at = self._setting_at(spec, "registry", None, at)
+        if registry and registry_at is not None:
+            problem = references.registry_problem(registry)
+            if problem is not None:
+                raise PlanError(
+                    f"registry {registry!r} is not a registry address: {problem}",
+                    location=self.doc.value_at(registry_at),
+                    hint=f"write it as host[:port][/path], such as registry: "
+                    f'"{references.fixed_registry(registry)}"',
+                )
+        written, image_at = self._setting_at(spec, "image", DEFAULT_IMAGE, at)
+        image = written.replace("{name}", name)
+        if registry:
+            image = f"{registry.rstrip('/')}/{image}"
+        problem = references.repository_problem(image)
+        if problem is not None:
+            # `{name}` is a valid name by now: fix the value as written, keeping it.
+            fixed = references.fixed_repository(written.replace("{name}", _NAME_MARK))
+            raise PlanError(
+                f"the image {image!r} of {name!r} is not a valid image repository: {problem}",
+                location=self.doc.value_at(image_at) if image_at else self.doc.key_at(at),
+                hint=f"write it as [host/]lowercase/path, such as image: "
+                f'"{fixed.replace(_NAME_MARK, "{name}")}"',
+            )
+        return image, registry
+
+    def _tags(self, name: str, image: str, spec: dict[str, Any], at: YamlPath) -> tuple[str, ...]:
+        """Full references: a short tag such as `latest` names a tag of the target's image."""
+        tags, tags_at = self._setting_at(spec, "tags", DEFAULT_TAGS, at)
+        result = []
+        for index, written in enumerate(tags):
+            tag = written.replace("{name}", name)
+            full = _full_tag(tag, image)
+            is_reference = full == tag
+            problem = (references.reference_problem if is_reference else references.tag_problem)(
+                tag
+            )
+            if problem is not None:
+                fixed = (references.fixed_reference if is_reference else references.fixed_tag)(tag)
+                raise PlanError(
+                    f"the tag {tag!r} of {name!r} cannot tag an image: {problem}",
+                    location=self.doc.value_at((*tags_at, index)) if tags_at else None,
+                    hint=f'write a valid tag, such as "{fixed}"; '
+                    "a tag with ':' or '/' is a full reference",
+                )
+            result.append(full)
+        return tuple(result)
+
+    def _depends_on(self, name: str, items: list[str], at: YamlPath) -> dict[str, Location]:
+        where: dict[str, Location] = {}
+        for index, dep in enumerate(items):
+            item_at = (*at, "depends_on", index)
+            if dep not in self.names:
+                others = [n for n in self.names if n != name]
+                raise PlanError(
+                    f"{name!r} depends on {dep!r}, which is not a stage or service in this plan",
+                    location=self.doc.value_at(item_at),
+                    hint=did_you_mean(dep, others)
+                    or f"name one of the plan's targets: {name_list(others)}",
+                )
+            where[dep] = self.doc.value_at(item_at)
+        return where
+
+    def _contexts(self, contexts: dict[str, str], at: YamlPath) -> tuple[NamedContext, ...]:
+        result = []
+        for key, value in contexts.items():
+            if "://" in value:
+                result.append(NamedContext(name=key, ref=value))
+            else:
+                where = (*at, "contexts", key)
+                path = self.directory.directory(value, where, f"named context {key!r}")
+                result.append(NamedContext(name=key, path=path))
+        return tuple(result)
+
+    def _watch(self, patterns: list[str], at: YamlPath) -> tuple[str, ...]:
+        for index, pattern in enumerate(patterns):
+            problem = _pattern_problem(pattern)
+            if problem:
+                message, hint = problem
+                raise PlanError(
+                    message, location=self.doc.value_at((*at, "watch", index)), hint=hint
+                )
+        return tuple(patterns)
+
+    def _cache(
+        self, name: str, spec: dict[str, Any], at: YamlPath, direction: str
+    ) -> tuple[tuple[CacheEntry, ...], tuple[Location, ...]]:
+        """One direction's cache entries, `{name}` expanded and parsed, and where each is written.
+
+        Exports are checked so that no two targets write to the same place.
+        """
+        own = spec.get("cache", {})
+        source: YamlPath = (
+            (*at, "cache", direction) if direction in own else ("defaults", "cache", direction)
+        )
+        written = (
+            own[direction]
+            if direction in own
+            else self.defaults.get("cache", {}).get(direction, [])
+        )
+        entries, places = [], []
+        for index, raw in enumerate(written):
+            where = self.doc.value_at((*source, index))
+            text = raw.replace("{name}", name)
+            try:
+                entry = parse_cache_entry(text)
+            except SpecError as exc:
+                raise PlanError(
+                    f"cache.{direction} entry {text!r} of {name!r} cannot be read: {exc}",
+                    location=where,
+                    hint=_CACHE_HINTS[direction],
+                ) from None
+            if direction == "to":
+                self._check_cache_dest(name, entry, where)
+            entries.append(entry)
+            places.append(where)
+        return tuple(entries), tuple(places)
+
+    def _check_cache_dest(self, name: str, entry: CacheEntry, where: Location) -> None:
+        """Only local directories and registry references are compared: BuildKit keeps one
+        cache per destination, so two targets sharing one keep evicting each other's layers.
+        """
+        dest, ref = entry.get("dest"), entry.get("ref")
+        if entry.type == "local" and dest:
+            key = ("local", os.path.normpath(self.root / dest))
+            shown, hint = f"dest={dest}", _DEST_HINT
+        elif entry.type == "registry" and ref:
+            key, shown, hint = ("registry", ref), f"ref={ref}", _REF_HINT
+        else:
+            return
+        other = self.cache_dests.setdefault(key, name)
+        if other != name:
+            raise PlanError(
+                f"{other!r} (line {self.doc.key_at(self.names[other]).line}) and "
+                f"{name!r} both export their build cache to {shown}; "
+                "each would overwrite the other's",
+                location=where,
+                hint=hint,
+            )
+
+    def _secrets(self, items: list[dict[str, Any]], at: YamlPath) -> tuple[Secret, ...]:
+        result = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            item_at = (*at, "secrets", index)
+            secret_id = item["id"]
+            if secret_id in seen:
+                line = self.doc.value_at((*at, "secrets", seen[secret_id], "id")).line
+                raise PlanError(
+                    f"the secret id {secret_id!r} is declared twice (first at line {line})",
+                    location=self.doc.value_at((*item_at, "id")),
+                    hint="give each secret of a target its own id",
+                )
+            seen[secret_id] = index
+            src = item.get("src")
+            path = None
+            if src is not None:
+                # A secret file is usually kept outside the repository, so it may be anywhere.
+                try:
+                    path = (self.root / Path(src).expanduser()).resolve()
+                except RuntimeError:  # `~user` for a user this machine does not know
+                    raise PlanError(
+                        f"cannot find the home directory in the secret src {src!r}",
+                        location=self.doc.value_at((*item_at, "src")),
+                        hint="write the path without ~, relative to the plan or absolute",
+                    ) from None
+            result.append(
+                Secret(
+                    id=secret_id,
+                    env=item.get("env"),
+                    src=path,
+                    optional=item.get("optional", False),
+                    location=self.doc.value_at(item_at),
+                )
+            )
+        return tuple(result)
+
+
+# Stands for `{name}` while an image written with it is fixed: lowercase letters only, so the
+# fix leaves it as it is.
+_NAME_MARK = "orchtargetname"
+
+_DEST_HINT = (
+    "put {name} in dest, so that each target has its own: "
+    "type=local,dest=.orch-cache/{name},mode=max"
+)
+_REF_HINT = (
+    "put {name} in ref, so that each target has its own: type=registry,ref=REGISTRY/cache:{name}"
+)
+_CACHE_HINTS = {
+    "from": "write key=value fields with a type, such as type=local,src=.orch-cache/{name}, "
+    'and quote a field that holds a comma: "src=a,b"',
+    "to": "write key=value fields with a type, such as "
+    "type=local,dest=.orch-cache/{name},mode=max, "
+    'and quote a field that holds a comma: "dest=a,b"',
+}
+
+
+def _full_tag(tag: str, image: str) -> str:
+    """A short tag such as `latest` names a tag of the target's image; others are references."""
+    return tag if ":" in tag or "/" in tag else f"{image}:{tag}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_problem(pattern: str) -> tuple[str, str] | None:
+    """Why a `watch` pattern cannot work, or None; cached since plans repeat patterns."""
+    try:
+        spec = pathspec.GitIgnoreSpec.from_lines([pattern])
+    except ValueError:  # pathspec's own error says only that the pattern is invalid
+        return (
+            f"watch pattern {pattern!r} is not a valid gitignore pattern",
+            "write a gitignore-style pattern such as src/** or !*.md; "
+            "escape special characters with a backslash",
+        )
+    except re.error as exc:  # a bracket expression that does not compile, such as [z-a]
+        return (
+            f"watch pattern {pattern!r} is not a valid gitignore pattern ({exc})",
+            "write a gitignore-style pattern such as src/** or !*.md; "
+            "escape special characters with a backslash",
+        )
+    if not any(p.include is not None for p in spec.patterns):
+        return (
+            f"watch pattern {pattern!r} matches nothing",
+            "in gitignore syntax a leading '#' starts a comment: write \\# for a literal '#'",
+        )
+    return None
