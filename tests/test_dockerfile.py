@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -392,19 +391,19 @@ def test_read_dockerfile_passes_build_args(tmp_path: Path) -> None:
     assert read_dockerfile(path, {"TAG": "2"}).refs == (Ref("app:2", "FROM", 2, 6),)
 
 
-def test_a_thirty_line_dockerfile_parses_in_well_under_a_millisecond() -> None:
-    # `orch plan` reads 2,000 Dockerfiles in well under its 2 s; CPU time, as the box may be busy.
-    assert len(_BENCH.splitlines()) == 30
-    best = float("inf")
-    for _ in range(5):
-        start = time.process_time()
-        for _ in range(200):
-            parse(_BENCH)
-        best = min(best, (time.process_time() - start) / 200)
-    assert best < 0.0005, f"{best * 1e6:.0f} us per parse"
+def test_a_realistic_dockerfile_gives_its_stages_and_refs() -> None:
+    # How long it takes is printed by bench/plan_bench.py, which reads 2,000 Dockerfiles.
+    dockerfile = parse(_REALISTIC)
+    assert dockerfile.stage_names == ("build", "test", "runtime")
+    assert names(dockerfile) == [
+        ("FROM", "golang:1.22-bookworm"),
+        ("COPY --from", "shared"),
+        ("RUN --mount", "go-toolchain"),
+        ("FROM", "debian:bookworm-slim"),
+    ]
 
 
-_BENCH = """\
+_REALISTIC = """\
 # syntax=docker/dockerfile:1.7
 ARG GO_VERSION=1.22
 ARG DEBIAN=bookworm-slim
