@@ -75,7 +75,7 @@ def one_round(kind: str, n: int, jobs: int, order: str) -> tuple[float, float]:
             prune()
             if who == "o":
                 walls["orch"] = timed(
-                    [sys.executable, "-m", "orchestrator", "build", "--jobs", str(jobs)], root
+                    [sys.executable, "-m", "orchestrator", "build", "--parallel", str(jobs)], root
                 )
             else:
                 subprocess.run(

@@ -1,67 +1,71 @@
-"""Bake definitions: the JSON orch hands to `docker buildx bake`, computed purely from the plan."""
+"""Bake definitions: the JSON orch hands to `docker buildx bake`, computed purely from the plan.
+
+One function, `bake_definitions`, makes them for `orch plan --json`, `orch plan --bake-file` and
+every bake a run sends, so the three always agree on images, tags, contexts and cache.
+"""
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from orchestrator.plan import Target
+from orchestrator.jobs import Job
+from orchestrator.plan import Secret, Target
+from orchestrator.project import Project
+from orchestrator.specs import format_attrs
 
 # Provenance attestations turn every image into an index with an extra manifest: more daemon work
-# per target and nothing orch's users asked for. A plan can still add them through `attest` later.
+# per target and nothing orch's users asked for.
 NO_PROVENANCE = "type=provenance,disabled=true"
 
-_BAKE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# A bake target definition, as JSON: string keys, values of JSON types.
+BakeTarget = dict[str, object]
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Job:
-    """One unit of scheduling: a target built to ship, or one of a service's test stages."""
-
-    key: str  # "api" for a build, "api:test" for a test stage
-    target: Target
-    stage: str | None  # the Dockerfile stage to build; None: the last one
-    test: bool = False
-
-
-def build_job(target: Target) -> Job:
-    return Job(key=target.name, target=target, stage=target.target)
-
-
-def stage_jobs(target: Target) -> tuple[Job, ...]:
-    return tuple(
-        Job(key=f"{target.name}:{stage}", target=target, stage=stage, test=True)
-        for stage in target.tests
-    )
+# Bake target names allow only [A-Za-z0-9_-]. Job keys also hold '.' (in names) and ':' (test
+# stages); each becomes a two-character escape starting with '_', and '_' itself is doubled,
+# so that two keys never share a bake name (`a.b` and `a_b` are `a_db` and `a__b`).
+_ESCAPES = {"_": "__", ".": "_d", ":": "_c"}
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 
 def bake_name(key: str) -> str:
-    """Bake target names allow only [A-Za-z0-9_-]; orch keys also hold '.' and ':'."""
-    return _BAKE_NAME_UNSAFE.sub("_", key)
+    """The bake target name of a job key: readable, and different for every key."""
+    return "".join(c if c in _PLAIN else _ESCAPES.get(c) or f"_x{ord(c):x}_" for c in key)
 
 
-def image_ref(target: Target) -> str:
-    """The reference other targets and `docker image inspect` use for a target's image."""
-    return target.tags[0] if target.tags else f"{target.image}:latest"
+@dataclass(frozen=True, slots=True)
+class CacheSpecs:
+    """The cache specs one build reads and writes, as buildx reads them."""
+
+    cache_from: tuple[str, ...]
+    cache_to: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunInputs:
+    """What a run settles before it bakes; the plan alone (`orch plan`) has none of it."""
+
+    cache: Mapping[str, CacheSpecs] = field(default_factory=dict)  # by job key: leased specs
+    absent_secrets: frozenset[tuple[str, str]] = frozenset()  # (target, id): optional, not set
+
+
+def plan_cache(job: Job) -> CacheSpecs:
+    """The job's cache as the plan writes it (a run rewrites local ones: see cache.lease)."""
+    return CacheSpecs(
+        cache_from=tuple(e.render() for e in job.target.cache_from),
+        cache_to=tuple(e.render() for e in job.cache_to),
+    )
 
 
 def _rel(path: Path, root: Path) -> str:
-    rel = path.relative_to(root).as_posix()
-    return rel or "."
+    return path.relative_to(root).as_posix() or "."
 
 
-def _secret_spec(target: Target, root: Path) -> list[str]:
-    specs = []
-    for s in target.secrets:
-        if s.env is not None:
-            specs.append(f"id={s.id},env={s.env}")
-        elif s.src is not None:
-            specs.append(f"id={s.id},src={s.src}")
-    return specs
+def _secret_spec(secret: Secret) -> str:
+    source = ("env", secret.env) if secret.env is not None else ("src", str(secret.src))
+    return format_attrs([("id", secret.id), source])
 
 
 def bake_target(
@@ -69,10 +73,10 @@ def bake_target(
     *,
     root: Path,
     upstream: Mapping[str, Target],
-    cache_from: Sequence[str] | None = None,
-    cache_to: Sequence[str] | None = None,
+    cache: CacheSpecs | None = None,
+    absent_secrets: frozenset[str] = frozenset(),
     link_targets: bool = False,
-) -> dict[str, Any]:
+) -> BakeTarget:
     """The bake target definition for one job.
 
     Paths are relative to the plan's directory, where orch runs bake, so a person can re-run
@@ -82,14 +86,14 @@ def bake_target(
     same file (`target:`), which makes one self-contained file for a single hand-run bake.
     """
     t = job.target
-    contexts: dict[str, str] = {}
-    for name, dep in upstream.items():
-        contexts[name] = (
-            f"target:{bake_name(name)}" if link_targets else (f"docker-image://{image_ref(dep)}")
-        )
+    cache = cache or plan_cache(job)
+    contexts: dict[str, str] = {
+        name: f"target:{bake_name(name)}" if link_targets else f"docker-image://{dep.ref}"
+        for name, dep in upstream.items()
+    }
     for c in t.contexts:
         contexts[c.name] = _rel(c.path, root) if c.path is not None else (c.ref or "")
-    definition: dict[str, Any] = {
+    definition: BakeTarget = {
         "context": _rel(t.context, root),
         "dockerfile": Path(os.path.relpath(t.dockerfile, t.context)).as_posix(),
     }
@@ -103,27 +107,48 @@ def bake_target(
         definition["labels"] = dict(t.labels)
     if t.platforms:
         definition["platforms"] = list(t.platforms)
-    secrets = _secret_spec(t, root)
+    secrets = [_secret_spec(s) for s in t.secrets if s.id not in absent_secrets]
     if secrets:
         definition["secret"] = secrets
-    definition["cache-from"] = list(t.cache_from if cache_from is None else cache_from)
+    definition["cache-from"] = list(cache.cache_from)
+    definition["cache-to"] = list(cache.cache_to)
     if job.test:
-        # A test stage proves something and ships nothing: no tags, no image, and it must not
-        # overwrite the service's own cache with a cache of the test stage.
-        definition["cache-to"] = []
         definition["output"] = ["type=cacheonly"]
     else:
-        definition["tags"] = list(t.tags) or [image_ref(t)]
-        definition["cache-to"] = list(t.cache_to if cache_to is None else cache_to)
+        definition["tags"] = list(t.tags)
         definition["output"] = ["type=image,push=true"] if t.registry else ["type=docker"]
     definition["attest"] = [NO_PROVENANCE]
     return definition
 
 
-def bake_file(definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """A whole bake file: its targets and a default group of all of them."""
-    names = list(definitions)
+def bake_definitions(
+    project: Project,
+    jobs: Iterable[Job],
+    *,
+    link_targets: bool = False,
+    inputs: RunInputs | None = None,
+) -> dict[str, BakeTarget]:
+    """Each job's bake target definition, by job key, with what the run resolved."""
+    root, inputs = project.plan.root, inputs or RunInputs()
     return {
-        "group": {"default": {"targets": names}},
-        "target": {name: dict(d) for name, d in definitions.items()},
+        job.key: bake_target(
+            job,
+            root=root,
+            upstream=project.upstream(job.target.name),
+            cache=inputs.cache.get(job.key),
+            absent_secrets=frozenset(
+                i for name, i in inputs.absent_secrets if name == job.target.name
+            ),
+            link_targets=link_targets,
+        )
+        for job in jobs
+    }
+
+
+def bake_file(definitions: Mapping[str, BakeTarget]) -> dict[str, object]:
+    """A whole bake file of definitions by job key: its targets and a default group of all."""
+    names = {key: bake_name(key) for key in definitions}
+    return {
+        "group": {"default": {"targets": list(names.values())}},
+        "target": {names[key]: dict(d) for key, d in definitions.items()},
     }

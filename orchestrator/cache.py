@@ -15,21 +15,13 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-
-def _parse(spec: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for part in spec.split(","):
-        key, _, value = part.partition("=")
-        fields[key.strip()] = value.strip()
-    return fields
-
-
-def _format(fields: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in fields.items())
+from orchestrator.bake import CacheSpecs
+from orchestrator.specs import CacheEntry
 
 
 def _versions_dir(dest: Path) -> Path:
@@ -44,6 +36,10 @@ class CacheLease:
     cache_to: list[str]
     _locks: list[IO[bytes]] = field(default_factory=list)
     _swaps: list[tuple[Path, Path]] = field(default_factory=list)  # (dest, new version)
+
+    @property
+    def specs(self) -> CacheSpecs:
+        return CacheSpecs(tuple(self.cache_from), tuple(self.cache_to))
 
     def commit(self) -> None:
         """The build succeeded: make each new export the current version of its cache."""
@@ -126,32 +122,39 @@ def _collect(dest: Path) -> None:
             lock_path.unlink(missing_ok=True)
 
 
-def lease(cache_from: list[str], cache_to: list[str], root: Path) -> CacheLease:
-    """Rewrite a target's local cache specs for one build: read the current, write aside."""
+def lease(
+    cache_from: Sequence[CacheEntry], cache_to: Sequence[CacheEntry], root: Path
+) -> CacheLease:
+    """Rewrite a target's local cache specs for one build: read the current, write aside.
+
+    Raises OSError when a cache directory cannot be prepared, holding nothing then.
+    """
     result = CacheLease(cache_from=[], cache_to=[])
-    for spec in cache_from:
-        fields = _parse(spec)
-        if fields.get("type") == "local" and "src" in fields:
-            real, lock = _resolve_current((root / fields["src"]).absolute())
-            if lock is not None:
+    try:
+        for entry in cache_from:
+            src = entry.get("src")
+            if entry.type == "local" and src is not None:
+                real, lock = _resolve_current((root / src).absolute())
+                if lock is not None:
+                    result._locks.append(lock)
+                entry = entry.with_attr("src", str(real))
+            result.cache_from.append(entry.render())
+        for entry in cache_to:
+            dest_attr = entry.get("dest")
+            if entry.type == "local" and dest_attr is not None:
+                dest = (root / dest_attr).absolute()
+                stamp = time.strftime("%Y%m%dT%H%M%S")
+                version = _versions_dir(dest) / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+                version.parent.mkdir(parents=True, exist_ok=True)
+                # Locked before it exists: a concurrent run's collection never takes it mid-export.
+                lock = version.with_name(version.name + ".lock").open("ab")
+                fcntl.flock(lock, fcntl.LOCK_SH)
                 result._locks.append(lock)
-            fields["src"] = str(real)
-            spec = _format(fields)
-        result.cache_from.append(spec)
-    for spec in cache_to:
-        fields = _parse(spec)
-        if fields.get("type") == "local" and "dest" in fields:
-            dest = (root / fields["dest"]).absolute()
-            stamp = time.strftime("%Y%m%dT%H%M%S")
-            version = _versions_dir(dest) / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-            version.parent.mkdir(parents=True, exist_ok=True)
-            # Locked before it exists, so a concurrent run's collection never takes it mid-export.
-            lock = version.with_name(version.name + ".lock").open("ab")
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            result._locks.append(lock)
-            version.mkdir()
-            result._swaps.append((dest, version))
-            fields["dest"] = str(version)
-            spec = _format(fields)
-        result.cache_to.append(spec)
+                version.mkdir()
+                result._swaps.append((dest, version))
+                entry = entry.with_attr("dest", str(version))
+            result.cache_to.append(entry.render())
+    except BaseException:
+        result.abort()
+        raise
     return result

@@ -7,17 +7,20 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from orchestrator import __version__
 from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError
 
+if TYPE_CHECKING:
+    from orchestrator.project import Project
+
 DEFAULT_PLAN = "buildplan.yaml"
 
 
-def _project(ctx: click.Context) -> Any:
+def _project(ctx: click.Context) -> Project:
     from orchestrator.project import load_project
 
     return load_project(Path(ctx.obj["plan"]))
@@ -45,45 +48,41 @@ def cli(ctx: click.Context, plan: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option(
     "--bake-file",
-    type=click.Path(dir_okay=False, path_type=Path),
     help="Write one bake file of the selected targets, for a hand-run `docker buildx bake`.",
 )
 @click.pass_context
 def plan_cmd(
-    ctx: click.Context, targets: tuple[str, ...], as_json: bool, bake_file: Path | None
+    ctx: click.Context, targets: tuple[str, ...], as_json: bool, bake_file: str | None
 ) -> None:
     """Show what would be built, in build order, without touching Docker.
 
     With TARGETS, only those and everything upstream of them.
     """
-    from orchestrator import show
+    from orchestrator import planview
+    from orchestrator.bake import bake_definitions
     from orchestrator.bake import bake_file as make_bake_file
-    from orchestrator.bake import bake_name, bake_target, build_job
+    from orchestrator.files import destination
+    from orchestrator.jobs import build_job
 
+    out = destination(bake_file) if bake_file is not None else None
     project = _project(ctx)
     names = project.graph.select(list(targets))
     plan = project.plan
-    if bake_file is not None:
-        definitions = {
-            bake_name(n): bake_target(
-                build_job(plan.targets[n]),
-                root=plan.root,
-                upstream=project.upstream(n),
-                link_targets=True,
+    if out is not None:
+        jobs = [build_job(plan.targets[n]) for n in names]
+        data = make_bake_file(bake_definitions(project, jobs, link_targets=True))
+        out.write(json.dumps(data, indent=2) + "\n")
+        if out.path is not None:
+            click.echo(
+                f"wrote {out.shown}: `docker buildx bake -f {out.path}` from {plan.root}",
+                err=True,
             )
-            for n in names
-        }
-        bake_file.write_text(json.dumps(make_bake_file(definitions), indent=2) + "\n")
-        click.echo(
-            f"wrote {bake_file}: `docker buildx bake -f {bake_file.resolve()}` from {plan.root}",
-            err=True,
-        )
         if not as_json:
             return
     if as_json:
-        click.echo(json.dumps(show.plan_json(project, names), indent=2))
+        click.echo(json.dumps(planview.plan_json(project, names), indent=2))
     else:
-        show.plan_table(project, names)
+        planview.plan_table(project, names)
 
 
 @cli.command("graph")
@@ -113,12 +112,13 @@ def graph_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str) -> None:
 def _run_options(fn: Any) -> Any:
     fn = click.option(
         "-j",
-        "--jobs",
+        "--parallel",
         type=click.IntRange(1, 64),
         default=4,
         show_default=True,
-        help="Concurrent bake invocations.",
+        help="Bake invocations at once (each builds the targets ready together).",
     )(fn)
+    fn = click.option("--jobs", "jobs_alias", type=click.IntRange(1, 64), hidden=True)(fn)
     fn = click.option(
         "--max-batch",
         type=click.IntRange(1, None),
@@ -132,47 +132,56 @@ def _run_options(fn: Any) -> Any:
     fn = click.option("--builder", help="The buildx builder to use (default: the current one).")(fn)
     return click.option(
         "--report",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Write a JSON report of the run here.",
+        metavar="FILE",
+        help="Write a JSON report of the run to FILE (- for standard output).",
     )(fn)
 
 
 def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any) -> int:
-    from orchestrator import jobs, run, show
-    from orchestrator.console import Progress, wants_live
+    """load the plan -> select jobs -> check the engine -> run -> summary -> report."""
+    from orchestrator import jobs, report, run
+    from orchestrator.console import StatusView, wants_live
     from orchestrator.engine import Engine
+    from orchestrator.files import destination
+    from orchestrator.interrupts import catch_interrupts
 
     if opts["fail_fast"] and opts["keep_going"]:
         raise UsageError("--fail-fast and --keep-going contradict each other", hint="pick one")
+    out = destination(opts["report"]) if opts["report"] is not None else None
     project = _project(ctx)
     jobset = jobs.select_test_jobs(project, targets) if test else jobs.build_jobs(project, targets)
     engine = Engine(builder=opts["builder"])
     engine.check()
-    progress = Progress(list(jobset.order), live=wants_live(sys.stderr))
-    summary = run.execute(
-        project,
-        jobset,
-        engine,
-        jobs=opts["jobs"],
+    options = run.RunOptions(
+        parallel=opts["jobs_alias"] or opts["parallel"],
         max_batch=opts["max_batch"],
         fail_fast=opts["fail_fast"],
-        progress=progress,
     )
-    show.summary(progress, summary, test=test)
-    if opts["report"] is not None:
-        from orchestrator.atomic import write_json_atomic
-
-        write_json_atomic(opts["report"], run.report(summary, test=test))
-    if summary.interrupted:
+    view = StatusView(list(jobset.order), live=wants_live(sys.stderr))
+    with catch_interrupts() as interrupts:
+        with view:
+            outcome = run.run(
+                project,
+                jobset,
+                engine,
+                options=options,
+                test=test,
+                on_event=view.event,
+                interrupts=interrupts,
+            )
+        report.summary(view, outcome)
+        if out is not None:
+            out.write(json.dumps(report.document(outcome), indent=2) + "\n")
+    if outcome.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_OK if summary.ok else EXIT_FAILED
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 @cli.command("build")
 @click.argument("targets", nargs=-1)
 @_run_options
 @click.pass_context
-def build_cmd(ctx: click.Context, targets: tuple[str, ...], **opts: Any) -> None:
+def build_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> None:
     """Build TARGETS (every service when none) and what they need, in dependency order."""
     ctx.exit(_run(ctx, targets, test=False, **opts))
 
@@ -181,7 +190,7 @@ def build_cmd(ctx: click.Context, targets: tuple[str, ...], **opts: Any) -> None
 @click.argument("targets", nargs=-1)
 @_run_options
 @click.pass_context
-def test_cmd(ctx: click.Context, targets: tuple[str, ...], **opts: Any) -> None:
+def test_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> None:
     """Build the test stages of TARGETS (every service with one when none), with --target."""
     ctx.exit(_run(ctx, targets, test=True, **opts))
 

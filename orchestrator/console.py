@@ -1,8 +1,14 @@
-"""Everything orch prints while it runs: a live view on a terminal, plain lines elsewhere."""
+"""Everything orch prints while it runs: a live view on a terminal, plain lines elsewhere.
+
+Text that comes from a build (a failing step's output, BuildKit's errors) passes through
+`printable` first: a build can print anything, and a terminal or a CI log viewer obeys escape
+sequences (clearing the screen, setting the window title, links). The log files keep it raw.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +18,26 @@ from typing import TextIO
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+# Longest line of build output orch prints; the rest is in the log.
+LINE_LIMIT = 400
+
+_CONTROL = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window title, hyperlinks; ends at BEL or ST
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC strings
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, screen clears
+    r"|\x1b[ -/]*[0-~]?"  # any other escape
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]"  # C0/C1, bidi
+)
+
+
+def printable(text: str, limit: int = LINE_LIMIT) -> str:
+    """`text` with control and escape sequences removed, cut to `limit` characters."""
+    clean = _CONTROL.sub("", text).replace("\t", "    ")
+    if len(clean) > limit:
+        return f"{clean[:limit]}... ({len(clean) - limit} more characters in the log)"
+    return clean
+
 
 STYLES = {
     "queued": "dim",
@@ -29,7 +55,7 @@ def wants_live(stream: TextIO) -> bool:
     return stream.isatty() and not os.environ.get("CI")
 
 
-class Progress:
+class StatusView:
     """Receives scheduler events and shows them: a rich table, or a line per event."""
 
     def __init__(self, keys: Sequence[str], *, live: bool, stream: TextIO | None = None) -> None:
@@ -50,7 +76,7 @@ class Progress:
             else None
         )
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> StatusView:
         if self._live is not None:
             self._live.start()
         return self

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from orchestrator.atomic import write_json_atomic
+from orchestrator.files import write_json_atomic
 
 
 def load(path: Path) -> dict[str, float]:

@@ -1,21 +1,58 @@
-"""Which jobs a run has: the targets to build, or the test stages to run, and their order."""
+"""Jobs, the units of work of a run: a target built to ship, or one of a service's test stages.
+
+`build_jobs` and `select_test_jobs` select them from the project; `JobSet` holds them in build order
+with their dependencies on each other, which is what the scheduler runs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from orchestrator.bake import Job, build_job, stage_jobs
 from orchestrator.errors import UsageError
+from orchestrator.plan import Target
 from orchestrator.project import Project
+from orchestrator.specs import CacheEntry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """One unit of scheduling: a target built to ship, or one of a service's test stages."""
+
+    key: str  # "api" for a build, "api:test" for a test stage
+    target: Target
+    stage: str | None  # the Dockerfile stage to build; None: the last one
+    test: bool = False
+
+    @property
+    def image(self) -> str | None:
+        """The reference the job's image gets; a test stage ships none."""
+        return None if self.test else self.target.ref
+
+    @property
+    def cache_to(self) -> tuple[CacheEntry, ...]:
+        # A test stage proves something and ships nothing: it must not overwrite the
+        # service's own cache with a cache of the test stage.
+        return () if self.test else self.target.cache_to
+
+
+def build_job(target: Target) -> Job:
+    return Job(key=target.name, target=target, stage=target.target)
+
+
+def stage_jobs(target: Target) -> tuple[Job, ...]:
+    return tuple(
+        Job(key=f"{target.name}:{stage}", target=target, stage=stage, test=True)
+        for stage in target.tests
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class JobSet:
-    """The jobs of one run and their dependencies on each other."""
+    """The jobs of one run, in build order, and their dependencies on each other."""
 
-    jobs: dict[str, Job]
-    deps: dict[str, tuple[str, ...]]
+    jobs: Mapping[str, Job]
+    deps: Mapping[str, tuple[str, ...]]
     order: tuple[str, ...]
 
 
@@ -23,9 +60,10 @@ def build_jobs(project: Project, names: Sequence[str]) -> JobSet:
     """The named targets (every service when none) and everything upstream of them."""
     graph, targets = project.graph, project.plan.targets
     selected = graph.select(list(names) or list(project.plan.services))
-    deps = graph.subgraph_deps(selected)
     return JobSet(
-        jobs={n: build_job(targets[n]) for n in selected}, deps=deps, order=tuple(selected)
+        jobs={n: build_job(targets[n]) for n in selected},
+        deps=graph.subgraph_deps(selected),
+        order=tuple(selected),
     )
 
 
@@ -35,8 +73,7 @@ def select_test_jobs(project: Project, names: Sequence[str]) -> JobSet:
     services = list(dict.fromkeys(names)) or [n for n in plan.services if plan.targets[n].tests]
     for name in services:
         graph.select([name])  # unknown names fail here, with a suggestion
-        t = plan.targets[name]
-        if not t.tests:
+        if not plan.targets[name].tests:
             raise UsageError(
                 f"target '{name}' has no test stage",
                 hint=f"add `test: <stage>` to '{name}' in the plan",

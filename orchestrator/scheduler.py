@@ -88,11 +88,6 @@ def dependents(deps: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
     return {name: tuple(down) for name, down in below.items()}
 
 
-def downstream(deps: Mapping[str, Sequence[str]], roots: Iterable[str]) -> frozenset[str]:
-    """Every target that transitively depends on one of `roots` (roots excluded unless reached)."""
-    return _reach(dependents(deps), roots)
-
-
 def priorities(
     deps: Mapping[str, Sequence[str]], weights: Mapping[str, float] | None = None
 ) -> dict[str, float]:
@@ -160,9 +155,6 @@ class Schedule:
         """Targets whose upstream is all built, highest priority first."""
         return tuple(sorted(self._ready, key=self._rank.__getitem__))
 
-    def state(self, name: str) -> State:
-        return self._state[name]
-
     def drain_events(self) -> tuple[Event, ...]:
         """The status changes since the last call, in the order they happened."""
         events, self._events = tuple(self._events), []
@@ -185,7 +177,7 @@ class Schedule:
         m = n - len(solos)  # `others` holds at least m targets: the top n minus the solos
         take = min(len(others), m * cap)
         size, extra = divmod(take, m) if m else (0, 0)
-        batches = [(name,) for name in solos]
+        batches: list[tuple[str, ...]] = [(name,) for name in solos]
         at = 0
         for i in range(m):
             end = at + size + (1 if i < extra else 0)

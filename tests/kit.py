@@ -6,8 +6,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import anyio
+
+from orchestrator.buildlog import BakeResult
+from orchestrator.engine import ImageInfo
+from orchestrator.errors import Location
+from orchestrator.plan import Target
+from orchestrator.project import Project, load_project
+from orchestrator.specs import parse_cache_entry
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,3 +78,101 @@ def docker(*args: str, check: bool = True) -> str:
 def image_file(ref: str, path: str) -> str:
     """The contents of a file inside an image, read by running `cat` in a throwaway container."""
     return docker("run", "--rm", "--network", "none", "--entrypoint", "cat", ref, path)
+
+
+# --- small monorepos loaded as projects, and a fake engine to run them on ---------------------
+
+
+def project_of(root: Path, plan_body: str, files: dict[str, str]) -> Project:
+    """Write a plan (`version: 1` prepended) and its files under root, and load it."""
+    write_tree(root, {"buildplan.yaml": "version: 1\n" + plan_body, **files})
+    return load_project(root / "buildplan.yaml")
+
+
+@dataclass
+class FakeEngine:
+    """Stands in for BuildKit behind `run.BakeEngine`: reads the bake file orch wrote and says
+    what each target came to, by `outcomes` (bake name -> "built" | "failed"; default built).
+
+    A built target's local `cache-to` directories get an index.json, as BuildKit's export does.
+    `hold` makes every bake wait until the event is set, to interrupt a run mid-build.
+    """
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+    tails: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    hold: anyio.Event | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)  # each bake file, as JSON
+
+    async def bake(
+        self, bake_file: Path, names: Sequence[str], *, cwd: Path
+    ) -> dict[str, BakeResult]:
+        data = json.loads(bake_file.read_text())
+        self.calls.append(data)
+        if self.hold is not None:
+            await self.hold.wait()
+        failing = [n for n in names if self.outcomes.get(n) == "failed"]
+        results: dict[str, BakeResult] = {}
+        for name in names:
+            if name in failing:
+                results[name] = BakeResult(
+                    status="failed",
+                    duration_s=1.0,
+                    failed_step=f"[{name} 2/2] RUN make",
+                    error="process did not complete successfully: exit code: 2",
+                    tail=self.tails.get(name, ("make: *** [all] Error 2",)),
+                    log_lines=("#1 building", "#1 ERROR: exit code: 2"),
+                )
+            elif failing:  # bake stops the rest of an invocation when one target fails
+                results[name] = BakeResult(status="cancelled", duration_s=0.5)
+            else:
+                for spec in data["target"][name].get("cache-to", []):
+                    fields = dict(part.split("=", 1) for part in spec.split(","))
+                    if fields.get("type") == "local":
+                        dest = cwd / fields["dest"]
+                        dest.mkdir(parents=True, exist_ok=True)
+                        (dest / "index.json").write_text(f'{{"built": "{name}"}}')
+                results[name] = BakeResult(
+                    status="built",
+                    duration_s=1.0,
+                    digest=f"sha256:{name}",
+                    cached_steps=1,
+                    log_lines=(f"#1 [{name} 1/1] FROM busybox", "#1 DONE 0.1s"),
+                    warnings=self.warnings.get(name, ()),
+                )
+        return results
+
+    def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+        return {
+            ref: ImageInfo(ref=ref, digest=f"sha256:id-of-{ref}", size_bytes=1234) for ref in refs
+        }
+
+    def tags_built(self) -> list[list[str]]:
+        return [t.get("tags", []) for call in self.calls for t in call["target"].values()]
+
+
+PLAN_LOCATION = Location(Path("/plan/buildplan.yaml"), 1, 1)
+
+
+def make_target(
+    root: Path, name: str, context: str | None = None, dockerfile: str = "Dockerfile", **fields: Any
+) -> Target:
+    """A target whose context directory and Dockerfile exist under `root`, made directly:
+    for tests of what is computed from a target, without a plan file."""
+    context_dir = root / (context if context is not None else f"services/{name}")
+    context_dir.mkdir(parents=True, exist_ok=True)
+    path = (context_dir / dockerfile).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("FROM busybox\n")
+    fields.setdefault("image", f"orch/{name}")
+    fields.setdefault("tags", (f"{fields['image']}:latest",))
+    for key in ("cache_from", "cache_to"):
+        fields[key] = tuple(parse_cache_entry(e) for e in fields.get(key, ()))
+    return Target(
+        name=name,
+        kind=fields.pop("kind", "service"),
+        context=context_dir,
+        dockerfile=path,
+        location=PLAN_LOCATION,
+        **fields,
+    )

@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from orchestrator.bake import (
-    NO_PROVENANCE,
-    bake_file,
-    bake_name,
-    bake_target,
-    build_job,
-    image_ref,
-    stage_jobs,
-)
-from orchestrator.errors import Location
-from orchestrator.plan import NamedContext, Secret, Target
-
-
-def make_target(
-    root: Path, name: str, context: str | None = None, dockerfile: str = "Dockerfile", **fields
-) -> Target:
-    """A target whose context directory and Dockerfile exist under `root`."""
-    context_dir = root / (context if context is not None else f"services/{name}")
-    context_dir.mkdir(parents=True, exist_ok=True)
-    path = (context_dir / dockerfile).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("FROM busybox\n")
-    fields.setdefault("image", f"orch/{name}")
-    fields.setdefault("tags", (f"{fields['image']}:latest",))
-    return Target(
-        name=name,
-        kind=fields.pop("kind", "service"),
-        context=context_dir,
-        dockerfile=path,
-        location=Location(root / "buildplan.yaml", 1, 1),
-        **fields,
-    )
+from orchestrator.bake import NO_PROVENANCE, CacheSpecs, bake_file, bake_name, bake_target
+from orchestrator.jobs import build_job, stage_jobs
+from orchestrator.plan import NamedContext, Secret
+from tests.kit import PLAN_LOCATION, make_target
 
 
 @pytest.fixture
@@ -92,13 +65,6 @@ def test_upstream_targets_become_named_contexts_of_their_first_tag(root):
     }
 
 
-def test_an_upstream_without_tags_is_named_by_its_image_latest(root):
-    base = make_target(root, "base", kind="stage", image="orch/base", tags=())
-    api = make_target(root, "api")
-    d = bake_target(build_job(api), root=root, upstream={"base": base})
-    assert d["contexts"] == {"base": "docker-image://orch/base:latest"}
-
-
 def test_an_upstream_in_a_registry_is_named_with_the_registry(root):
     base = make_target(root, "base", kind="stage", image="localhost:5000/orch/base")
     api = make_target(root, "api")
@@ -110,7 +76,7 @@ def test_linked_upstream_targets_point_at_bake_targets_of_the_same_file(root):
     base = make_target(root, "base.v2", kind="stage")
     api = make_target(root, "api")
     d = bake_target(build_job(api), root=root, upstream={"base.v2": base}, link_targets=True)
-    assert d["contexts"] == {"base.v2": "target:base_v2"}
+    assert d["contexts"] == {"base.v2": "target:base_dv2"}
 
 
 def test_plan_contexts_are_relative_directories_or_image_refs(root):
@@ -144,7 +110,10 @@ def test_secrets_name_their_source_and_never_carry_a_value(root, monkeypatch):
     api = make_target(
         root,
         "api",
-        secrets=(Secret(id="npm_token", env="NPM_TOKEN"), Secret(id="netrc", src=netrc)),
+        secrets=(
+            Secret(id="npm_token", env="NPM_TOKEN", location=PLAN_LOCATION),
+            Secret(id="netrc", src=netrc, location=PLAN_LOCATION),
+        ),
     )
     d = bake_target(build_job(api), root=root, upstream={})
     assert d["secret"] == ["id=npm_token,env=NPM_TOKEN", f"id=netrc,src={netrc}"]
@@ -156,7 +125,10 @@ def test_secrets_name_their_source_and_never_carry_a_value(root, monkeypatch):
 def test_secrets_stay_out_of_build_args(root, monkeypatch):
     monkeypatch.setenv("NPM_TOKEN", "npm-value-must-not-leak")
     api = make_target(
-        root, "api", args={"MODE": "prod"}, secrets=(Secret(id="t", env="NPM_TOKEN"),)
+        root,
+        "api",
+        args={"MODE": "prod"},
+        secrets=(Secret(id="t", env="NPM_TOKEN", location=PLAN_LOCATION),),
     )
     d = bake_target(build_job(api), root=root, upstream={})
     assert d["args"] == {"MODE": "prod"}
@@ -199,13 +171,8 @@ def test_leased_cache_specs_replace_the_plans(root):
         cache_from=("type=local,src=.orch-cache/api",),
         cache_to=("type=local,dest=.orch-cache/api",),
     )
-    d = bake_target(
-        build_job(api),
-        root=root,
-        upstream={},
-        cache_from=["type=local,src=/x/v1"],
-        cache_to=["type=local,dest=/x/v2"],
-    )
+    leased = CacheSpecs(("type=local,src=/x/v1",), ("type=local,dest=/x/v2",))
+    d = bake_target(build_job(api), root=root, upstream={}, cache=leased)
     assert d["cache-from"] == ["type=local,src=/x/v1"]
     assert d["cache-to"] == ["type=local,dest=/x/v2"]
 
@@ -248,11 +215,11 @@ def test_a_test_job_builds_its_stage_and_ships_nothing(root):
     assert d["cache-from"] == ["type=local,src=.orch-cache/api"]
 
 
-def test_a_test_job_does_not_write_a_leased_cache_either(root):
-    api = make_target(root, "api", tests=("test",))
+def test_a_test_job_exports_no_cache_so_a_run_leases_none(root):
+    api = make_target(root, "api", tests=("test",), cache_to=("type=local,dest=.c/api",))
     (job,) = stage_jobs(api)
-    d = bake_target(job, root=root, upstream={}, cache_to=["type=local,dest=/x/v2"])
-    assert d["cache-to"] == []
+    assert job.cache_to == ()
+    assert build_job(api).cache_to == api.cache_to
 
 
 # --- names and files ------------------------------------------------------------------------
@@ -262,19 +229,31 @@ def test_a_test_job_does_not_write_a_leased_cache_either(root):
     ("key", "name"),
     [
         ("api", "api"),
-        ("api:test", "api_test"),
-        ("go.toolchain", "go_toolchain"),
-        ("py-3.11:unit", "py-3_11_unit"),
-        ("Under_score-1", "Under_score-1"),
+        ("api:test", "api_ctest"),
+        ("go.toolchain", "go_dtoolchain"),
+        ("a_b", "a__b"),
+        ("a.b", "a_db"),
+        ("py-3.11:unit", "py-3_d11_cunit"),
     ],
 )
-def test_bake_names_replace_dots_and_colons(key, name):
+def test_bake_names_keep_plain_names_and_escape_the_rest(key, name):
     assert bake_name(key) == name
 
 
-def test_image_ref_is_the_first_tag(root):
+@given(
+    st.text(alphabet="ab._:-", min_size=1, max_size=8),
+    st.text(alphabet="ab._:-", min_size=1, max_size=8),
+)
+def test_two_keys_never_share_a_bake_name(a, b):
+    assert (bake_name(a) == bake_name(b)) == (a == b)
+    assert set(bake_name(a)) <= set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+    )
+
+
+def test_a_targets_ref_is_its_first_tag(root):
     t = make_target(root, "api", tags=("orch/api:2", "orch/api:latest"))
-    assert image_ref(t) == "orch/api:2"
+    assert t.ref == "orch/api:2"
 
 
 def test_bake_file_groups_every_target_by_default(root):

@@ -7,10 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cache import CacheLease, lease
+from orchestrator import cache
+from orchestrator.cache import CacheLease
+from orchestrator.specs import parse_cache_entry
 
 FROM = "type=local,src=.orch-cache/api"
 TO = "type=local,dest=.orch-cache/api,mode=max"
+
+
+def lease(cache_from: list[str], cache_to: list[str], root: Path) -> CacheLease:
+    """`cache.lease` of entries written as in a plan."""
+    return cache.lease(
+        [parse_cache_entry(e) for e in cache_from], [parse_cache_entry(e) for e in cache_to], root
+    )
 
 
 def field(spec: str, key: str) -> str:
@@ -223,7 +232,11 @@ def test_non_local_specs_pass_through_unchanged(root):
     ]
     cache_to = ["type=registry,ref=localhost:5000/cache:api,mode=max", "type=inline"]
     held = lease(cache_from, cache_to, root)
-    assert held.cache_from == cache_from
+    assert held.cache_from == [
+        "type=registry,ref=localhost:5000/cache:api",
+        "type=registry,ref=localhost:5000/cache:api-bare",  # what buildx reads a bare value as
+        "type=gha,scope=api",
+    ]
     assert held.cache_to == cache_to
     held.commit()
     assert list(root.iterdir()) == []
@@ -240,4 +253,27 @@ def test_local_specs_keep_their_other_fields_and_order(root):
     assert held.cache_to[0].startswith("type=local,dest=/")
     assert held.cache_to[0].endswith(",mode=max")
     assert held.cache_to[1] == "type=registry,ref=r/c:api,mode=max"
+    held.abort()
+
+
+def test_a_cache_directory_that_cannot_be_made_is_an_oserror_and_holds_nothing(root):
+    (root / ".orch-cache").mkdir()
+    (root / ".orch-cache/api.versions").write_text("a file in the way")
+    with pytest.raises(OSError):
+        lease([FROM], ["type=local,dest=.orch-cache/api2", TO], root)
+    assert not (root / ".orch-cache/api2.versions").exists() or not [
+        p for p in (root / ".orch-cache/api2.versions").iterdir() if p.is_dir()
+    ]
+
+
+def test_a_local_path_with_a_comma_is_quoted_in_the_leased_spec(root):
+    held = lease([], ['type=local,"dest=c/a,b"'], root)
+    (spec,) = held.cache_to
+    assert spec.startswith('type=local,"dest=/')
+    assert (
+        parse_cache_entry(spec).get(
+            "dest",
+        )
+        is not None
+    )
     held.abort()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from orchestrator.console import Progress, wants_live
+from orchestrator.console import StatusView, wants_live
 
 
 class Tty(io.StringIO):
@@ -14,7 +14,7 @@ class Tty(io.StringIO):
 
 def test_plain_output_is_one_line_per_event():
     out = io.StringIO()
-    with Progress(["base", "api"], live=False, stream=out) as progress:
+    with StatusView(["base", "api"], live=False, stream=out) as progress:
         progress.event("base", "queued")
         progress.event("base", "building")
         progress.event("base", "built", 1.25)
@@ -36,7 +36,7 @@ def test_live_view_only_on_a_terminal_outside_ci(monkeypatch):
 
 def test_live_view_shows_every_target_with_its_state():
     out = Tty()
-    with Progress(["base", "api", "worker"], live=True, stream=out) as progress:
+    with StatusView(["base", "api", "worker"], live=True, stream=out) as progress:
         progress.event("base", "building")
         progress.event("base", "built", 2.0)
         progress.event("api", "failed", 3.5)

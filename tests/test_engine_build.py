@@ -111,7 +111,7 @@ def test_failure_in_a_shared_bake_does_not_fail_its_batch_siblings(tmp_path, ima
     plan = "services:\n" + "".join(f"  s{i}: {{context: s{i}}}\n" for i in range(4))
     plan += "  broken: {context: broken}\n"
     root = monorepo(tmp_path, image_prefix, plan, files)
-    code, out, report = orch_build(root, "--jobs", "1")
+    code, out, report = orch_build(root, "--parallel", "1")
     assert code == 1, out
     statuses = {k: v["status"] for k, v in report["targets"].items()}
     assert statuses == {**{f"s{i}": "built" for i in range(4)}, "broken": "failed"}
@@ -132,13 +132,13 @@ def _overlap(report: dict) -> int:
     return peak
 
 
-def test_jobs_bounds_concurrent_bake_invocations(tmp_path, image_prefix):
+def test_parallel_bounds_concurrent_bake_invocations(tmp_path, image_prefix):
     nonce = uuid.uuid4().hex
     files = {f"t{i}/Dockerfile": BUSYBOX + f"RUN echo {nonce}-{i} && sleep 2\n" for i in range(4)}
     plan = "services:\n" + "".join(f"  t{i}: {{context: t{i}}}\n" for i in range(4))
     root = monorepo(tmp_path, image_prefix, plan, files)
 
-    code, out, one = orch_build(root, "--jobs", "1", "--max-batch", "1")
+    code, out, one = orch_build(root, "--parallel", "1", "--max-batch", "1")
     assert code == 0, out
     assert len(one["invocations"]) == 4
     assert _overlap(one) == 1
@@ -146,7 +146,7 @@ def test_jobs_bounds_concurrent_bake_invocations(tmp_path, image_prefix):
     (root / "t0/Dockerfile").write_text(BUSYBOX + f"RUN echo {nonce}-again && sleep 2\n")
     for i in range(1, 4):
         (root / f"t{i}/Dockerfile").write_text(BUSYBOX + f"RUN echo {nonce}-again-{i} && sleep 2\n")
-    code, out, four = orch_build(root, "--jobs", "4", "--max-batch", "1")
+    code, out, four = orch_build(root, "--parallel", "4", "--max-batch", "1")
     assert code == 0, out
     assert len(four["invocations"]) == 4
     assert _overlap(four) == 4
@@ -337,7 +337,7 @@ def test_interrupt_stops_every_child_within_five_seconds(tmp_path, image_prefix,
         code = proc.wait(timeout=10)
         assert time.monotonic() - started < 5
         assert code == 130
-        bake_file = str(root / ".orch" / "bake")
+        bake_file = str(root / ".orch" / "runs")
         assert _wait_until(lambda: not _processes_with(bake_file), 5), _processes_with(bake_file)
         assert _wait_until(lambda: not _processes_with(f"sleep {seconds}"), 5)
         # Nothing half-written is left as the cache.

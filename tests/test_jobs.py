@@ -9,13 +9,12 @@ import pytest
 from orchestrator.errors import EXIT_USAGE, UsageError
 from orchestrator.jobs import JobSet, build_jobs, select_test_jobs
 from orchestrator.project import load_project
-from tests.kit import write_tree
+from tests.kit import project_of
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "buildplan.yaml"
 
 # base <- tools <- web <- gateway (COPY --from=web);  base <- docs;  lonely and unused stand alone.
 SMALL_PLAN = """\
-version: 1
 stages:
   base: {context: stages/base}
   tools: {context: stages/tools}
@@ -65,8 +64,7 @@ def example():
 
 @pytest.fixture
 def small(tmp_path):
-    write_tree(tmp_path, {"buildplan.yaml": SMALL_PLAN, **SMALL_FILES})
-    return load_project(tmp_path / "buildplan.yaml")
+    return project_of(tmp_path, SMALL_PLAN, SMALL_FILES)
 
 
 def assert_runnable(jobset: JobSet) -> None:
@@ -235,9 +233,8 @@ def test_test_of_an_unknown_name_is_a_usage_error(example):
 
 
 def test_test_of_a_plan_without_test_stages_is_a_usage_error(tmp_path):
-    plan = "version: 1\nservices:\n  docs: {context: docs}\n"
-    write_tree(tmp_path, {"buildplan.yaml": plan, "docs/Dockerfile": "FROM busybox\n"})
-    project = load_project(tmp_path / "buildplan.yaml")
+    plan = "services:\n  docs: {context: docs}\n"
+    project = project_of(tmp_path, plan, {"docs/Dockerfile": "FROM busybox\n"})
     with pytest.raises(UsageError) as info:
         select_test_jobs(project, [])
     assert info.value.exit_code == 2

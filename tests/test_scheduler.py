@@ -19,7 +19,6 @@ from orchestrator.scheduler import (
     RunResult,
     Schedule,
     TargetOutcome,
-    downstream,
     priorities,
     run_schedule,
 )
@@ -377,12 +376,6 @@ def test_priorities_are_critical_path_lengths() -> None:
     assert priorities(DIAMOND, weights) == {"a": 10.0, "b": 8.0, "c": 4.0, "d": 3.0}
     assert priorities(DIAMOND) == {"a": 3.0, "b": 2.0, "c": 2.0, "d": 1.0}  # unknown: 1.0
     assert priorities({"a": ()}, {"a": float("nan")}) == {"a": 1.0}
-
-
-def test_downstream_is_the_transitive_closure_of_dependents() -> None:
-    assert downstream(DIAMOND, ["b"]) == {"d"}
-    assert downstream(DIAMOND, ["a"]) == {"b", "c", "d"}
-    assert downstream(DIAMOND, ["d"]) == frozenset()
 
 
 @pytest.mark.parametrize(

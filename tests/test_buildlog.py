@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.engine import _results
-from orchestrator.progress import TAIL_LINES, ProgressReader
+from orchestrator.buildlog import TAIL_LINES, BuildOutputReader, bake_results
 
 BLOB = "sha256:" + "4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1"
 BLOB2 = "sha256:" + "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
@@ -141,8 +140,8 @@ SINGLE_FROM_REGISTRY_CACHE = f"""\
 """
 
 
-def read(transcript: str, targets: list[str]) -> ProgressReader:
-    reader = ProgressReader(targets)
+def read(transcript: str, targets: list[str]) -> BuildOutputReader:
+    reader = BuildOutputReader(targets)
     for i, line in enumerate(transcript.splitlines(keepends=True)):
         reader.feed(line, now=float(i))
     return reader
@@ -256,12 +255,12 @@ def test_an_error_on_a_step_marks_that_target_failed_at_that_step():
     assert b.error == (
         'process "/bin/sh -c sleep 1; exit 3" did not complete successfully: exit code: 3'
     )
-    assert not b.canceled
 
 
 def test_the_sibling_stopped_by_bake_is_canceled_not_failed():
-    a = read(MULTI_FAILURE, ["a", "b"]).targets["a"]
-    assert a.canceled
+    reader = read(MULTI_FAILURE, ["a", "b"])
+    a = reader.targets["a"]
+    assert bake_results(["a", "b"], reader, 1, {}, 5.0)["a"].status == "cancelled"
     assert a.error is None
     assert a.failed_step is None
 
@@ -274,9 +273,47 @@ def test_context_canceled_errors_mark_canceled_not_failed():
 #10 ERROR: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3
 """
     reader = read(transcript, ["a", "b"])
-    assert reader.targets["a"].canceled
+    assert bake_results(["a", "b"], reader, 1, {}, 5.0)["a"].status == "cancelled"
     assert reader.targets["a"].error is None
     assert reader.targets["b"].error is not None
+
+
+def test_a_cache_import_error_is_a_warning_and_the_export_error_is_the_cause():
+    transcript = """\
+#5 importing cache manifest from localhost:5999/c:t
+#5 ERROR: failed to configure registry cache importer: connection refused
+#7 [2/2] RUN echo hi > /x
+#7 DONE 0.2s
+#9 exporting cache to registry
+#9 preparing build cache for export done
+#9 ERROR: error writing layer blob: connection refused
+ERROR: failed to solve: error writing layer blob: connection refused
+"""
+    reader = read(transcript, ["t"])
+    t = reader.targets["t"]
+    assert t.failed_step == "exporting cache to registry"
+    assert t.error == "error writing layer blob: connection refused"
+    assert t.warnings == [
+        "cache not imported from localhost:5999/c:t: failed to configure registry cache "
+        "importer: connection refused"
+    ]
+    result = bake_results(["t"], reader, 1, {}, 1.0)["t"]
+    assert result.status == "failed"
+    assert result.warnings == tuple(t.warnings)
+
+
+def test_a_cache_import_error_alone_leaves_a_built_target_with_a_warning():
+    transcript = """\
+#4 [a] importing cache manifest from localhost:5999/c:a
+#4 ERROR: failed to configure registry cache importer: connection refused
+#6 [a 1/1] FROM busybox
+#6 DONE 0.0s
+"""
+    reader = read(transcript, ["a", "b"])
+    assert reader.targets["a"].error is None
+    result = bake_results(["a", "b"], reader, 0, {}, 1.0)["a"]
+    assert result.status == "built"
+    assert len(result.warnings) == 1
 
 
 def test_single_target_failed_step_has_no_prefix():
@@ -346,7 +383,7 @@ def test_a_successful_bake_builds_every_target_with_its_digest():
         "b": {"containerimage.digest": DIGEST_B},
         "buildx.build.warnings": [],
     }
-    results = _results(["a", "b"], reader, 0, meta, 9.5)
+    results = bake_results(["a", "b"], reader, 0, meta, 9.5)
     assert {n: (r.status, r.digest) for n, r in results.items()} == {
         "a": ("built", DIGEST_A),
         "b": ("built", DIGEST_B),
@@ -357,22 +394,22 @@ def test_a_successful_bake_builds_every_target_with_its_digest():
 
 def test_a_build_without_metadata_has_no_digest():
     reader = read(MULTI_SUCCESS, ["a", "b"])
-    results = _results(["a", "b"], reader, 0, {}, 9.5)
+    results = bake_results(["a", "b"], reader, 0, {}, 9.5)
     assert results["a"].status == "built"
     assert results["a"].digest is None
 
 
 def test_duration_of_one_target_is_the_bakes_and_of_several_their_last_output():
-    single = _results(["api"], read(SINGLE_FAILURE, ["api"]), 0, {}, 7.25)
+    single = bake_results(["api"], read(SINGLE_FAILURE, ["api"]), 0, {}, 7.25)
     assert single["api"].duration_s == 7.25
     lines = MULTI_SUCCESS.splitlines()
-    multi = _results(["a", "b"], read(MULTI_SUCCESS, ["a", "b"]), 0, {}, 99.0)
+    multi = bake_results(["a", "b"], read(MULTI_SUCCESS, ["a", "b"]), 0, {}, 99.0)
     assert multi["b"].duration_s == float(lines.index("#12 DONE 0.1s"))
 
 
 def test_a_failed_target_reports_its_step_error_and_tail():
     reader = read(MULTI_FAILURE, ["a", "b"])
-    results = _results(["a", "b"], reader, 1, {}, 4.0)
+    results = bake_results(["a", "b"], reader, 1, {}, 4.0)
     b = results["b"]
     assert b.status == "failed"
     assert b.failed_step == "[b 2/2] RUN sleep 1; exit 3"
@@ -381,13 +418,13 @@ def test_a_failed_target_reports_its_step_error_and_tail():
 
 
 def test_the_siblings_of_a_failure_are_cancelled():
-    results = _results(["a", "b"], read(MULTI_FAILURE, ["a", "b"]), 1, {}, 4.0)
+    results = bake_results(["a", "b"], read(MULTI_FAILURE, ["a", "b"]), 1, {}, 4.0)
     assert results["a"].status == "cancelled"
     assert results["a"].error is None
 
 
 def test_a_single_target_failure_is_failed_with_its_step():
-    results = _results(["api"], read(SINGLE_FAILURE, ["api"]), 1, {}, 4.0)
+    results = bake_results(["api"], read(SINGLE_FAILURE, ["api"]), 1, {}, 4.0)
     assert results["api"].status == "failed"
     assert results["api"].failed_step == "[2/2] RUN sleep 1; exit 3"
 
@@ -404,7 +441,7 @@ ERROR: unable to prepare context: path "services/gone" not found
 
 def test_a_bake_failure_outside_any_step_fails_every_target_with_the_error_line():
     reader = read(BAKE_ERROR, ["a", "b"])
-    results = _results(["a", "b"], reader, 1, {}, 0.5)
+    results = bake_results(["a", "b"], reader, 1, {}, 0.5)
     for r in results.values():
         assert r.status == "failed"
         assert r.error == 'unable to prepare context: path "services/gone" not found'
@@ -413,7 +450,7 @@ def test_a_bake_failure_outside_any_step_fails_every_target_with_the_error_line(
 
 def test_a_single_target_bake_failure_outside_any_step_reports_the_error_line():
     reader = read(BAKE_ERROR, ["api"])
-    results = _results(["api"], reader, 1, {}, 0.5)
+    results = bake_results(["api"], reader, 1, {}, 0.5)
     assert results["api"].status == "failed"
     assert results["api"].error == 'unable to prepare context: path "services/gone" not found'
 
@@ -421,6 +458,6 @@ def test_a_single_target_bake_failure_outside_any_step_reports_the_error_line():
 @pytest.mark.parametrize("targets", [["api"], ["a", "b"]])
 def test_a_failure_with_no_error_line_names_the_exit_code(targets):
     reader = read('#0 building with "default" instance using docker driver\n', targets)
-    results = _results(targets, reader, 137, {}, 0.5)
+    results = bake_results(targets, reader, 137, {}, 0.5)
     assert {r.status for r in results.values()} == {"failed"}
     assert {r.error for r in results.values()} == {"docker buildx bake exited with 137"}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 _VERTEX = re.compile(r"^#(\d+) (.*)$")
 # A step whose result comes from an imported registry cache prints no CACHED, only the transfer
@@ -12,6 +14,8 @@ _VERTEX = re.compile(r"^#(\d+) (.*)$")
 _BLOB = re.compile(r"^(?:extracting )?sha256:[0-9a-f]{64}\b")
 _STEP = re.compile(r"^\[[^\]]*\d+/\d+\] ")
 _NAMED = re.compile(r"^\[(?P<head>[^\]]*)\] (?P<rest>.*)$")
+# BuildKit goes on without a cache it cannot import: its error there is a warning, not the cause.
+_CACHE_IMPORT = re.compile(r"^(?:\[[^\]]*\] )?importing cache manifest from (?P<ref>.*)$")
 TAIL_LINES = 30
 
 
@@ -24,13 +28,13 @@ class TargetProgress:
     steps: int = 0
     failed_step: str | None = None
     error: str | None = None
-    canceled: bool = False
+    warnings: list[str] = field(default_factory=list)  # cache imports that failed, for example
     last_seen: float = 0.0  # when the target last printed, on the clock `feed` was given
     # Output of each step, kept short: on failure, the failing step's last lines are shown.
     step_tail: dict[int, deque[str]] = field(default_factory=dict)
 
 
-class ProgressReader:
+class BuildOutputReader:
     """Feeds on `--progress plain` lines of one bake and splits them by bake target.
 
     With one target, bake prints step names bare (`[2/3] RUN ...`); with several, each is
@@ -87,10 +91,16 @@ class ProgressReader:
             if num in self._pulled and num not in self._ran and _STEP.match(self._vertex_name[num]):
                 progress.cached += 1
         elif text == "CANCELED":
-            progress.canceled = True
+            return
         elif text.startswith("ERROR: "):
-            if "context canceled" in text:
-                progress.canceled = True
+            importing = _CACHE_IMPORT.match(self._vertex_name[num])
+            if importing:
+                progress.warnings.append(
+                    f"cache not imported from {importing.group('ref')}: "
+                    + text.removeprefix("ERROR: ")
+                )
+            elif "context canceled" in text:
+                return  # stopped because a sibling failed: not this target's error
             elif progress.error is None:
                 progress.error = text.removeprefix("ERROR: ")
                 progress.failed_step = self._vertex_name[num]
@@ -108,3 +118,78 @@ class ProgressReader:
             if name == progress.failed_step and self._vertex_owner.get(num) == target:
                 return list(progress.step_tail.get(num, ()))
         return []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BakeResult:
+    """What one bake target of a bake invocation came to."""
+
+    status: Literal["built", "failed", "cancelled"]
+    duration_s: float = 0.0  # from the start of the bake to the target's last output
+    digest: str | None = None
+    cached_steps: int = 0
+    failed_step: str | None = None
+    error: str | None = None
+    tail: tuple[str, ...] = ()
+    log_lines: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # what went wrong without failing it: a cache not imported
+
+
+def _digest(meta: Mapping[str, object], name: str) -> str | None:
+    entry = meta.get(name)
+    digest = entry.get("containerimage.digest") if isinstance(entry, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
+def bake_results(
+    names: Sequence[str],
+    reader: BuildOutputReader,
+    code: int,
+    meta: Mapping[str, object],
+    wall: float,
+) -> dict[str, BakeResult]:
+    """What each bake target of one invocation came to, from its output and exit code."""
+    results: dict[str, BakeResult] = {}
+    any_failed = any(p.error for p in reader.targets.values())
+    for name in names:
+        p = reader.targets[name]
+        duration = wall if len(names) == 1 else (p.last_seen or wall)
+        lines, warnings = tuple(p.lines), tuple(p.warnings)
+        if code == 0:
+            results[name] = BakeResult(
+                status="built",
+                digest=_digest(meta, name),
+                duration_s=duration,
+                cached_steps=p.cached,
+                log_lines=lines,
+                warnings=warnings,
+            )
+        elif p.error:
+            results[name] = BakeResult(
+                status="failed",
+                failed_step=p.failed_step,
+                error=p.error,
+                tail=tuple(reader.failed_tail(name)),
+                duration_s=duration,
+                cached_steps=p.cached,
+                log_lines=lines,
+                warnings=warnings,
+            )
+        elif any_failed and len(names) > 1:
+            # bake stops every target of an invocation when one fails: not this target's fault.
+            results[name] = BakeResult(
+                status="cancelled", duration_s=duration, cached_steps=p.cached, log_lines=lines
+            )
+        else:
+            lines += tuple(reader.other)
+            error = next((ln for ln in reversed(lines) if ln.startswith("ERROR")), None)
+            results[name] = BakeResult(
+                status="failed",
+                error=(error or f"docker buildx bake exited with {code}").removeprefix("ERROR: "),
+                tail=lines[-TAIL_LINES:],
+                duration_s=duration,
+                cached_steps=p.cached,
+                log_lines=lines,
+                warnings=warnings,
+            )
+    return results

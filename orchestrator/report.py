@@ -1,0 +1,96 @@
+"""What a run tells its user: the `--report` document and the summary printed at the end."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from orchestrator.console import StatusView, printable
+from orchestrator.results import RunOutcome
+
+
+def document(outcome: RunOutcome) -> dict[str, object]:
+    """The `--report` JSON: the run's verdict and one entry per job, in build order."""
+    targets: dict[str, object] = {}
+    for r in outcome.results:
+        entry: dict[str, object] = {
+            "status": r.status,
+            "duration_s": None if r.duration_s is None else round(r.duration_s, 3),
+            "image": r.image,
+            "digest": r.digest,
+            "size_bytes": r.size_bytes,
+            "log": r.log,
+            "cached_steps": r.cached_steps,
+            "warnings": list(r.warnings),
+        }
+        if r.status == "failed":
+            entry["failed_step"] = r.failed_step
+            entry["error"] = r.error
+        elif r.error:
+            entry["reason"] = r.error
+        targets[r.key] = entry
+    return {
+        "ok": outcome.ok,
+        "interrupted": outcome.interrupted,
+        "targets": targets,
+        "invocations": [
+            {
+                "jobs": list(i.jobs),
+                "started_s": round(i.started_s, 3),
+                "ended_s": round(i.ended_s, 3),
+                "bake_file": i.bake_file,
+            }
+            for i in outcome.invocations
+        ],
+        "warnings": list(outcome.warnings),
+    }
+
+
+def size_text(n: int | None) -> str:
+    """Bytes in decimal units, as `docker image ls` shows them."""
+    if n is None:
+        return ""
+    value = float(n)
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def summary(view: StatusView, outcome: RunOutcome) -> None:
+    """Failures with their failing step and last lines, warnings, built images, then totals."""
+    for r in outcome.results:
+        if r.status != "failed":
+            continue
+        view.print("")
+        at = f" at {printable(r.failed_step)}" if r.failed_step else ""
+        view.print(f"✗ {r.key} failed{at}")
+        if r.error:
+            view.print(f"  {printable(r.error)}")
+        for line in r.tail:
+            view.print(f"  | {printable(line)}")
+        if r.log:
+            view.print(f"  full log: {r.log}")
+    warnings = [f"{r.key}: {w}" for r in outcome.results for w in r.warnings]
+    warnings += list(outcome.warnings)
+    if warnings:
+        view.print("")
+        for w in warnings:
+            view.print(f"warning: {printable(w)}")
+    built = [r for r in outcome.results if r.status == "built" and r.image]
+    if built:
+        table = Table(box=None, show_header=True, pad_edge=False)
+        for column in ("target", "image", "size", "time", "cached steps"):
+            table.add_column(column)
+        for r in built:
+            table.add_row(
+                r.key,
+                r.image or "",
+                size_text(r.size_bytes),
+                f"{r.duration_s or 0.0:.1f}s",
+                str(r.cached_steps),
+            )
+        view.console.print(table)
+    words = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
+    verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "FAILED")
+    view.print(f"{'test' if outcome.test else 'build'} {verdict}: {words}")

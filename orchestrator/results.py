@@ -1,0 +1,58 @@
+"""How a run ended: one frozen result per job, made once, from the builder to the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal["built", "passed", "failed", "blocked", "cancelled"]
+DONE: frozenset[Status] = frozenset({"built", "passed"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobResult:
+    """What one job came to, as the summary and the report show it."""
+
+    key: str
+    status: Status  # `passed`: a test stage that built
+    duration_s: float | None = None  # None: it never started
+    image: str | None = None  # the reference it was tagged with (builds only)
+    digest: str | None = None
+    size_bytes: int | None = None
+    cached_steps: int = 0
+    log: str | None = None  # relative to the plan's directory
+    failed_step: str | None = None
+    error: str | None = None  # failed: the cause; blocked or cancelled: why it did not run
+    tail: tuple[str, ...] = ()  # the failing step's last lines, raw
+    warnings: tuple[str, ...] = ()  # what went wrong without failing it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invocation:
+    """One `docker buildx bake`: its jobs and when it ran, in seconds from the run's start."""
+
+    jobs: tuple[str, ...]
+    started_s: float
+    ended_s: float
+    bake_file: str  # relative to the plan's directory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOutcome:
+    """Every job's result in build order, and how the run as a whole went."""
+
+    results: tuple[JobResult, ...]
+    test: bool  # an `orch test` run
+    interrupted: bool = False
+    invocations: tuple[Invocation, ...] = ()
+    warnings: tuple[str, ...] = ()  # about the run itself, such as state it could not save
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(r.status in DONE for r in self.results)
+
+    def counts(self) -> dict[Status, int]:
+        counts: dict[Status, int] = {}
+        for r in self.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return counts

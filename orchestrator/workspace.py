@@ -1,0 +1,145 @@
+"""`.orch/`, orch's state beside the plan: each run's own directory, logs and history.
+
+Every run writes into a directory of its own, `.orch/runs/<id>/`, locked while it runs, so two
+runs in one checkout never read each other's bake files. A person re-runs a bake by hand from
+there; the newest runs are kept, older ones are removed when no run holds them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import anyio
+
+from orchestrator.errors import OrchError
+from orchestrator.files import write_json_atomic, write_text_atomic
+
+STATE_DIR = ".orch"
+KEEP_RUNS = 20
+LOCK_POLL_S = 0.2
+
+
+def file_name(key: str) -> str:
+    """A job key as a file name: ':' (test stages) becomes '@', which no name or stage has."""
+    return key.replace(":", "@")
+
+
+class StateError(OrchError):
+    """orch's state directory cannot be written: nothing can run (exit 2)."""
+
+
+@dataclass
+class RunDir:
+    """One run's directory, held by a lock until `close`."""
+
+    root: Path  # the plan's directory
+    path: Path
+    _lock: IO[bytes] | None = None
+    _count: int = field(default=0)
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_DIR
+
+    def bake_file(self, keys: tuple[str, ...], data: object) -> Path:
+        """Write the bake file of one invocation; its name says which jobs it builds."""
+        self._count += 1
+        first = file_name(keys[0])
+        more = f"+{len(keys) - 1}" if len(keys) > 1 else ""
+        path = self.path / f"{self._count:03d}-{first}{more}.json"
+        write_json_atomic(path, data)
+        return path
+
+    def write_log(self, key: str, text: str) -> Path:
+        """`.orch/logs/<key>.log`, replaced whole: the last log of each job."""
+        path = self.state / "logs" / f"{file_name(key)}.log"
+        write_text_atomic(path, text)
+        return path
+
+    @contextlib.asynccontextmanager
+    async def building(self, keys: Iterable[str]) -> AsyncIterator[None]:
+        """Hold the jobs against another run in this checkout building them at the same time.
+
+        The engine names an image once per build: two builds of one tag that end together
+        fail one of them ("already exists"). The second run waits, then builds from cache.
+        Locks are taken all at once or not at all, so two runs never wait on each other.
+        """
+        locks = self.state / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        paths = [locks / f"{file_name(key)}.lock" for key in sorted(set(keys))]
+        while True:
+            held = _try_lock_all(paths)
+            if held is not None:
+                break
+            await anyio.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            for lock in held:
+                lock.close()
+
+    def close(self) -> None:
+        """Remove this run's leftovers, release it, and remove old runs nobody holds."""
+        for stray in self.path.glob(".metadata-*"):
+            with contextlib.suppress(OSError):
+                stray.unlink()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        with contextlib.suppress(OSError):
+            _prune(self.path.parent, KEEP_RUNS)
+
+
+def open_run(root: Path) -> RunDir:
+    """Make and lock this run's directory; StateError when `.orch` cannot be written."""
+    runs = root / STATE_DIR / "runs"
+    name = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    path = runs / name
+    try:
+        path.mkdir(parents=True)
+        lock = (runs / f"{name}.lock").open("ab")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    except OSError as exc:
+        raise StateError(
+            f"cannot write orch's state directory {root / STATE_DIR}: {exc.strerror or exc}",
+            hint=f"orch keeps bake files and logs there: make {root / STATE_DIR} a writable "
+            "directory (or remove what is in its way)",
+        ) from None
+    return RunDir(root=root, path=path, _lock=lock)
+
+
+def _try_lock_all(paths: list[Path]) -> list[IO[bytes]] | None:
+    held: list[IO[bytes]] = []
+    for path in paths:
+        lock = path.open("ab")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            for other in held:
+                other.close()
+            return None
+        held.append(lock)
+    return held
+
+
+def _prune(runs: Path, keep: int) -> None:
+    dirs = sorted((p for p in runs.iterdir() if p.is_dir()), key=lambda p: p.name)
+    for old in dirs[: max(0, len(dirs) - keep)]:
+        lock_path = runs / f"{old.name}.lock"
+        with lock_path.open("ab") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another run is still using it
+            shutil.rmtree(old, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)

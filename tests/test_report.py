@@ -1,0 +1,225 @@
+"""The end of a run as its user sees it: the summary printed, the `--report` file written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from orchestrator import report
+from orchestrator.cli import main
+from orchestrator.console import StatusView, printable
+from orchestrator.errors import EXIT_USAGE, UsageError
+from orchestrator.files import destination
+from orchestrator.results import Invocation, JobResult, RunOutcome
+from tests.kit import REPO
+
+FAILED = JobResult(
+    key="api",
+    status="failed",
+    duration_s=2.5,
+    failed_step="[api 3/4] RUN go build",
+    error="process did not complete successfully: exit code: 1",
+    tail=("main.go:3: undefined: x",),
+    log=".orch/logs/api.log",
+)
+OUTCOME = RunOutcome(
+    results=(
+        JobResult(
+            key="base",
+            status="built",
+            duration_s=1.0,
+            image="orch/base:latest",
+            digest="sha256:b",
+            size_bytes=53_400_000,
+            cached_steps=3,
+            log=".orch/logs/base.log",
+        ),
+        FAILED,
+        JobResult(key="web", status="blocked", error="upstream api failed"),
+        JobResult(key="api:test", status="passed", duration_s=0.5),
+    ),
+    test=False,
+    invocations=(
+        Invocation(
+            jobs=("base",), started_s=0.0, ended_s=1.0, bake_file=".orch/runs/x/001-base.json"
+        ),
+    ),
+    warnings=("durations were not saved",),
+)
+
+
+def printed(outcome: RunOutcome) -> str:
+    stream = io.StringIO()
+    report.summary(StatusView([], live=False, stream=stream), outcome)
+    return stream.getvalue()
+
+
+# --- the document ---------------------------------------------------------------------------
+
+
+def test_the_report_has_one_entry_per_job_with_its_status():
+    doc = report.document(OUTCOME)
+    assert doc["ok"] is False
+    assert doc["interrupted"] is False
+    targets = doc["targets"]
+    assert list(targets) == ["base", "api", "web", "api:test"]  # type: ignore[call-overload]
+    assert {k: v["status"] for k, v in targets.items()} == {  # type: ignore[union-attr]
+        "base": "built",
+        "api": "failed",
+        "web": "blocked",
+        "api:test": "passed",
+    }
+    assert targets["base"]["image"] == "orch/base:latest"  # type: ignore[index]
+    assert targets["base"]["size_bytes"] == 53_400_000  # type: ignore[index]
+    assert targets["api"]["failed_step"] == "[api 3/4] RUN go build"  # type: ignore[index]
+    assert targets["web"]["reason"] == "upstream api failed"  # type: ignore[index]
+    assert targets["web"]["duration_s"] is None  # type: ignore[index]
+    assert doc["invocations"] == [
+        {
+            "jobs": ["base"],
+            "started_s": 0.0,
+            "ended_s": 1.0,
+            "bake_file": ".orch/runs/x/001-base.json",
+        }
+    ]
+    assert doc["warnings"] == ["durations were not saved"]
+    json.dumps(doc)
+
+
+def test_an_interrupted_run_is_not_ok_even_when_every_job_finished():
+    outcome = RunOutcome(
+        results=(JobResult(key="a", status="built"),), test=False, interrupted=True
+    )
+    assert report.document(outcome)["ok"] is False
+
+
+# --- the summary ----------------------------------------------------------------------------
+
+
+def test_the_summary_shows_the_failing_step_its_output_and_the_totals():
+    text = printed(OUTCOME)
+    assert "✗ api failed at [api 3/4] RUN go build" in text
+    assert "  | main.go:3: undefined: x" in text
+    assert "full log: .orch/logs/api.log" in text
+    assert "warning: durations were not saved" in text
+    assert "53.4 MB" in text
+    assert text.rstrip().endswith("build FAILED: 1 blocked, 1 built, 1 failed, 1 passed")
+
+
+def test_build_output_reaches_the_terminal_without_control_sequences():
+    hostile = JobResult(
+        key="api",
+        status="failed",
+        failed_step="RUN x\x1b]0;owned\x07",
+        error="boom\x1b[2J",
+        tail=(
+            "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\",
+            "\x1b[31mred\x1b[0m\r",
+            "x" * 1_000_000,
+        ),
+    )
+    text = printed(RunOutcome(results=(hostile,), test=False))
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "click" in text
+    assert "red" in text
+    assert max(len(line) for line in text.splitlines()) < 500
+    assert "more characters in the log" in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("plain", "plain"),
+        ("\x1b[1;31mbold red\x1b[0m", "bold red"),
+        ("\x1b]0;title\x07after", "after"),
+        ("\x1b]8;;https://x\x1b\\link\x1b]8;;\x1b\\", "link"),
+        ("a\x9b2Jb", "ab"),
+        ("tab\there", "tab    here"),
+        ("bell\x07 nul\x00 del\x7f", "bell nul del"),
+        ("rtl \u202eevil", "rtl evil"),
+    ],
+)
+def test_printable_strips_what_a_terminal_would_obey(raw, shown):
+    assert printable(raw) == shown
+
+
+# --- --report: like a shell redirection -----------------------------------------------------
+
+
+def test_a_report_path_that_is_a_regular_file_is_replaced(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("old")
+    destination(str(path)).write("new")
+    assert path.read_text() == "new"
+
+
+def test_a_report_through_a_symlink_writes_the_file_and_keeps_the_link(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    destination(str(link)).write("new")
+    assert link.is_symlink()
+    assert real.read_text() == "new"
+
+
+def test_a_report_to_a_fifo_is_written_into_and_the_fifo_stays(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    destination(str(fifo)).write('{"ok": true}\n')
+    reader.join(timeout=10)
+    assert got == ['{"ok": true}\n']
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_report_to_a_full_device_is_an_error_and_the_device_stays():
+    target = destination("/dev/full")
+    with pytest.raises(UsageError, match="cannot write /dev/full: No space left on device"):
+        target.write("x" * 100_000)
+    assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
+
+
+def test_a_report_to_dev_null_leaves_it_a_device():
+    destination("/dev/null").write("x")
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda p: p.mkdir(), "it is a directory"),
+        (lambda p: None, "does not exist"),
+    ],
+)
+def test_a_report_path_that_cannot_be_written_is_a_usage_error(tmp_path, make, why):
+    path = tmp_path / "x"
+    make(path)
+    given = str(path if why != "does not exist" else path / "sub" / "r.json")
+    with pytest.raises(UsageError, match=why):
+        destination(given)
+
+
+def test_a_dash_report_goes_to_standard_output(capsys):
+    destination("-").write("doc\n")
+    assert capsys.readouterr().out == "doc\n"
+
+
+def test_an_unwritable_report_path_is_exit_2_before_anything_runs(tmp_path, capsys, monkeypatch):
+    # Unit tests have no engine: reaching it would be exit 3, so exit 2 shows the check came first.
+    monkeypatch.chdir(REPO)
+    code = main(["build", "--report", str(tmp_path / "missing" / "r.json")])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert "cannot write the report to" in err
+    assert "Traceback" not in err
