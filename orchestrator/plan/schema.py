@@ -82,6 +82,8 @@ _SECRET: dict[str, Any] = {
             "x-expected": "an environment variable name",
         },
         "src": {**_PATH, "x-expected": "a file path"},
+        # `optional: true`: a build goes on without the secret when its variable is unset or
+        # its file is missing; by default that is an error before anything builds.
         "optional": {"type": "boolean", "x-expected": "true or false"},
     },
     "required": ["id"],
