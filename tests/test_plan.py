@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from orchestrator.errors import Location, PlanError
-from orchestrator.plan import NamedContext, Plan, Secret, document, load_plan, references
-from orchestrator.plan.document import read_document
+from orchestrator.plan import NamedContext, Plan, Secret, load_plan, references, yaml_reader
 from orchestrator.plan.schema import PLAN_SCHEMA
+from orchestrator.plan.yaml_reader import read_document
 from orchestrator.specs import parse_cache_entry
 from tests.plan_corpus import CASES, CORPUS, Expected, prepare
 
@@ -42,7 +42,7 @@ def test_corpus_error(case: str, tmp_path: Path) -> None:
 def test_pure_python_parser_reports_the_same(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(document, "_LOADER", yaml.SafeLoader)  # as without libyaml
+    monkeypatch.setattr(yaml_reader, "_LOADER", yaml.SafeLoader)  # as without libyaml
     _check_case(case, tmp_path)
 
 

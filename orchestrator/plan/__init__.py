@@ -1,8 +1,8 @@
 """The build plan: `buildplan.yaml` read into typed, frozen targets, every mistake located.
 
-document.py reads the YAML with the place of every value; schema.py checks its shape;
-load.py resolves each target (defaults, paths in paths.py, names and image references in
-references.py) into the types of model.py.
+yaml_reader.py reads the YAML into a document.py Document, which knows where every value is
+written; schema.py checks its shape; load.py resolves each target (defaults, paths in paths.py,
+names and image references in references.py) into the types of model.py.
 """
 
 from orchestrator.plan.load import load_plan

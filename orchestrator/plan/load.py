@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-import pathspec
-
 from orchestrator.errors import Location, PlanError, did_you_mean, name_list
 from orchestrator.plan import references
-from orchestrator.plan.document import Document, YamlPath, read_document
+from orchestrator.plan.document import Document, YamlPath
 from orchestrator.plan.model import Kind, NamedContext, Plan, Secret, Target
-from orchestrator.plan.paths import PlanDirectory
+from orchestrator.plan.paths import PlanDirectory, watch_pattern_problem
 from orchestrator.plan.schema import describe_value, validate
+from orchestrator.plan.yaml_reader import read_document
 from orchestrator.specs import CacheEntry, SpecError, parse_cache_entry
 
 PLAN_VERSION = 1
@@ -260,7 +257,7 @@ class _Resolver:
 
     def _watch(self, patterns: list[str], at: YamlPath) -> tuple[str, ...]:
         for index, pattern in enumerate(patterns):
-            problem = _pattern_problem(pattern)
+            problem = watch_pattern_problem(pattern)
             if problem:
                 message, hint = problem
                 raise PlanError(
@@ -385,28 +382,3 @@ _CACHE_HINTS = {
 def _full_tag(tag: str, image: str) -> str:
     """A short tag such as `latest` names a tag of the target's image; others are references."""
     return tag if ":" in tag or "/" in tag else f"{image}:{tag}"
-
-
-@functools.lru_cache(maxsize=4096)
-def _pattern_problem(pattern: str) -> tuple[str, str] | None:
-    """Why a `watch` pattern cannot work, or None; cached since plans repeat patterns."""
-    try:
-        spec = pathspec.GitIgnoreSpec.from_lines([pattern])
-    except ValueError:  # pathspec's own error says only that the pattern is invalid
-        return (
-            f"watch pattern {pattern!r} is not a valid gitignore pattern",
-            "write a gitignore-style pattern such as src/** or !*.md; "
-            "escape special characters with a backslash",
-        )
-    except re.error as exc:  # a bracket expression that does not compile, such as [z-a]
-        return (
-            f"watch pattern {pattern!r} is not a valid gitignore pattern ({exc})",
-            "write a gitignore-style pattern such as src/** or !*.md; "
-            "escape special characters with a backslash",
-        )
-    if not any(p.include is not None for p in spec.patterns):
-        return (
-            f"watch pattern {pattern!r} matches nothing",
-            "in gitignore syntax a leading '#' starts a comment: write \\# for a literal '#'",
-        )
-    return None

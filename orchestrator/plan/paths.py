@@ -1,10 +1,14 @@
-"""Paths a plan names: relative to it, existing, and inside its directory even through symlinks."""
+"""Paths a plan names: relative, existing, inside its directory (symlinks too); watch globs."""
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import stat
 from pathlib import Path
+
+import pathspec
 
 from orchestrator.errors import PlanError, did_you_mean
 from orchestrator.plan.document import Document, YamlPath
@@ -146,3 +150,28 @@ def _mode(path: str, *, follow: bool) -> int | None:
         return os.stat(path, follow_symlinks=follow).st_mode  # noqa: PTH116 (a str, not a Path)
     except OSError:
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def watch_pattern_problem(pattern: str) -> tuple[str, str] | None:
+    """Why a `watch` pattern cannot work, or None; cached since plans repeat patterns."""
+    try:
+        spec = pathspec.GitIgnoreSpec.from_lines([pattern])
+    except ValueError:  # pathspec's own error says only that the pattern is invalid
+        return (
+            f"watch pattern {pattern!r} is not a valid gitignore pattern",
+            "write a gitignore-style pattern such as src/** or !*.md; "
+            "escape special characters with a backslash",
+        )
+    except re.error as exc:  # a bracket expression that does not compile, such as [z-a]
+        return (
+            f"watch pattern {pattern!r} is not a valid gitignore pattern ({exc})",
+            "write a gitignore-style pattern such as src/** or !*.md; "
+            "escape special characters with a backslash",
+        )
+    if not any(p.include is not None for p in spec.patterns):
+        return (
+            f"watch pattern {pattern!r} matches nothing",
+            "in gitignore syntax a leading '#' starts a comment: write \\# for a literal '#'",
+        )
+    return None
