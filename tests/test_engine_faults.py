@@ -131,14 +131,14 @@ def test_two_runs_at_once_in_one_checkout_both_succeed(tmp_path, image_prefix):
             "two/Dockerfile": BUSYBOX + "RUN head -c 200000 /dev/urandom > /r && sleep 1\n",
         },
     )
-    for round_ in range(2):
+    for round_ in range(4):
         for name in ("one", "two"):  # a new step each round, so both runs really build
             (root / name / "Dockerfile").write_text(
                 BUSYBOX + f"RUN echo {uuid.uuid4().hex} && head -c 200000 /dev/urandom > /r\n"
             )
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "orchestrator", "build", "--max-batch", "1"],
+                [sys.executable, "-m", "orchestrator", "build"],
                 cwd=root,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
