@@ -21,6 +21,7 @@ rules and filters the context with tonistiigi/fsutil's walk, and both differ fro
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import warnings
@@ -291,6 +292,27 @@ class DockerIgnore:
                 matched = not pattern.exclusion
         return matched, tuple(info)
 
+    def excluded_file(self, path: str, parent: MatchInfo | None) -> bool:
+        """`match(path, parent)[0]` for an entry that is not a directory, a little faster:
+        nothing inherits from it."""
+        matched = False
+        for index, pattern in enumerate(self.patterns):
+            inherited = parent[index] if parent else False
+            if inherited or (
+                pattern.exclusion == matched
+                and (
+                    pattern.match(path)
+                    or (not parent and "/" in path and self._parent_hit(pattern, path))
+                )
+            ):
+                matched = not pattern.exclusion
+        return matched
+
+    @staticmethod
+    def _parent_hit(pattern: Pattern, path: str) -> bool:
+        parts = path.split("/")
+        return any(pattern.match("/".join(parts[:k])) for k in range(1, len(parts)))
+
     def prunes(self, directory: str) -> bool:
         """Whether an excluded directory is skipped whole: no exception can reach inside it.
 
@@ -341,13 +363,18 @@ def _walk(
     """`unsent`: the excluded directories above, each sent once something inside them is."""
     try:
         with os.scandir(base) as listing:
-            entries = sorted(listing, key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+            entries = sorted(listing, key=_name)
     except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
         path = prefix + entry.name
         is_dir = entry.is_dir(follow_symlinks=False)
-        excluded, info = ignore.match(path, parent) if ignore.patterns else (False, parent)
+        if not ignore.patterns:
+            excluded, info = False, parent
+        elif is_dir:
+            excluded, info = ignore.match(path, parent)
+        else:
+            excluded, info = ignore.excluded_file(path, parent), parent
         if excluded:
             if is_dir and not ignore.prunes(path):
                 here = Entry(path, entry)
@@ -362,6 +389,10 @@ def _walk(
         yield Entry(path, entry)
         if is_dir:
             yield from _walk(entry.path, path + "/", ignore, info, unsent)
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def ignore_file_for(context: Path, dockerfile: Path | None) -> Path | None:
@@ -380,4 +411,10 @@ def load(context: Path, dockerfile: Path | None = None) -> DockerIgnore:
     path = ignore_file_for(context, dockerfile)
     if path is None:
         return DockerIgnore()
-    return DockerIgnore.from_text(path.read_bytes())
+    return _parsed(path.read_bytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: bytes) -> DockerIgnore:
+    """Monorepos repeat the same ignore file in many services: compile each text once."""
+    return DockerIgnore.from_text(text)

@@ -7,10 +7,13 @@ is ever quoted, split or mangled on the way.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 # Output parsed here must not depend on the user's configuration.
 _FIXED_CONFIG = ("-c", "core.quotepath=false", "-c", "color.ui=false", "-c", "diff.external=")
@@ -113,13 +116,16 @@ def repository(path: Path) -> Repository | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """A tracked file as the index holds it."""
+class IndexEntry(NamedTuple):
+    """A tracked file as the index holds it (a tuple: tens of thousands are made per run)."""
 
     mode: int  # 0o100644, 0o100755, 0o120000 (symlink), 0o160000 (submodule)
     oid: str  # the blob's object id
     assume_unchanged: bool = False  # git does not look at the work tree for it
+
+
+# "<tag> <mode> <oid> <stage>\t<path>\0", from `ls-files --stage -v -z`
+_INDEX_RECORD = re.compile(rb"([A-Za-z?]) ([0-7]+) ([0-9a-f]+) ([0-3])\t([^\0]*)\0")
 
 
 def index_entries(repo: Repository) -> dict[str, IndexEntry]:
@@ -127,25 +133,53 @@ def index_entries(repo: Repository) -> dict[str, IndexEntry]:
 
     Paths in conflict are left out: their work tree content is all there is.
     """
-    result: dict[str, IndexEntry] = {}
     out = run_git(["ls-files", "-z", "--stage", "-v", "--full-name"], repo.top)
-    conflicted: set[str] = set()
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        # "<tag> <mode> <oid> <stage>\t<path>"
-        head, _, raw_path = record.partition(b"\t")
-        tag, mode, oid, stage = head.split(b" ")
-        path = os.fsdecode(raw_path)
+    return parse_index(out)
+
+
+def parse_index(out: bytes) -> dict[str, IndexEntry]:
+    """The output of `git ls-files -z --stage -v`, parsed."""
+    result: dict[str, IndexEntry] = {}
+    conflicted: list[str] = []
+    decode = os.fsdecode
+    for tag, mode, oid, stage, raw in _INDEX_RECORD.findall(out):
+        path = decode(raw)
         if stage != b"0":
-            conflicted.add(path)
+            conflicted.append(path)
             continue
-        result[path] = IndexEntry(
-            mode=int(mode, 8), oid=oid.decode("ascii"), assume_unchanged=tag.islower()
-        )
+        result[path] = IndexEntry(int(mode, 8), oid.decode("ascii"), tag.islower())
     for path in conflicted:
         result.pop(path, None)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class WorkTree:
+    """What a version computation needs from git, read in one go."""
+
+    index: Mapping[str, IndexEntry]
+    unstaged: frozenset[str]  # tracked paths whose work tree differs from the index
+    converted: frozenset[str]  # tracked paths whose bytes checkout converts
+    exec_bits: bool = (
+        True  # core.filemode: git sees exec-bit changes, so a clean entry's mode holds
+    )
+
+
+def work_tree(repo: Repository) -> WorkTree:
+    """The index, the unstaged paths and the converted paths; the first two are read by two
+    git processes running at once, since each takes a while on a large repository."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        listing = pool.submit(index_entries, repo)
+        seen = pool.submit(status, repo, untracked=False)
+        config = core_config(repo)
+        index = listing.result()
+        unstaged = seen.result().unstaged
+    return WorkTree(
+        index=index,
+        unstaged=unstaged,
+        converted=converted_paths(repo, list(index), config),
+        exec_bits=config.get("core.filemode", "true").lower() not in ("false", "no", "off", "0"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,13 +240,13 @@ def status(repo: Repository, *, untracked: bool = True) -> Status:
     )
 
 
-def untracked_files(repo: Repository) -> tuple[str, ...]:
-    """Files git does not track and does not ignore (.gitignore and the excludes honoured)."""
-    return tuple(
-        _fields(
-            run_git(["ls-files", "-z", "--others", "--exclude-standard", "--full-name"], repo.top)
-        )
-    )
+def untracked_files(repo: Repository, under: Sequence[Path] = ()) -> tuple[str, ...]:
+    """Files git does not track and does not ignore (.gitignore and the excludes honoured),
+    relative to the top; only those `under` these directories when any are given."""
+    args = ["ls-files", "-z", "--others", "--exclude-standard", "--full-name"]
+    if under:
+        args += ["--", *(os.fspath(p) for p in under)]
+    return tuple(_fields(run_git(args, repo.top)))
 
 
 # --- History ------------------------------------------------------------------------------
@@ -309,18 +343,26 @@ def changed_paths(repo: Repository, ref: str) -> frozenset[str]:
 _CONVERSION_ATTRIBUTES = ("filter", "ident", "working-tree-encoding", "eol", "text")
 
 
-def converted_paths(repo: Repository, tracked: Sequence[str]) -> frozenset[str]:
+def core_config(repo: Repository) -> dict[str, str]:
+    """The core settings that decide how the work tree relates to the index, in one call."""
+    pattern = r"^core\.(autocrlf|eol|attributesfile|filemode)$"
+    out = run_git(["config", "-z", "--get-regexp", pattern], repo.top, ok=(0, 1))
+    return {key.lower(): value for key, _, value in (f.partition("\n") for f in _fields(out))}
+
+
+def converted_paths(
+    repo: Repository, tracked: Sequence[str], config: Mapping[str, str] | None = None
+) -> frozenset[str]:
     """The `tracked` paths whose work tree bytes may differ from their blob: a filter (such
     as Git LFS), `ident`, an encoding, or line endings converted on checkout.
 
-    For those, the blob's object id does not name what BuildKit is sent. Costs one git
-    call, two when attributes are in use.
+    For those, the blob's object id does not name what BuildKit is sent. Runs `git check-attr`
+    only when attributes are in use (and `git config` unless `config` is given).
     """
     if not tracked:
         return frozenset()
-    pattern = r"^core\.(autocrlf|eol|attributesfile)$"
-    out = run_git(["config", "-z", "--get-regexp", pattern], repo.top, ok=(0, 1))
-    config = dict(line.partition("\n")[::2] for line in _fields(out))
+    if config is None:
+        config = core_config(repo)
     autocrlf = config.get("core.autocrlf", "").lower() == "true"
     if autocrlf:
         return frozenset(tracked)  # every text file may be converted, attributes or not

@@ -219,6 +219,11 @@ def compute_manifests(
     """Every target's manifest; `upstream[name]` lists the targets `name` builds on
     (declared and inferred). Each file is read at most once across all targets."""
     reader = reader or ContentReader(root)
+    # Walk every context while git's view of the index is still being read.
+    reader.prefetch(
+        [(t.context, t.dockerfile) for t in targets.values()]
+        + [(c.path, None) for t in targets.values() for c in t.contexts if c.path is not None]
+    )
     done: dict[str, Manifest] = {}
     visiting: set[str] = set()
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.contexts import ContentReader, blob_id
+from orchestrator.contexts import ContentReader, blob_id, watch_bases
 from orchestrator.versions import (
     SCHEME,
     InputChange,
@@ -472,3 +472,44 @@ def test_a_dependency_cycle_is_an_error(tmp_path: Path):
     root = make_tree(tmp_path)
     with pytest.raises(ValueError, match="cycle"):
         compute_manifests(root, targets(root), {"api": ["base"], "base": ["api"]})
+
+
+def test_an_exec_bit_git_does_not_watch_is_still_seen(tmp_path: Path):
+    root = make_tree(tmp_path / "repo")
+    commit_all(root)
+    git(root, "config", "core.filemode", "false")
+    before = versions(root)
+    (root / "services/api/main.go").chmod(0o755)
+    assert git(root, "status", "--porcelain") == ""  # git itself sees no change
+    after = manifests(root)
+    assert after["api"].version != before["api"]
+    assert ("main.go", "exec") in [(e.path, e.kind) for e in after["api"].context.entries]
+
+
+@pytest.mark.parametrize(
+    ("patterns", "bases"),
+    [
+        (["libs/proto/**"], ["libs/proto"]),
+        (["libs/proto/*.proto", "libs/proto/sub/x", "docs/"], [""]),
+        (["libs/proto/*.proto", "libs/proto/sub/x"], ["libs/proto"]),
+        (["/tools/gen/*.py", "!tools/gen/skip.py"], ["tools/gen"]),
+        (["*.proto"], [""]),
+        (["libs/*/api/**"], ["libs"]),
+        (["# only a comment"], []),
+    ],
+)
+def test_watch_patterns_are_looked_up_only_under_their_literal_directories(
+    patterns: list[str], bases: list[str]
+):
+    assert watch_bases(patterns) == bases
+
+
+def test_watch_sees_untracked_files_but_not_ignored_ones(tmp_path: Path):
+    root = make_tree(tmp_path)
+    (root / ".gitignore").write_text("*.gen.proto\n")
+    commit_all(root)
+    before = versions(root)
+    (root / "libs/proto/out.gen.proto").write_text("generated\n")
+    assert versions(root) == before
+    (root / "libs/proto/new.proto").write_text("new\n")
+    assert versions(root)["api"] != before["api"]
