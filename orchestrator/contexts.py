@@ -261,7 +261,11 @@ class ContentReader:
         if tree is None:
             regular, entry = self.regular, self.entry
             entries = [
-                regular(path, rel) if code == "f" else entry(path, rel, os.lstat(path).st_mode)
+                regular(path, rel)
+                if code == "f"
+                else FileInput(rel, "dir")
+                if code == "d"
+                else entry(path, rel, os.lstat(path).st_mode)
                 for path, rel, code in self._walks[key]
             ]
             tree = Tree.of(self.relative(key[0]), entries)
@@ -309,8 +313,11 @@ class ContentReader:
 
 
 def _entry_type(entry: os.DirEntry[str]) -> str:
-    """f: a regular file, as the listing tells it (d_type), without a stat; o: anything else."""
-    return "f" if entry.is_file(follow_symlinks=False) else "o"
+    """What the directory listing (d_type) says an entry is, without a stat: f a regular
+    file, d a directory, o anything else."""
+    if entry.is_file(follow_symlinks=False):
+        return "f"
+    return "d" if entry.is_dir(follow_symlinks=False) else "o"
 
 
 _GLOB = frozenset("*?[\\")
