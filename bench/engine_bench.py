@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=4)
     args = parser.parse_args()
-    print(f"{args.targets} independent targets, orch --jobs {args.jobs}, {args.rounds} rounds")
+    print(f"{args.targets} independent targets, orch --parallel {args.jobs}, {args.rounds} rounds")
     head = ("workload", "round", "orch s", "bake s", "ratio", "cost/target s")
     print(f"{head[0]:8} {head[1]:>5} {head[2]:>8} {head[3]:>8} {head[4]:>6} {head[5]:>14}")
     summary = []

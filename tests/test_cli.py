@@ -9,7 +9,7 @@ import pytest
 from orchestrator import __version__
 from orchestrator.cli import main
 from tests.kit import REPO, write_tree
-from tests.test_plan import CASES, CORPUS, _prepare
+from tests.plan_corpus import CASES, CORPUS, prepare
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_missing_engine_is_exit_3(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_bad_plan_is_exit_2_with_a_located_message(case, tmp_path, capsys):
-    plan = _prepare(CORPUS / case, tmp_path)
+    plan = prepare(CORPUS / case, tmp_path)
     assert main(["-f", str(plan), "plan"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err

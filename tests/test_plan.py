@@ -19,7 +19,6 @@ from orchestrator.specs import parse_cache_entry
 from tests.plan_corpus import CASES, CORPUS, Expected, prepare
 
 DOCKERFILE = "FROM busybox\n"
-_prepare = prepare  # the name tests/test_cli.py imports
 
 
 # --- The error corpus ------------------------------------------------------------------------
