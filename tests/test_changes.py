@@ -1,0 +1,543 @@
+"""orchestrator.changes: what a change since a ref hits, on real git repositories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from orchestrator.changes import (
+    Affected,
+    Hit,
+    PlanChange,
+    PlanUnknown,
+    Upstream,
+    affected,
+    effective_entries,
+    plan_changes,
+)
+from orchestrator.errors import UsageError
+from orchestrator.project import load_project
+
+
+@pytest.fixture(autouse=True)
+def _isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No user or system git configuration, and no repository above the test's directory."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    for var in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{var}_NAME", "orch tests")
+        monkeypatch.setenv(f"GIT_{var}_EMAIL", "tests@orch.invalid")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def touch(top: Path, rel: str) -> None:
+    """Edit a file (a comment line at its end, so a Dockerfile stays valid) or create it."""
+    path = top / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write("# edited\n")
+
+
+def commit(root: Path, message: str = "change") -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+
+
+PLAN = """\
+version: 1
+defaults:
+  args: {GO: "1.22", MODE: prod}
+  cache:
+    to: ["type=local,dest=.orch-cache/{name},mode=max"]
+stages:
+  base: {context: stages/base}
+  toolchain: {context: stages/toolchain}
+services:
+  api:
+    context: services/api
+    args: {MODE: debug}
+  worker:
+    context: services/worker
+    contexts: {shared: libs/shared}
+  scheduler:
+    context: services/scheduler
+    dockerfile: app.Dockerfile
+    contexts: {shared: libs/shared}
+  docs:
+    context: services/docs
+    watch: ["proto/**", "!proto/README.md"]
+    args: {GO: "1.21"}
+    cache:
+      to: ["type=local,dest=.orch-cache/docs-own,mode=max"]
+"""
+
+# The repository holds the plan in `mono/`, beside files that are no part of it.
+FILES = {
+    ".gitignore": "*.log\n",
+    "README.md": "the repository\n",
+    "tools/lint.sh": "echo lint\n",
+    "mono/buildplan.yaml": PLAN,
+    "mono/stages/base/Dockerfile": "FROM busybox\nCOPY setup.sh /\n",
+    "mono/stages/base/setup.sh": "echo base\n",
+    "mono/stages/toolchain/Dockerfile": "FROM base\n",
+    "mono/services/api/Dockerfile": "FROM toolchain AS b\nFROM scratch\nCOPY --from=b / /\n",
+    "mono/services/api/.dockerignore": "*.md\n!KEEP.md\ntmp/\n",
+    "mono/services/api/main.go": "package main\n",
+    "mono/services/api/util.go": "package main\n",
+    "mono/services/api/run.sh": "echo run\n",
+    "mono/services/api/README.md": "api\n",
+    "mono/services/api/KEEP.md": "kept\n",
+    "mono/services/api/tmp/scratch": "x\n",
+    "mono/services/worker/Dockerfile": "FROM base\nCOPY --from=shared / /lib\n",
+    "mono/services/worker/worker.py": "print()\n",
+    "mono/services/scheduler/app.Dockerfile": "FROM base\n",
+    "mono/services/scheduler/app.Dockerfile.dockerignore": "notes/\n",
+    "mono/services/scheduler/.dockerignore": "*.txt\n",
+    "mono/services/scheduler/main.py": "print()\n",
+    "mono/services/scheduler/notes/todo": "x\n",
+    "mono/services/scheduler/help.txt": "x\n",
+    "mono/services/docs/Dockerfile": "FROM busybox\n",
+    "mono/proto/api.proto": "syntax\n",
+    "mono/proto/README.md": "protos\n",
+    "mono/libs/shared/.dockerignore": "tests/\n.dockerignore\n",
+    "mono/libs/shared/job.py": "JOB = 1\n",
+    "mono/libs/shared/tests/test_job.py": "pass\n",
+}
+
+
+def make_monorepo(top: Path) -> Path:
+    """The repository with one commit, tagged `before`; returns its top."""
+    top.mkdir(parents=True)
+    git(top, "init", "-q", "-b", "main")
+    write(top, FILES)
+    commit(top, "first")
+    git(top, "tag", "before")
+    return top
+
+
+def since_before(top: Path) -> Affected:
+    return affected(load_project(top / "mono" / "buildplan.yaml"), "before")
+
+
+def rules(result: Affected) -> dict[str, set[tuple[str, str]]]:
+    """Target -> the (path, rule) pairs of its hits."""
+    return {
+        name: {(r.path, r.rule) for r in reasons if isinstance(r, Hit)}
+        for name, reasons in result.reasons.items()
+    }
+
+
+@pytest.fixture
+def top(tmp_path: Path) -> Path:
+    return make_monorepo(tmp_path / "repo")
+
+
+def test_nothing_changed_hits_nothing(top: Path) -> None:
+    result = since_before(top)
+    assert result.targets == frozenset()
+    assert result.changed == ()
+    assert result.base == git(top, "rev-parse", "before")
+
+
+def test_a_change_in_a_services_source_hits_it_only(top: Path) -> None:
+    write(top, {"mono/services/api/main.go": "package main // edited\n"})
+    result = since_before(top)
+    assert result.targets == {"api"}
+    assert result.reasons["api"] == (
+        Hit(target="api", path="mono/services/api/main.go", kind="context"),
+    )
+    assert result.changed == ("mono/services/api/main.go",)
+
+
+def test_a_change_in_a_shared_named_context_hits_every_user_of_it(top: Path) -> None:
+    write(top, {"mono/libs/shared/job.py": "JOB = 2\n"})
+    result = since_before(top)
+    assert result.targets == {"worker", "scheduler"}
+    for name in ("worker", "scheduler"):
+        assert rules(result)[name] == {("mono/libs/shared/job.py", "named context shared")}
+
+
+def test_a_change_in_a_stages_context_hits_it_and_everything_downstream(top: Path) -> None:
+    write(top, {"mono/stages/base/setup.sh": "echo changed\n"})
+    commit(top)
+    result = since_before(top)
+    assert result.targets == {"base", "toolchain", "api", "worker", "scheduler"}
+    assert result.reasons["base"] == (
+        Hit(target="base", path="mono/stages/base/setup.sh", kind="context"),
+    )
+    assert result.reasons["toolchain"] == (Upstream(target="toolchain", upstream="base"),)
+    assert result.reasons["api"] == (Upstream(target="api", upstream="toolchain"),)
+    assert result.reasons["worker"] == (Upstream(target="worker", upstream="base"),)
+    assert list(result.reasons) == ["base", "toolchain", "api", "worker", "scheduler"]
+
+
+@pytest.mark.parametrize(
+    ("path", "hit"),
+    [
+        ("mono/services/api/README.md", set()),  # *.md
+        ("mono/services/api/KEEP.md", {("api", "context")}),  # !KEEP.md
+        ("mono/services/api/docs/guide.md", {("api", "context")}),  # *.md is top-level only
+        ("mono/services/api/tmp/scratch", set()),  # tmp/
+        ("mono/services/api/.dockerignore", {("api", "dockerignore"), ("api", "context")}),
+        ("mono/services/api/Dockerfile", {("api", "dockerfile"), ("api", "context")}),
+        ("mono/libs/shared/tests/test_job.py", set()),  # the named context's own tests/
+        # its ignore file excludes itself, yet changes what the named context sends
+        (
+            "mono/libs/shared/.dockerignore",
+            {("worker", "named context shared"), ("scheduler", "named context shared")},
+        ),
+    ],
+)
+def test_dockerignore_decides_which_context_files_hit(
+    top: Path, path: str, hit: set[tuple[str, str]]
+) -> None:
+    touch(top, path)
+    result = since_before(top)
+    found = {(name, rule) for name, pairs in rules(result).items() for _, rule in pairs}
+    assert found == hit
+    assert set(rules(result)) == {name for name, _ in hit}
+
+
+@pytest.mark.parametrize(
+    ("path", "hit"),
+    [
+        # app.Dockerfile.dockerignore is in use: notes/ is left out, *.txt is sent
+        ("mono/services/scheduler/notes/todo", set()),
+        ("mono/services/scheduler/help.txt", {"context"}),
+        ("mono/services/scheduler/main.py", {"context"}),
+        ("mono/services/scheduler/app.Dockerfile.dockerignore", {"dockerignore", "context"}),
+        # the context's .dockerignore is not in use: only a file of the context
+        ("mono/services/scheduler/.dockerignore", {"context"}),
+        ("mono/services/scheduler/app.Dockerfile", {"dockerfile", "context"}),
+    ],
+)
+def test_a_dockerfile_specific_ignore_file_replaces_the_contexts(
+    top: Path, path: str, hit: set[str]
+) -> None:
+    touch(top, path)
+    result = since_before(top)
+    assert {rule for _, rule in rules(result).get("scheduler", set())} == hit
+    assert result.targets == ({"scheduler"} if hit else set())
+
+
+def test_removing_the_dockerfile_specific_ignore_file_switches_back_to_the_contexts(
+    top: Path,
+) -> None:
+    (top / "mono/services/scheduler/app.Dockerfile.dockerignore").unlink()
+    result = since_before(top)
+    # the deleted file was sent too: nothing excluded it
+    assert rules(result) == {
+        "scheduler": {
+            ("mono/services/scheduler/app.Dockerfile.dockerignore", "dockerignore"),
+            ("mono/services/scheduler/app.Dockerfile.dockerignore", "context"),
+        }
+    }
+    # now .dockerignore is in use: its edits are rule changes, *.txt is left out
+    commit(top)
+    git(top, "tag", "-f", "before")
+    write(top, {"mono/services/scheduler/.dockerignore": "*.txt\n*.md\n"})
+    write(top, {"mono/services/scheduler/more.txt": "x\n"})
+    assert rules(since_before(top)) == {
+        "scheduler": {
+            ("mono/services/scheduler/.dockerignore", "dockerignore"),
+            ("mono/services/scheduler/.dockerignore", "context"),
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "targets"),
+    [
+        ("mono/proto/api.proto", {"docs"}),
+        ("mono/proto/v2/jobs.proto", {"docs"}),
+        ("mono/proto/README.md", set()),  # !proto/README.md
+        ("mono/protocol.txt", set()),
+    ],
+)
+def test_a_watch_pattern_hits_its_target(top: Path, path: str, targets: set[str]) -> None:
+    touch(top, path)
+    result = since_before(top)
+    assert result.targets == targets
+    if targets:
+        assert result.reasons["docs"] == (
+            Hit(target="docs", path=path, kind="watch", detail="proto/**"),
+        )
+        (reason,) = result.reasons["docs"]
+        assert isinstance(reason, Hit)
+        assert reason.rule == "watch proto/**"
+
+
+@pytest.mark.parametrize("path", ["README.md", "tools/lint.sh", "tools/new.sh"])
+def test_a_path_outside_the_plan_directory_hits_nothing(top: Path, path: str) -> None:
+    touch(top, path)
+    result = since_before(top)
+    assert result.changed == (path,)
+    assert result.targets == frozenset()
+
+
+def test_untracked_files_count_and_gitignored_ones_do_not(top: Path) -> None:
+    write(top, {"mono/services/api/new.go": "package main\n", "mono/services/worker/x.log": "log"})
+    result = since_before(top)
+    assert result.changed == ("mono/services/api/new.go",)
+    assert rules(result) == {"api": {("mono/services/api/new.go", "context")}}
+
+
+def _rename(top: Path) -> None:
+    git(top, "mv", "mono/services/api/util.go", "mono/services/worker/util.go")
+    commit(top, "move util.go")
+
+
+def _delete(top: Path) -> None:
+    (top / "mono/services/api/util.go").unlink()
+
+
+def _exec_bit(top: Path) -> None:
+    (top / "mono/services/api/run.sh").chmod(0o755)
+
+
+def _new_symlink(top: Path) -> None:
+    (top / "mono/services/worker/lib").symlink_to("../../libs/shared")
+
+
+def _retarget_symlink(top: Path) -> None:
+    link = top / "mono/services/api/current"
+    link.symlink_to("main.go")
+    commit(top, "link")
+    git(top, "tag", "-f", "before")
+    link.unlink()
+    link.symlink_to("util.go")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            _rename,
+            {
+                "api": {("mono/services/api/util.go", "context")},
+                "worker": {("mono/services/worker/util.go", "context")},
+            },
+        ),
+        (_delete, {"api": {("mono/services/api/util.go", "context")}}),
+        (_exec_bit, {"api": {("mono/services/api/run.sh", "context")}}),
+        (_new_symlink, {"worker": {("mono/services/worker/lib", "context")}}),
+        (_retarget_symlink, {"api": {("mono/services/api/current", "context")}}),
+    ],
+    ids=["rename", "deletion", "exec-bit", "new-symlink", "symlink-target"],
+)
+def test_renames_deletions_modes_and_symlinks_count(
+    top: Path, edit: Callable[[Path], None], expected: dict[str, set[tuple[str, str]]]
+) -> None:
+    edit(top)
+    assert rules(since_before(top)) == expected
+
+
+def test_a_committed_change_and_an_uncommitted_one_both_count(top: Path) -> None:
+    write(top, {"mono/services/api/main.go": "package main // 1\n"})
+    commit(top)
+    write(top, {"mono/services/worker/worker.py": "print(2)\n"})
+    git(top, "add", "mono/services/worker/worker.py")
+    assert since_before(top).targets == {"api", "worker"}
+
+
+# --- Plan entries -------------------------------------------------------------------------
+
+
+def edit_plan(top: Path, old: str, new: str) -> None:
+    path = top / "mono/buildplan.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_an_args_change_in_one_target_does_not_hit_another(top: Path) -> None:
+    edit_plan(top, "args: {MODE: debug}", "args: {MODE: trace}")
+    result = since_before(top)
+    assert result.targets == {"api"}
+    assert result.reasons["api"] == (PlanChange(target="api", keys=("args",)),)
+    assert result.reasons["api"][0].describe() == "its plan entry changed: args"
+
+
+def test_a_defaults_change_hits_the_targets_that_inherit_it(top: Path) -> None:
+    edit_plan(top, 'GO: "1.22", MODE: prod', 'GO: "1.23", MODE: prod')
+    result = since_before(top)
+    # docs sets its own GO; api sets MODE only, so it inherits GO
+    assert result.targets == {"base", "toolchain", "api", "worker", "scheduler"}
+    for name in result.targets:
+        assert PlanChange(target=name, keys=("args",)) in result.reasons[name]
+
+
+def test_a_target_overriding_the_changed_default_is_hit_only_through_its_upstream(
+    top: Path,
+) -> None:
+    edit_plan(top, 'GO: "1.22", MODE: prod', 'GO: "1.22", MODE: fast')
+    result = since_before(top)
+    assert PlanChange(target="docs", keys=("args",)) in result.reasons["docs"]
+    # api sets its own MODE: its entry is the same, but the toolchain it builds on is not
+    assert result.reasons["api"] == (Upstream(target="api", upstream="toolchain"),)
+
+
+def test_a_cache_default_hits_only_targets_without_their_own_direction(top: Path) -> None:
+    edit_plan(top, "dest=.orch-cache/{name},mode=max", "dest=.orch-cache/{name},mode=min")
+    result = since_before(top)
+    assert "docs" not in result.targets
+    assert PlanChange(target="worker", keys=("cache",)) in result.reasons["worker"]
+
+
+def test_a_new_target_is_affected_and_the_others_are_not(top: Path) -> None:
+    write(top, {"mono/services/web/Dockerfile": "FROM busybox\n"})
+    with (top / "mono/buildplan.yaml").open("a") as plan:
+        plan.write("  web: {context: services/web}\n")
+    result = since_before(top)
+    assert result.targets == {"web"}
+    assert PlanChange(target="web", new=True) in result.reasons["web"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("context: services/api", "context: ./services/api/"),
+        ("    args: {MODE: debug}", "    args: {MODE: debug}\n    dockerfile: Dockerfile"),
+        ("    args: {MODE: debug}", "    args: {MODE: debug}\n    depends_on: []"),
+        ("    args: {MODE: debug}", "    args: {MODE: debug}\n    tags: [latest]"),
+        ("args: {MODE: debug}", "args: {MODE: debug, GO: '1.22'}"),  # the value it inherited
+        ("# nothing", "# nothing"),
+    ],
+)
+def test_an_entry_written_differently_but_meaning_the_same_is_unchanged(
+    top: Path, old: str, new: str
+) -> None:
+    edit_plan(top, "services:\n", "# nothing\nservices:\n")
+    commit(top)
+    git(top, "tag", "-f", "before")
+    edit_plan(top, old, new)
+    assert since_before(top).targets == frozenset()
+
+
+def test_a_plan_that_did_not_exist_at_the_ref_affects_every_target(tmp_path: Path) -> None:
+    top = tmp_path / "repo"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    write(top, {"README.md": "x\n"})
+    commit(top, "empty")
+    git(top, "tag", "before")
+    write(top, FILES)
+    commit(top)
+    result = since_before(top)
+    assert result.targets == {"base", "toolchain", "api", "worker", "scheduler", "docs"}
+    reason = result.reasons["docs"][-1]
+    assert isinstance(reason, PlanUnknown)
+    assert reason.why.startswith("the plan mono/buildplan.yaml did not exist at ")
+
+
+@pytest.mark.parametrize(
+    ("then", "now", "expected"),
+    [
+        ({"services": {"a": {"context": "a"}}}, {"services": {"a": {"context": "a"}}}, {}),
+        (
+            {"services": {"a": {"context": "a"}}},
+            {"stages": {"a": {"context": "a"}}},
+            {"a": ("kind",)},
+        ),
+        (
+            {"defaults": {"labels": {"x": "1"}}, "services": {"a": {"context": "a"}}},
+            {"services": {"a": {"context": "a", "labels": {"x": "1"}}}},
+            {},
+        ),
+        (
+            {
+                "defaults": {"cache": {"from": ["f"], "to": ["t"]}},
+                "services": {"a": {"context": "a"}},
+            },
+            {
+                "defaults": {"cache": {"from": ["f"]}},
+                "services": {"a": {"context": "a", "cache": {"to": ["t"]}}},
+            },
+            {},
+        ),
+        (
+            {"defaults": {"platforms": ["linux/amd64"]}, "services": {"a": {"context": "a"}}},
+            {"services": {"a": {"context": "b", "platforms": ["linux/arm64"]}}},
+            {"a": ("context", "platforms")},
+        ),
+        (
+            {"services": {"a": {"context": "a", "test": "t"}}},
+            {"services": {"a": {"context": "a", "test": ["t"]}}},
+            {},
+        ),
+    ],
+)
+def test_plan_entries_are_compared_with_defaults_applied(
+    then: dict[str, object], now: dict[str, object], expected: dict[str, tuple[str, ...]]
+) -> None:
+    changes = plan_changes(effective_entries(then), effective_entries(now))
+    assert {n: c.keys for n, c in changes.items()} == expected
+
+
+# --- When git cannot say ------------------------------------------------------------------
+
+
+def _shallow_clone_of(tmp_path: Path) -> tuple[Path, str]:
+    """A depth-1 clone of main, which also fetched the tip of a branch that left main two
+    commits before its tip: the merge base is not in the clone."""
+    source = make_monorepo(tmp_path / "source")
+    git(source, "checkout", "-q", "-b", "feature")
+    write(source, {"mono/services/api/main.go": "package main // feature\n"})
+    commit(source, "feature")
+    git(source, "checkout", "-q", "main")
+    for n in (1, 2):
+        write(source, {"mono/services/worker/worker.py": f"print({n})\n"})
+        commit(source, f"main {n}")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "main", f"file://{source}", "clone")
+    git(clone, "fetch", "-q", "--depth", "1", "origin", "feature:feature")
+    return clone, "feature"
+
+
+def test_a_shallow_clone_without_the_merge_base_is_a_usage_error_with_the_fetch_hint(
+    tmp_path: Path,
+) -> None:
+    clone, ref = _shallow_clone_of(tmp_path)
+    project = load_project(clone / "mono" / "buildplan.yaml")
+    with pytest.raises(UsageError) as caught:
+        affected(project, ref)
+    assert "merge base" in caught.value.message
+    assert "shallow" in caught.value.message
+    assert caught.value.hint is not None
+    assert "git fetch --depth=" in caught.value.hint
+    assert caught.value.exit_code == 2
+
+
+def test_a_ref_a_shallow_clone_lacks_is_a_usage_error_with_the_fetch_hint(tmp_path: Path) -> None:
+    clone, _ = _shallow_clone_of(tmp_path)
+    with pytest.raises(UsageError) as caught:
+        affected(load_project(clone / "mono" / "buildplan.yaml"), "HEAD~1")
+    assert "is not a commit in this clone" in caught.value.message
+    assert caught.value.hint is not None
+    assert "--unshallow" in caught.value.hint
+
+
+def test_outside_a_git_work_tree_since_is_a_usage_error(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    write(root, {k.removeprefix("mono/"): v for k, v in FILES.items() if k.startswith("mono/")})
+    with pytest.raises(UsageError) as caught:
+        affected(load_project(root / "buildplan.yaml"), "HEAD")
+    assert "--since needs a git work tree" in caught.value.message
+    assert caught.value.exit_code == 2
