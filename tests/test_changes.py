@@ -541,3 +541,61 @@ def test_outside_a_git_work_tree_since_is_a_usage_error(tmp_path: Path) -> None:
         affected(load_project(root / "buildplan.yaml"), "HEAD")
     assert "--since needs a git work tree" in caught.value.message
     assert caught.value.exit_code == 2
+
+
+def test_a_plan_that_cannot_be_read_at_the_ref_affects_every_target(tmp_path: Path) -> None:
+    top = tmp_path / "repo"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    write(top, {**FILES, "mono/buildplan.yaml": "version: 1\nservices: [unclosed\n"})
+    commit(top, "broken plan")
+    git(top, "tag", "before")
+    write(top, FILES)
+    result = since_before(top)
+    assert result.targets == {"base", "toolchain", "api", "worker", "scheduler", "docs"}
+    (reason,) = result.reasons["base"]
+    assert isinstance(reason, PlanUnknown)
+    assert "cannot be read" in reason.describe()
+
+
+def test_the_plan_is_compared_at_the_merge_base_not_at_the_refs_tip(top: Path) -> None:
+    git(top, "checkout", "-q", "-b", "feature")
+    touch(top, "mono/services/api/main.go")
+    commit(top, "api on the branch")
+    git(top, "checkout", "-q", "main")
+    edit_plan(top, "context: services/worker\n", "context: services/worker\n    args: {X: y}\n")
+    touch(top, "mono/services/worker/worker.py")
+    commit(top, "worker on main")
+    git(top, "checkout", "-q", "feature")
+    # what main did since the branch left it is no change of this branch
+    result = affected(load_project(top / "mono" / "buildplan.yaml"), "main")
+    assert result.targets == {"api"}
+    assert result.base == git(top, "rev-parse", "before")
+
+
+def test_a_plan_at_the_top_of_the_repository(tmp_path: Path) -> None:
+    top = tmp_path / "repo"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    plan = "version: 1\nservices:\n  all: {context: .}\n  one: {context: one}\n"
+    write(top, {"buildplan.yaml": plan, "Dockerfile": "FROM busybox\n"})
+    write(top, {"one/Dockerfile": "FROM busybox\n", ".dockerignore": "one/\n"})
+    commit(top, "first")
+    git(top, "tag", "before")
+    touch(top, "one/code")
+    edit_plan_at = top / "buildplan.yaml"
+    edit_plan_at.write_text(plan.replace("{context: one}", "{context: one, args: {A: b}}"))
+    result = affected(load_project(edit_plan_at), "before")
+    # the plan file is part of the context `.`; one/ is not
+    assert rules(result) == {
+        "all": {("buildplan.yaml", "context")},
+        "one": {("one/code", "context")},
+    }
+    assert PlanChange(target="one", keys=("args",)) in result.reasons["one"]
+
+
+def test_an_ignore_pattern_buildkit_rejects_is_a_usage_error(top: Path) -> None:
+    write(top, {"mono/services/api/.dockerignore": "[\n"})
+    with pytest.raises(UsageError) as caught:
+        since_before(top)
+    assert caught.value.message.startswith(str(top / "mono/services/api/.dockerignore"))
