@@ -208,8 +208,9 @@ def hits(changed: Iterable[str], top: Path, project: Project) -> dict[str, tuple
                         Hit(target=d.target, path=path, kind=d.kind, detail=d.detail)
                     )
     cut = len(root) + 1 if root else 0
+    from_root = [p[cut:] for p in inside]  # watch patterns are relative to the plan
     for patterns, names in inputs.watch.items():
-        for index, pattern in _watched(patterns, [p[cut:] for p in inside]):
+        for index, pattern in _watched(patterns, from_root):
             for name in names:
                 found[name].append(
                     Hit(target=name, path=inside[index], kind="watch", detail=pattern)
