@@ -15,6 +15,7 @@ from orchestrator.jobs import Job
 from orchestrator.plan import Secret, Target
 from orchestrator.project import Project
 from orchestrator.specs import format_attrs
+from orchestrator.versions import LABEL_TARGET, LABEL_VERSION, versioned_ref
 
 # Provenance attestations turn every image into an index with an extra manifest: more daemon work
 # per target and nothing orch's users asked for.
@@ -45,10 +46,18 @@ class CacheSpecs:
 
 @dataclass(frozen=True, slots=True)
 class RunInputs:
-    """What a run settles before it bakes; the plan alone (`orch plan`) has none of it."""
+    """What is settled before a bake: versions, and what only a run knows (leases, secrets)."""
 
+    versions: Mapping[str, str] = field(default_factory=dict)  # by target name
     cache: Mapping[str, CacheSpecs] = field(default_factory=dict)  # by job key: leased specs
     absent_secrets: frozenset[tuple[str, str]] = frozenset()  # (target, id): optional, not set
+
+
+def hand_off_ref(target: Target, versions: Mapping[str, str]) -> str:
+    """The reference a target's image is built as and handed on by: its versioned tag, which
+    no other build can move; the plan's first tag when the version is not known."""
+    version = versions.get(target.name)
+    return versioned_ref(target.image, version) if version else target.ref
 
 
 def plan_cache(job: Job) -> CacheSpecs:
@@ -73,6 +82,7 @@ def bake_target(
     *,
     root: Path,
     upstream: Mapping[str, Target],
+    versions: Mapping[str, str] | None = None,
     cache: CacheSpecs | None = None,
     absent_secrets: frozenset[str] = frozenset(),
     link_targets: bool = False,
@@ -84,11 +94,18 @@ def bake_target(
     the Dockerfile as a named context of the same name, so `FROM go-toolchain` works as written:
     as the image orch built (`docker-image://`), or with `link_targets` as the bake target of the
     same file (`target:`), which makes one self-contained file for a single hand-run bake.
+
+    With `versions`, a build is tagged with its versioned tag only (orch moves the plan's tags
+    once it succeeded) and says its version in a label; a hand-run file (`link_targets`) has
+    the plan's tags as well, since nobody moves them afterwards.
     """
     t = job.target
+    versions = versions or {}
     cache = cache or plan_cache(job)
     contexts: dict[str, str] = {
-        name: f"target:{bake_name(name)}" if link_targets else f"docker-image://{dep.ref}"
+        name: f"target:{bake_name(name)}"
+        if link_targets
+        else f"docker-image://{hand_off_ref(dep, versions)}"
         for name, dep in upstream.items()
     }
     for c in t.contexts:
@@ -103,8 +120,12 @@ def bake_target(
         definition["contexts"] = contexts
     if t.args:
         definition["args"] = dict(t.args)
-    if t.labels:
-        definition["labels"] = dict(t.labels)
+    labels = dict(t.labels)
+    version = versions.get(t.name)
+    if version and not job.test:
+        labels |= {LABEL_TARGET: t.name, LABEL_VERSION: version}
+    if labels:
+        definition["labels"] = labels
     if t.platforms:
         definition["platforms"] = list(t.platforms)
     secrets = [_secret_spec(s) for s in t.secrets if s.id not in absent_secrets]
@@ -115,7 +136,9 @@ def bake_target(
     if job.test:
         definition["output"] = ["type=cacheonly"]
     else:
-        definition["tags"] = list(t.tags)
+        own = hand_off_ref(t, versions)
+        plan_tags = link_targets or not version  # else orch moves them once the build succeeded
+        definition["tags"] = [own] + ([x for x in t.tags if x != own] if plan_tags else [])
         definition["output"] = ["type=image,push=true"] if t.registry else ["type=docker"]
     definition["attest"] = [NO_PROVENANCE]
     return definition
@@ -135,6 +158,7 @@ def bake_definitions(
             job,
             root=root,
             upstream=project.upstream(job.target.name),
+            versions=inputs.versions,
             cache=inputs.cache.get(job.key),
             absent_secrets=frozenset(
                 i for name, i in inputs.absent_secrets if name == job.target.name

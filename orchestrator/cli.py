@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,8 @@ from orchestrator import __version__
 from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError
 
 if TYPE_CHECKING:
+    from orchestrator.changes import Affected
+    from orchestrator.images import Found
     from orchestrator.project import Project
 
 DEFAULT_PLAN = "buildplan.yaml"
@@ -43,6 +45,27 @@ def cli(ctx: click.Context, plan: Path) -> None:
     ctx.obj = {"plan": plan}
 
 
+def _since_option(fn: Any) -> Any:
+    return click.option(
+        "--since",
+        metavar="REF",
+        help="Only what a change since REF (its merge base with HEAD) affects, "
+        "uncommitted and untracked files included.",
+    )(fn)
+
+
+def _affected(project: Project, since: str | None) -> Affected | None:
+    if since is None:
+        return None
+    from orchestrator.changes import affected
+
+    return affected(project, since)
+
+
+def _by_since(names: Sequence[str], affected: Affected | None) -> list[str]:
+    return list(names) if affected is None else [n for n in names if n in affected.targets]
+
+
 @cli.command("plan")
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
@@ -50,16 +73,22 @@ def cli(ctx: click.Context, plan: Path) -> None:
     "--bake-file",
     help="Write one bake file of the selected targets, for a hand-run `docker buildx bake`.",
 )
+@_since_option
 @click.pass_context
 def plan_cmd(
-    ctx: click.Context, targets: tuple[str, ...], as_json: bool, bake_file: str | None
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    as_json: bool,
+    bake_file: str | None,
+    since: str | None,
 ) -> None:
-    """Show what would be built, in build order, without touching Docker.
+    """Show what would be built, in build order, with each target's version.
 
-    With TARGETS, only those and everything upstream of them.
+    With TARGETS, only those and everything upstream of them. With --since, each target's
+    status too (unaffected, up-to-date or pending), which asks the engine what is there.
     """
-    from orchestrator import planview
-    from orchestrator.bake import bake_definitions
+    from orchestrator import planview, resolve
+    from orchestrator.bake import RunInputs, bake_definitions
     from orchestrator.bake import bake_file as make_bake_file
     from orchestrator.files import destination
     from orchestrator.jobs import build_job
@@ -67,10 +96,18 @@ def plan_cmd(
     out = destination(bake_file) if bake_file is not None else None
     project = _project(ctx)
     names = project.graph.select(list(targets))
+    affected = _affected(project, since)
+    hit = _by_since(names, affected) if affected is not None else []
+    resolved, found = resolve.look_up(project, names, find=hit)
+    if not resolved.engine:
+        click.echo(f"warning: {resolve.NO_ENGINE}", err=True)
+    versions = resolved.versions
+    statuses = _statuses(names, versions, affected, found, resolved.engine) if affected else None
     plan = project.plan
     if out is not None:
         jobs = [build_job(plan.targets[n]) for n in names]
-        data = make_bake_file(bake_definitions(project, jobs, link_targets=True))
+        inputs = RunInputs(versions=versions)
+        data = make_bake_file(bake_definitions(project, jobs, link_targets=True, inputs=inputs))
         out.write(json.dumps(data, indent=2) + "\n")
         if out.path is not None:
             click.echo(
@@ -80,9 +117,68 @@ def plan_cmd(
         if not as_json:
             return
     if as_json:
-        click.echo(json.dumps(planview.plan_json(project, names), indent=2))
+        shown = planview.plan_json(project, names, versions, statuses)
+        click.echo(json.dumps(shown, indent=2))
     else:
-        planview.plan_table(project, names)
+        planview.plan_table(project, names, versions, statuses)
+
+
+def _statuses(
+    names: Sequence[str],
+    versions: Mapping[str, str],
+    affected: Affected,
+    found: Mapping[str, Found],
+    known: bool,
+) -> dict[str, tuple[str, str]]:
+    """Each target's status under --since, and the first reason for it."""
+    from orchestrator.versions import short
+
+    statuses: dict[str, tuple[str, str]] = {}
+    for name in names:
+        if name not in affected.targets:
+            statuses[name] = ("unaffected", f"no change since {affected.ref} is an input of it")
+        elif name in found:
+            statuses[name] = ("up-to-date", f"its image for version {short(versions[name])} exists")
+        else:
+            reasons = [r.describe() for r in affected.reasons.get(name, ())]
+            more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+            unknown = "" if known else "; the engine did not answer, so its image was not looked up"
+            statuses[name] = ("pending", (reasons[0] if reasons else "affected") + more + unknown)
+    return statuses
+
+
+@cli.command("why")
+@click.argument("target")
+@_since_option
+@click.pass_context
+def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
+    """Say why TARGET would be built, or why not: what changed, which inputs moved."""
+    from orchestrator import resolve, why
+    from orchestrator.bake import hand_off_ref
+    from orchestrator.versions import Manifest
+    from orchestrator.workspace import last_manifest
+
+    project = _project(ctx)
+    project.graph.select([target])  # an unknown name fails here, with a suggestion
+    affected = _affected(project, since)
+    resolved, found = resolve.look_up(project, [target], find=[target])
+    manifests, versions, known = resolved.manifests, resolved.versions, resolved.engine
+    saved = last_manifest(project.plan.root, target)
+    try:
+        last = Manifest.from_json(saved) if saved else None
+    except (KeyError, TypeError, ValueError):
+        last = None  # written by another orch: nothing to compare with
+    explained = why.explain(
+        target,
+        manifest=manifests[target],
+        ref=hand_off_ref(project.plan.targets[target], versions),
+        found=found.get(target),
+        known=known,
+        last=last,
+        affected=affected,
+        upstream_versions=versions,
+    )
+    click.echo(explained.render(), nl=False)
 
 
 @cli.command("graph")
@@ -94,13 +190,21 @@ def plan_cmd(
     default="text",
     show_default=True,
 )
+@_since_option
 @click.pass_context
-def graph_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str) -> None:
-    """Draw the dependency graph (of TARGETS and their upstream, or of the whole plan)."""
+def graph_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, since: str | None) -> None:
+    """Draw the dependency graph (of TARGETS and their upstream, or of the whole plan).
+
+    With --since, of what a change since REF affects, and what that builds on.
+    """
     from orchestrator import drawing
 
     project = _project(ctx)
     names = project.graph.select(list(targets))
+    affected = _affected(project, since)
+    if affected is not None:
+        hit = _by_since(names, affected)
+        names = project.graph.select(hit) if hit else ()
     render = {
         "text": drawing.render_text,
         "mermaid": drawing.render_mermaid,
@@ -130,6 +234,16 @@ def _run_options(fn: Any) -> Any:
         "--keep-going", is_flag=True, help="Build what does not depend on a failure (default)."
     )(fn)
     fn = click.option("--builder", help="The buildx builder to use (default: the current one).")(fn)
+    fn = click.option(
+        "--force", is_flag=True, help="Build every selected target, even those up to date."
+    )(fn)
+    fn = _since_option(fn)
+    fn = click.option(
+        "--pull",
+        is_flag=True,
+        help="Look every external base image up in its registry first: a refreshed one "
+        "rebuilds what uses it.",
+    )(fn)
     return click.option(
         "--report",
         metavar="FILE",
@@ -139,23 +253,48 @@ def _run_options(fn: Any) -> Any:
 
 def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any) -> int:
     """load the plan -> select jobs -> check the engine -> run -> summary -> report."""
-    from orchestrator import jobs, report, run
+    import anyio
+
+    from orchestrator import jobs, report, resolve, run
     from orchestrator.console import StatusView, wants_live
     from orchestrator.engine import Engine
     from orchestrator.files import destination
     from orchestrator.interrupts import catch_interrupts
+    from orchestrator.results import RunOutcome
 
     if opts["fail_fast"] and opts["keep_going"]:
         raise UsageError("--fail-fast and --keep-going contradict each other", hint="pick one")
     out = destination(opts["report"]) if opts["report"] is not None else None
     project = _project(ctx)
+    affected = _affected(project, opts["since"])
+    if affected is not None:
+        pool = list(targets) or list(project.plan.services)
+        if test:
+            pool = [n for n in pool if project.plan.targets[n].tests] if not targets else pool
+        targets = _by_since(pool, affected)
+        if not targets:
+            click.echo(
+                f"nothing to {'test' if test else 'build'}: no change since "
+                f"{affected.ref} affects {'them' if pool else 'the plan'}",
+                err=True,
+            )
+            if out is not None:
+                out.write(
+                    json.dumps(report.document(RunOutcome(results=(), test=test)), indent=2) + "\n"
+                )
+            return EXIT_OK
     jobset = jobs.select_test_jobs(project, targets) if test else jobs.build_jobs(project, targets)
-    engine = Engine(builder=opts["builder"])
+    engine = Engine(builder=opts["builder"], pull=opts["pull"])
     engine.check()
+    names = sorted({job.target.name for job in jobset.jobs.values()})
+    manifests = anyio.run(
+        lambda: resolve.versions(project, names, engine, pull=opts["pull"])
+    ).manifests
     options = run.RunOptions(
         parallel=opts["jobs_alias"] or opts["parallel"],
         max_batch=opts["max_batch"],
         fail_fast=opts["fail_fast"],
+        force=opts["force"],
     )
     view = StatusView(list(jobset.order), live=wants_live(sys.stderr))
     with catch_interrupts() as interrupts:
@@ -164,6 +303,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
                 project,
                 jobset,
                 engine,
+                manifests=manifests,
                 options=options,
                 test=test,
                 on_event=view.event,

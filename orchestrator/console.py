@@ -41,6 +41,7 @@ def printable(text: str, limit: int = LINE_LIMIT) -> str:
 
 STYLES = {
     "queued": "dim",
+    "up-to-date": "green",
     "building": "cyan",
     "built": "green",
     "passed": "green",

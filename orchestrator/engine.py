@@ -1,21 +1,25 @@
 """The one module that talks to Docker: checks the engine, runs bake, inspects images.
 
-python-on-whales runs the short calls (version, builder, image inspection); bake itself is a
-child process opened with anyio, so its output streams in and a cancel stops it.
+python-on-whales finds the user's docker command and checks the engine before a run; during a
+run every call is a child process opened with anyio, so none blocks the event loop, bake's
+output streams in, and a cancel stops it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import anyio
 from python_on_whales import DockerClient
@@ -28,6 +32,9 @@ from orchestrator.errors import EngineError
 # Ctrl-C must stop everything within 5 s: bake gets SIGTERM (it cancels the solve in the
 # daemon), then SIGKILL for the whole process group if it has not exited by then.
 TERM_GRACE_S = 3.0
+# Registry look-ups at once: each is one HTTPS round trip.
+REGISTRY_LOOKUPS = 8
+_NO_SUCH_IMAGE = re.compile(r"No such image: (\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +47,9 @@ class ImageInfo:
 class Engine:
     """A Docker Engine with buildx, reached through the user's own `docker` CLI and config."""
 
-    def __init__(self, builder: str | None = None) -> None:
+    def __init__(self, builder: str | None = None, *, pull: bool = False) -> None:
         self.builder = builder
+        self.pull = pull  # bake pulls every base image anew
         self._client = DockerClient()
         try:
             self._docker = [str(part) for part in self._client.client_config.docker_cmd]
@@ -75,6 +83,8 @@ class Engine:
         argv += ["--metadata-file", str(metadata), "--progress", "plain"]
         if self.builder:
             argv += ["--builder", self.builder]
+        if self.pull:
+            argv.append("--pull")
         return [*argv, *names]
 
     async def bake(
@@ -125,21 +135,69 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 await _stop(process)
 
-    def inspect(self, refs: Sequence[str]) -> Mapping[str, ImageInfo]:
-        """Digest and size of local images; refs the store does not have are left out."""
-        try:  # one CLI call for the whole batch; per image only when one of them is missing
-            images = dict(zip(refs, self._client.image.inspect(list(refs)), strict=True))
-        except DockerException:
-            images = {}
-            for ref in refs:
-                try:
-                    images[ref] = self._client.image.inspect(ref)
-                except DockerException:
-                    continue
-        return {
-            ref: ImageInfo(ref=ref, digest=str(image.id), size_bytes=int(image.size or 0))
-            for ref, image in images.items()
+    async def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+        """Id and size of the local images `refs` name, in one call; missing ones are left out."""
+        if not refs:
+            return {}
+        wanted = list(dict.fromkeys(refs))
+        proc = await self._run(["image", "inspect", "--format", "{{.Id}} {{.Size}}", *wanted])
+        missing = {
+            m.group(1) for m in _NO_SUCH_IMAGE.finditer(proc.stderr.decode("utf-8", "replace"))
         }
+        # The daemon names a ref without a tag with `:latest` in its answer.
+        found = [ref for ref in wanted if not {ref, f"{ref}:latest"} & missing]
+        lines = proc.stdout.decode().split()
+        if len(lines) != 2 * len(found):
+            raise EngineError(
+                "docker image inspect answered in a way orch does not understand",
+                hint=proc.stderr.decode("utf-8", "replace").strip()[-300:] or None,
+            )
+        return {
+            ref: ImageInfo(ref=ref, digest=lines[2 * i], size_bytes=int(lines[2 * i + 1]))
+            for i, ref in enumerate(found)
+        }
+
+    async def tag(self, source: str, tags: Sequence[str]) -> None:
+        """Point each local tag at the image `source` names."""
+        for tag in tags:
+            await self._run(["image", "tag", source, tag], check=True)
+
+    async def remote_digests(self, refs: Sequence[str]) -> dict[str, str]:
+        """The manifest digest each of `refs` has in its registry, looked up without pulling;
+        refs the registry does not have are left out."""
+        found: dict[str, str] = {}
+        limiter = anyio.CapacityLimiter(REGISTRY_LOOKUPS)
+
+        async def look(ref: str) -> None:
+            async with limiter:
+                proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+            if proc.returncode == 0 and proc.stdout:
+                found[ref] = "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
+
+        async with anyio.create_task_group() as tg:
+            for ref in dict.fromkeys(refs):
+                tg.start_soon(look, ref)
+        return found
+
+    async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
+        """Point each registry tag at the manifest `source` names: a copy in the registry."""
+        argv = ["buildx", "imagetools", "create"]
+        if self.builder:
+            argv += ["--builder", self.builder]
+        for tag in tags:
+            argv += ["--tag", tag]
+        await self._run([*argv, source], check=True)
+
+    async def _run(self, args: Sequence[str], *, check: bool = False) -> CompletedProcess[bytes]:
+        """One short docker call; with `check`, an EngineError naming it when it fails."""
+        proc = await anyio.run_process([*self._docker, *args], check=False)
+        if check and proc.returncode != 0:
+            said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise EngineError(
+                f"`docker {' '.join(args)}` failed with exit code {proc.returncode}"
+                + (f": {said[-1]}" if said else "")
+            )
+        return proc
 
 
 async def _stop(process: anyio.abc.Process) -> None:

@@ -6,7 +6,7 @@ with their dependencies on each other, which is what the scheduler runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.errors import UsageError
@@ -91,3 +91,13 @@ def select_test_jobs(project: Project, names: Sequence[str]) -> JobSet:
             deps[job.key] = graph.deps(name)
             order.append(job.key)
     return JobSet(jobs=jobs, deps=deps, order=tuple(order))
+
+
+def pending(jobset: JobSet, done: Collection[str]) -> JobSet:
+    """The jobs still to run once `done` need not: each keeps its deps on the others."""
+    order = tuple(key for key in jobset.order if key not in done)
+    return JobSet(
+        jobs={key: jobset.jobs[key] for key in order},
+        deps={key: tuple(d for d in jobset.deps[key] if d not in done) for key in order},
+        order=order,
+    )

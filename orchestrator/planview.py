@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.bake import bake_definitions
+from orchestrator.bake import RunInputs, bake_definitions, hand_off_ref
 from orchestrator.jobs import build_job
 from orchestrator.project import Project
+from orchestrator.versions import short
 
 # Keys every target of `orch plan --json` shows, even when the plan leaves them empty.
 BAKE_KEYS: dict[str, object] = {
@@ -23,19 +24,37 @@ BAKE_KEYS: dict[str, object] = {
 }
 
 
-def plan_json(project: Project, names: Sequence[str]) -> dict[str, object]:
-    """`orch plan --json`: the targets in a valid build order with the bake orch would send."""
+# Under --since: each target's status (unaffected, up-to-date, pending) and why.
+Statuses = Mapping[str, tuple[str, str]]
+
+
+def plan_json(
+    project: Project,
+    names: Sequence[str],
+    versions: Mapping[str, str],
+    statuses: Statuses | None = None,
+) -> dict[str, object]:
+    """`orch plan --json`: the targets in a valid build order, each with its version, its image
+    and tags, the bake orch would send for it, and under --since its status and reason."""
     plan, graph = project.plan, project.graph
-    definitions = bake_definitions(project, [build_job(plan.targets[n]) for n in names])
+    inputs = RunInputs(versions=versions)
+    definitions = bake_definitions(
+        project, [build_job(plan.targets[n]) for n in names], inputs=inputs
+    )
     items = []
     for name in names:
         t = plan.targets[name]
+        status = {"status": statuses[name][0], "reason": statuses[name][1]} if statuses else {}
         items.append(
             {
+                **status,
                 "name": name,
                 "kind": t.kind,
                 "depends_on": list(graph.deps(name)),
+                "version": short(versions[name]),
                 "image": t.ref,
+                "versioned_image": hand_off_ref(t, versions),
+                "tags": list(t.tags),
                 "tests": list(t.tests),
                 "bake": {**BAKE_KEYS, **definitions[name]},
             }
@@ -43,10 +62,16 @@ def plan_json(project: Project, names: Sequence[str]) -> dict[str, object]:
     return {"plan": str(plan.path), "targets": items}
 
 
-def plan_table(project: Project, names: Sequence[str]) -> None:
+def plan_table(
+    project: Project,
+    names: Sequence[str],
+    versions: Mapping[str, str],
+    statuses: Statuses | None = None,
+) -> None:
     plan, graph = project.plan, project.graph
     table = Table(title=f"{len(names)} targets from {plan.path.name}, in build order")
-    for column in ("#", "target", "kind", "stage", "depends on", "image"):
+    columns = ["#", "target", "kind", "stage", "depends on", "image", "version"]
+    for column in columns + (["status", "why"] if statuses else []):
         table.add_column(column, overflow="fold")
     for i, name in enumerate(names, 1):
         t = plan.targets[name]
@@ -57,7 +82,7 @@ def plan_table(project: Project, names: Sequence[str]) -> None:
         stage = t.target or "(last)"
         if t.tests:
             stage += f"; test: {', '.join(t.tests)}"
-        table.add_row(str(i), name, t.kind, stage, ", ".join(deps), t.ref)
+        table.add_row(str(i), name, t.kind, stage, ", ".join(deps), t.ref, short(versions[name]))
     console = Console(highlight=False)
     if not console.is_terminal:
         console.width = 160  # a pipe or a CI log: no reason to wrap at 80 columns

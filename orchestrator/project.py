@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.dockerfile import Dockerfile, read_dockerfile
 from orchestrator.graph import BuildGraph, build_graph
 from orchestrator.plan import Plan, Target, load_plan
+from orchestrator.versions import Manifest, compute_manifests
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +19,19 @@ class Project:
     plan: Plan
     dockerfiles: dict[str, Dockerfile]
     graph: BuildGraph
+
+    def manifests(
+        self, names: Sequence[str], bases: Mapping[str, Mapping[str, str]] | None = None
+    ) -> dict[str, Manifest]:
+        """The inputs and versions of `names` and of everything upstream of them; `bases`
+        gives each target's external images with their digests (see orchestrator.resolve)."""
+        chosen = self.graph.select(list(names))
+        return compute_manifests(
+            self.plan.root,
+            {n: self.plan.targets[n] for n in chosen},
+            {n: self.graph.deps(n) for n in chosen},
+            bases=bases,
+        )
 
     def upstream(self, name: str) -> dict[str, Target]:
         """The targets `name` builds on directly: each reaches its build as a named context."""

@@ -15,7 +15,9 @@ def document(outcome: RunOutcome) -> dict[str, object]:
         entry: dict[str, object] = {
             "status": r.status,
             "duration_s": None if r.duration_s is None else round(r.duration_s, 3),
+            "version": r.version,
             "image": r.image,
+            "versioned_image": r.versioned_image,
             "digest": r.digest,
             "size_bytes": r.size_bytes,
             "log": r.log,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Status = Literal["built", "passed", "failed", "blocked", "cancelled"]
-DONE: frozenset[Status] = frozenset({"built", "passed"})
+Status = Literal["up-to-date", "built", "passed", "failed", "blocked", "cancelled"]
+DONE: frozenset[Status] = frozenset({"up-to-date", "built", "passed"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,9 +14,11 @@ class JobResult:
     """What one job came to, as the summary and the report show it."""
 
     key: str
-    status: Status  # `passed`: a test stage that built
+    status: Status  # `passed`: a test stage that built; `up-to-date`: its version was there
     duration_s: float | None = None  # None: it never started
-    image: str | None = None  # the reference it was tagged with (builds only)
+    version: str | None = None  # the version of its inputs
+    image: str | None = None  # the plan's first tag, once it points at the build (builds only)
+    versioned_image: str | None = None  # `{image}:{version}`, what downstream builds use
     digest: str | None = None
     size_bytes: int | None = None
     cached_steps: int = 0

@@ -22,7 +22,7 @@ from orchestrator.contexts import ContentReader, FileInput, Tree
 
 # Raise it whenever what goes into a version, or how, changes: an image made by an older
 # scheme then never passes for one made by this one.
-SCHEME = 1
+SCHEME = 2  # 2: external base images by digest
 
 
 # --- What a target must tell (the plan's Target has all of it) ----------------------------
@@ -95,6 +95,9 @@ class Manifest:
     labels: tuple[tuple[str, str], ...] = ()
     secrets: tuple[str, ...] = ()  # ids only, sorted
     upstream: tuple[tuple[str, str], ...] = ()  # (target, version), sorted
+    # (external image as the Dockerfile or plan names it, the digest it resolved to), sorted;
+    # a reference pinned by digest is its own digest, one that resolved to nothing has "".
+    bases: tuple[tuple[str, str], ...] = ()
 
     @property
     def version(self) -> str:
@@ -120,6 +123,7 @@ class Manifest:
             "labels": dict(self.labels),
             "secrets": list(self.secrets),
             "upstream": dict(self.upstream),
+            "bases": dict(self.bases),
         }
 
     @classmethod
@@ -142,6 +146,7 @@ class Manifest:
             labels=tuple(sorted(data["labels"].items())),
             secrets=tuple(data["secrets"]),
             upstream=tuple(sorted(data["upstream"].items())),
+            bases=tuple(sorted(data.get("bases", {}).items())),
         )
 
 
@@ -158,6 +163,7 @@ def _version(m: Manifest) -> str:
         "labels": m.labels,
         "secrets": m.secrets,
         "upstream": m.upstream,
+        "bases": m.bases,
     }
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
@@ -186,8 +192,14 @@ def _tree_from(data: Mapping[str, Any]) -> Tree:
 # --- Computing ----------------------------------------------------------------------------
 
 
-def manifest(target: Buildable, upstream: Mapping[str, str], reader: ContentReader) -> Manifest:
-    """The manifest of one target; `upstream` maps each target it builds on to its version."""
+def manifest(
+    target: Buildable,
+    upstream: Mapping[str, str],
+    reader: ContentReader,
+    bases: Mapping[str, str] | None = None,
+) -> Manifest:
+    """The manifest of one target; `upstream` maps each target it builds on to its version,
+    `bases` each external image its build reads to the digest it resolved to."""
     named = []
     for ctx in sorted(target.contexts, key=lambda c: c.name):
         if ctx.path is not None:
@@ -206,6 +218,7 @@ def manifest(target: Buildable, upstream: Mapping[str, str], reader: ContentRead
         labels=tuple(sorted(target.labels.items())),
         secrets=tuple(sorted({s.id for s in target.secrets})),
         upstream=tuple(sorted(upstream.items())),
+        bases=tuple(sorted((bases or {}).items())),
     )
 
 
@@ -215,9 +228,11 @@ def compute_manifests(
     upstream: Mapping[str, Sequence[str]],
     *,
     reader: ContentReader | None = None,
+    bases: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Manifest]:
     """Every target's manifest; `upstream[name]` lists the targets `name` builds on
-    (declared and inferred). Each file is read at most once across all targets."""
+    (declared and inferred), `bases[name]` the digests of the external images it reads.
+    Each file is read at most once across all targets."""
     reader = reader or ContentReader(root)
     # Walk every context while git's view of the index is still being read.
     reader.prefetch(
@@ -235,7 +250,7 @@ def compute_manifests(
             raise ValueError(f"dependency cycle through {name!r}")
         visiting.add(name)
         versions = {dep: visit(dep) for dep in upstream.get(name, ())}
-        done[name] = manifest(targets[name], versions, reader)
+        done[name] = manifest(targets[name], versions, reader, (bases or {}).get(name))
         visiting.discard(name)
         return done[name].version
 
@@ -322,6 +337,17 @@ def diff_manifests(old: Manifest, new: Manifest) -> list[InputChange]:
             changes.append(InputChange("upstream", name, "added" if b is None else "removed"))
         else:
             changes.append(InputChange("upstream", name, f"version {b[:12]} -> {a[:12]}"))
+    before_base, after_base = dict(old.bases), dict(new.bases)
+    for ref in sorted(before_base.keys() | after_base.keys()):
+        b, a = before_base.get(ref), after_base.get(ref)
+        if b == a:
+            continue
+        if b is None or a is None:
+            changes.append(InputChange("base image", ref, "added" if b is None else "removed"))
+        else:
+            changes.append(
+                InputChange("base image", ref, f"moved from {b or '(none)'} to {a or '(none)'}")
+            )
     return changes
 
 
@@ -391,3 +417,27 @@ def _mapping_changes(
         else:
             changes.append(InputChange(label, key, f"{b!r} -> {a!r}"))
     return changes
+
+
+# --- Versions of a project's targets, and the tags they give -------------------------------
+
+# A version in a tag: 20 hex digits (80 bits) tell apart every build a monorepo will ever
+# make, and keep `orch/api:<version>` readable. Labels carry the whole digest.
+TAG_DIGITS = 20
+LABEL_VERSION = "dev.orch.version"
+LABEL_TARGET = "dev.orch.target"
+
+
+def short(version: str) -> str:
+    """The version as tags, messages and the report show it."""
+    return version[:TAG_DIGITS]
+
+
+def versioned_ref(image: str, version: str) -> str:
+    """`{image}:{version}`: the tag no other build of other inputs can move."""
+    return f"{image}:{short(version)}"
+
+
+def stage_version(version: str, stage: str) -> str:
+    """The version of one test stage of a target whose own version is `version`."""
+    return hashlib.sha256(f"{version}\0stage\0{stage}".encode()).hexdigest()

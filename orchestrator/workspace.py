@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -87,6 +88,22 @@ class RunDir:
             for lock in held:
                 lock.close()
 
+    def passed(self) -> dict[str, str]:
+        """The test stages that passed, by job key, with the version they passed at."""
+        data = _read_json(self.state / "passed.json")
+        return {k: v for k, v in data.items() if isinstance(v, str)}
+
+    def record_passed(self, versions: Mapping[str, str]) -> None:
+        """Add test stages that passed, merged with what another run may have added."""
+        if versions:
+            with _locked(self.state / "passed.lock"):
+                merged = self.passed() | dict(versions)
+                write_json_atomic(self.state / "passed.json", dict(sorted(merged.items())))
+
+    def save_manifest(self, name: str, manifest: Mapping[str, object]) -> None:
+        """Keep the inputs of a target's last build, for `orch why` to compare against."""
+        write_json_atomic(self.state / "manifests" / f"{file_name(name)}.json", manifest)
+
     def close(self) -> None:
         """Remove this run's leftovers, release it, and remove old runs nobody holds."""
         for stray in self.path.glob(".metadata-*"):
@@ -115,6 +132,27 @@ def open_run(root: Path) -> RunDir:
             "directory (or remove what is in its way)",
         ) from None
     return RunDir(root=root, path=path, _lock=lock)
+
+
+def last_manifest(root: Path, name: str) -> dict[str, object] | None:
+    """The inputs of the last build of `name` in this checkout, as saved; None if none."""
+    data = _read_json(root / STATE_DIR / "manifests" / f"{file_name(name)}.json")
+    return data or None
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _try_lock_all(paths: list[Path]) -> list[IO[bytes]] | None:

@@ -91,11 +91,11 @@ def project_of(root: Path, plan_body: str, files: dict[str, str]) -> Project:
 
 @dataclass
 class FakeEngine:
-    """Stands in for BuildKit behind `run.BakeEngine`: reads the bake file orch wrote and says
-    what each target came to, by `outcomes` (bake name -> "built" | "failed"; default built).
-
-    A built target's local `cache-to` directories get an index.json, as BuildKit's export does.
-    `hold` makes every bake wait until the event is set, to interrupt a run mid-build.
+    """Stands in for BuildKit and the image store behind `builder.BakeEngine`: reads the bake
+    file orch wrote and says what each target came to, by `outcomes` (bake name -> "built" |
+    "failed"; default built). A built target's tags name a new image in `images` (and in
+    `registry` when it is pushed); its local `cache-to` directories get an index.json, as
+    BuildKit's export does. `hold` makes every bake wait until the event is set.
     """
 
     outcomes: dict[str, str] = field(default_factory=dict)
@@ -103,6 +103,10 @@ class FakeEngine:
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hold: anyio.Event | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)  # each bake file, as JSON
+    images: dict[str, str] = field(default_factory=dict)  # local ref -> image id
+    registry: dict[str, str] = field(default_factory=dict)  # pushed ref -> manifest digest
+    tagged: list[tuple[str, str]] = field(default_factory=list)  # (source, tag), in order
+    lookups: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # engine calls
 
     async def bake(
         self, bake_file: Path, names: Sequence[str], *, cwd: Path
@@ -114,6 +118,7 @@ class FakeEngine:
         failing = [n for n in names if self.outcomes.get(n) == "failed"]
         results: dict[str, BakeResult] = {}
         for name in names:
+            spec = data["target"][name]
             if name in failing:
                 results[name] = BakeResult(
                     status="failed",
@@ -126,12 +131,7 @@ class FakeEngine:
             elif failing:  # bake stops the rest of an invocation when one target fails
                 results[name] = BakeResult(status="cancelled", duration_s=0.5)
             else:
-                for spec in data["target"][name].get("cache-to", []):
-                    fields = dict(part.split("=", 1) for part in spec.split(","))
-                    if fields.get("type") == "local":
-                        dest = cwd / fields["dest"]
-                        dest.mkdir(parents=True, exist_ok=True)
-                        (dest / "index.json").write_text(f'{{"built": "{name}"}}')
+                self._export(spec, cwd, name)
                 results[name] = BakeResult(
                     status="built",
                     duration_s=1.0,
@@ -142,10 +142,40 @@ class FakeEngine:
                 )
         return results
 
-    def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+    def _export(self, spec: dict[str, Any], cwd: Path, name: str) -> None:
+        for entry in spec.get("cache-to", []):
+            fields = dict(part.split("=", 1) for part in entry.split(","))
+            if fields.get("type") == "local":
+                dest = cwd / fields["dest"]
+                dest.mkdir(parents=True, exist_ok=True)
+                (dest / "index.json").write_text(f'{{"built": "{name}"}}')
+        built = f"sha256:{name}-{len(self.calls)}"
+        for tag in spec.get("tags", []):
+            self.images[tag] = built
+            if spec["output"] == ["type=image,push=true"]:
+                self.registry[tag] = built
+
+    async def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+        self.lookups.append(("inspect", tuple(refs)))
         return {
-            ref: ImageInfo(ref=ref, digest=f"sha256:id-of-{ref}", size_bytes=1234) for ref in refs
+            ref: ImageInfo(ref=ref, digest=self.images[ref], size_bytes=1234)
+            for ref in refs
+            if ref in self.images
         }
+
+    async def tag(self, source: str, tags: Sequence[str]) -> None:
+        for tag in tags:
+            self.tagged.append((source, tag))
+            self.images[tag] = self.images[source]
+
+    async def remote_digests(self, refs: Sequence[str]) -> dict[str, str]:
+        self.lookups.append(("remote", tuple(refs)))
+        return {ref: self.registry[ref] for ref in refs if ref in self.registry}
+
+    async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
+        for tag in tags:
+            self.tagged.append((source, tag))
+            self.registry[tag] = self.registry[source]
 
     def tags_built(self) -> list[list[str]]:
         return [t.get("tags", []) for call in self.calls for t in call["target"].values()]

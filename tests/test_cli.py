@@ -44,8 +44,12 @@ def test_plan_json_lists_the_example_in_a_valid_build_order(capsys, at_repo):
     assert bake["context"] == "examples/monorepo/services/api"
     assert bake["dockerfile"] == "Dockerfile"
     assert bake["target"] == "runtime"
-    assert bake["contexts"] == {"go-toolchain": "docker-image://orch/go-toolchain:latest"}
-    assert bake["tags"] == ["orch/api:latest"]
+    toolchain = next(t for t in targets if t["name"] == "go-toolchain")
+    assert toolchain["versioned_image"] == f"orch/go-toolchain:{toolchain['version']}"
+    assert bake["contexts"] == {"go-toolchain": f"docker-image://{toolchain['versioned_image']}"}
+    assert api["image"] == "orch/api:latest"
+    assert api["tags"] == ["orch/api:latest"]
+    assert bake["tags"] == [api["versioned_image"]]  # the plan's tag moves once it is built
     assert bake["cache-from"] == ["type=local,src=.orch-cache/api"]
     assert bake["cache-to"] == ["type=local,dest=.orch-cache/api,mode=max"]
     assert bake["args"] == {}

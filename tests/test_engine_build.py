@@ -198,7 +198,7 @@ def test_exported_cache_survives_a_builder_prune(tmp_path, image_prefix, kind):
     assert code == 0, out
     ref = first["targets"]["svc"]["image"]
     rand = image_file(ref, "/rand")
-    docker("image", "rm", ref)
+    docker("image", "rm", ref, first["targets"]["svc"]["versioned_image"])  # nothing to reuse
     docker("builder", "prune", "-af")
 
     code, out, second = orch_build(root)

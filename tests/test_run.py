@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator import planview, run
-from orchestrator.bake import bake_name
+from orchestrator.bake import RunInputs, bake_definitions, bake_file, bake_name
 from orchestrator.errors import PlanError
 from orchestrator.interrupts import Interrupts
-from orchestrator.jobs import build_jobs, select_test_jobs
+from orchestrator.jobs import JobSet, build_job, build_jobs, select_test_jobs
 from orchestrator.project import Project
 from orchestrator.results import RunOutcome
 from orchestrator.workspace import KEEP_RUNS, StateError
@@ -50,14 +50,30 @@ def project(tmp_path: Path) -> Project:
     return project_of(tmp_path.resolve(), PLAN, FILES)
 
 
-def build(project: Project, engine: FakeEngine, *names: str, **options: object) -> RunOutcome:
+def execute(
+    project: Project,
+    jobset: JobSet,
+    engine: FakeEngine,
+    *,
+    test: bool = False,
+    interrupts: Interrupts | None = None,
+    **options: object,
+) -> RunOutcome:
+    """`run.run` as `orch build` and `orch test` call it, versions computed from the plan."""
+    manifests = project.manifests(sorted({j.target.name for j in jobset.jobs.values()}))
     return run.run(
         project,
-        build_jobs(project, names),
+        jobset,
         engine,
+        manifests=manifests,
         options=run.RunOptions(**options),  # type: ignore[arg-type]
-        test=False,
+        test=test,
+        interrupts=interrupts,
     )
+
+
+def build(project: Project, engine: FakeEngine, *names: str, **options: object) -> RunOutcome:
+    return execute(project, build_jobs(project, names), engine, **options)
 
 
 def statuses(outcome: RunOutcome) -> dict[str, str]:
@@ -73,13 +89,17 @@ def current_cache(project: Project, name: str) -> str | None:
 
 
 def test_every_job_gets_one_result_in_build_order_with_its_image(project):
-    outcome = build(project, FakeEngine())
+    engine = FakeEngine()
+    outcome = build(project, engine)
     assert outcome.ok
     assert [r.key for r in outcome.results] == ["base", "api", "web", "tools"]
     api = next(r for r in outcome.results if r.key == "api")
     assert api.status == "built"
     assert api.image == "orch/api:latest"
-    assert api.digest == "sha256:id-of-orch/api:latest"
+    assert api.version is not None and len(api.version) == 20
+    assert api.versioned_image == f"orch/api:{api.version}"
+    assert api.digest == engine.images[api.versioned_image]
+    assert engine.images["orch/api:latest"] == api.digest  # the plan's tag moved to it
     assert api.size_bytes == 1234
     assert api.log == ".orch/logs/api.log"
     log = (project.plan.root / api.log).read_text()
@@ -111,9 +131,7 @@ def test_a_sibling_stopped_by_a_failing_bake_is_built_again_alone(project):
 
 def test_test_stages_that_build_are_passed(project):
     engine = FakeEngine()
-    outcome = run.run(
-        project, select_test_jobs(project, ["api"]), engine, options=run.RunOptions(), test=True
-    )
+    outcome = execute(project, select_test_jobs(project, ["api"]), engine, test=True)
     assert statuses(outcome) == {"base": "built", "api:unit": "passed"}
     unit = engine.calls[-1]["target"][bake_name("api:unit")]
     assert unit["output"] == ["type=cacheonly"]
@@ -149,14 +167,7 @@ def test_an_interrupt_cancels_the_run_aborts_its_export_and_is_not_ok(project):
     import anyio
 
     engine.hold = anyio.Event()  # never set: only the interrupt ends the bake
-    outcome = run.run(
-        project,
-        build_jobs(project, ["tools", "web"]),
-        engine,
-        options=run.RunOptions(),
-        test=False,
-        interrupts=interrupts,
-    )
+    outcome = execute(project, build_jobs(project, ["tools", "web"]), engine, interrupts=interrupts)
     interrupts.close()
     assert outcome.interrupted
     assert not outcome.ok
@@ -328,15 +339,122 @@ def test_plan_json_bake_file_and_build_agree_on_image_and_tags(tmp_path, shape):
     else:
         line = "  svc: {context: svc" + (", " + setting if setting else "") + "}\n"
     project = project_of(tmp_path, "services:\n" + line, {"svc/Dockerfile": "FROM busybox\n"})
-    shown = planview.plan_json(project, ["svc"])["targets"][0]  # type: ignore[index]
+    versions = {n: m.version for n, m in project.manifests(["svc"]).items()}
+    shown = planview.plan_json(project, ["svc"], versions)["targets"][0]  # type: ignore[index]
+    versioned = f"{project.plan.targets['svc'].image}:{shown['version']}"  # {image}:{version}
+    assert shown["image"] == tags[0]
+    assert shown["tags"] == tags
+    assert shown["versioned_image"] == versioned
+    assert shown["bake"]["tags"] == [versioned]  # the plan's tags move only after success
+
     engine = FakeEngine()
     outcome = build(project, engine)
-    assert shown["image"] == tags[0]
-    assert shown["bake"]["tags"] == tags
-    assert engine.tags_built() == [tags]
-    assert outcome.results[0].image == tags[0]
-    from orchestrator.bake import bake_definitions, bake_file
-    from orchestrator.jobs import build_job
+    assert engine.tags_built() == [[versioned]]
+    (svc,) = outcome.results
+    assert (svc.image, svc.versioned_image, svc.version) == (tags[0], versioned, shown["version"])
+    store = engine.registry if "registry" in shape else engine.images
+    assert {tag: store.get(tag) for tag in tags} == dict.fromkeys(tags, store[versioned])
 
-    hand = bake_file(bake_definitions(project, [build_job(project.plan.targets["svc"])]))
-    assert json.loads(json.dumps(hand))["target"]["svc"]["tags"] == tags
+    job = build_job(project.plan.targets["svc"])
+    hand = bake_file(
+        bake_definitions(project, [job], link_targets=True, inputs=RunInputs(versions))
+    )
+    assert json.loads(json.dumps(hand))["target"]["svc"]["tags"] == [versioned, *tags]
+
+
+# --- versions: build only what is new -------------------------------------------------------
+
+
+def test_a_second_build_with_nothing_changed_runs_no_bake(project):
+    engine = FakeEngine()
+    build(project, engine)
+    baked = len(engine.calls)
+    again = build(project, engine)
+    assert len(engine.calls) == baked
+    assert set(statuses(again).values()) == {"up-to-date"}
+    assert again.ok
+    api = next(r for r in again.results if r.key == "api")
+    assert api.versioned_image == f"orch/api:{api.version}"
+    assert api.digest == engine.images["orch/api:latest"]
+
+
+def test_editing_one_service_rebuilds_it_alone(project):
+    engine = FakeEngine()
+    build(project, engine)
+    (project.plan.root / "web" / "index.html").write_text("new")
+    again = build(project, engine)
+    assert statuses(again) == {
+        "base": "up-to-date",
+        "api": "up-to-date",
+        "web": "built",
+        "tools": "up-to-date",
+    }
+    assert sorted(engine.calls[-1]["target"]) == ["web"]
+
+
+def test_editing_a_stage_rebuilds_it_and_what_builds_on_it(project):
+    engine = FakeEngine()
+    build(project, engine)
+    (project.plan.root / "base" / "Dockerfile").write_text("FROM busybox\nRUN true\n")
+    again = build(project, engine)
+    assert statuses(again) == {
+        "base": "built",
+        "api": "built",
+        "web": "built",
+        "tools": "up-to-date",
+    }
+
+
+def test_upstream_images_are_handed_on_by_their_versioned_tag(project):
+    engine = FakeEngine()
+    outcome = build(project, engine, "api")
+    base = outcome.results[0]
+    api = engine.calls[-1]["target"]["api"]
+    assert api["contexts"] == {"base": f"docker-image://orch/base:{base.version}"}
+    assert api["labels"]["dev.orch.version"].startswith(str(outcome.results[1].version))
+
+
+def test_a_failed_build_moves_no_tag(project):
+    engine = FakeEngine(outcomes={"tools": "failed"})
+    build(project, engine, "tools")
+    assert "orch/tools:latest" not in engine.images
+    assert engine.tagged == []
+
+
+def test_an_up_to_date_target_gets_its_moved_tag_back(project):
+    engine = FakeEngine()
+    build(project, engine, "tools")
+    engine.images["orch/tools:latest"] = "sha256:someone-elses"
+    again = build(project, engine, "tools")
+    assert statuses(again) == {"tools": "up-to-date"}
+    versioned = again.results[0].versioned_image
+    assert engine.images["orch/tools:latest"] == engine.images[str(versioned)]
+
+
+def test_force_rebuilds_what_is_up_to_date(project):
+    engine = FakeEngine()
+    build(project, engine, "tools")
+    again = build(project, engine, "tools", force=True)
+    assert statuses(again) == {"tools": "built"}
+
+
+def test_a_test_stage_that_passed_is_up_to_date_until_its_inputs_change(project):
+    engine = FakeEngine()
+    jobs = select_test_jobs(project, ["api"])
+    assert statuses(execute(project, jobs, engine, test=True))["api:unit"] == "passed"
+    calls = len(engine.calls)
+    assert statuses(execute(project, jobs, engine, test=True))["api:unit"] == "up-to-date"
+    assert len(engine.calls) == calls
+    (project.plan.root / "api" / "main.go").write_text("package main\n")
+    assert statuses(execute(project, jobs, engine, test=True))["api:unit"] == "passed"
+
+
+def test_a_registry_target_is_up_to_date_when_the_registry_has_its_version(tmp_path):
+    plan = "services:\n  svc: {context: svc, registry: localhost:5000}\n"
+    project = project_of(tmp_path, plan, {"svc/Dockerfile": "FROM busybox\n"})
+    engine = FakeEngine()
+    build(project, engine)
+    engine.images.clear()  # a fresh runner: nothing local, the registry has it
+    again = build(project, engine)
+    assert statuses(again) == {"svc": "up-to-date"}
+    assert len(engine.calls) == 1

@@ -1,0 +1,213 @@
+"""The scheduler's builder on the engine: one `docker buildx bake` per batch of ready jobs.
+
+For each batch it leases the jobs' caches, writes the bake file into the run's directory, runs
+bake, keeps or drops each cache export, points the plan's tags at what was built, writes each
+job's log, and makes each job's one `JobResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator import images
+from orchestrator.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
+from orchestrator.buildlog import BakeResult
+from orchestrator.cache import CacheLease, lease
+from orchestrator.engine import ImageInfo
+from orchestrator.errors import OrchError
+from orchestrator.jobs import Job, JobSet
+from orchestrator.project import Project
+from orchestrator.results import Invocation, JobResult, Status
+from orchestrator.scheduler import TargetOutcome
+from orchestrator.versions import Manifest, short
+from orchestrator.workspace import RunDir
+
+
+class BakeEngine(images.ImageStore, Protocol):
+    """What a run needs of the engine: run one bake, and the image calls."""
+
+    async def bake(
+        self, bake_file: Path, names: Sequence[str], *, cwd: Path
+    ) -> Mapping[str, BakeResult]: ...
+
+
+@dataclass
+class EngineBuilder:
+    """Builds batches of jobs with bake; `results` holds each job it finished."""
+
+    project: Project
+    jobset: JobSet
+    engine: BakeEngine
+    run_dir: RunDir
+    manifests: Mapping[str, Manifest]  # by target name: every selected target's inputs
+    job_versions: Mapping[str, str]  # by job key
+    absent_secrets: frozenset[tuple[str, str]] = frozenset()
+    results: dict[str, JobResult] = field(default_factory=dict)
+    invocations: list[Invocation] = field(default_factory=list)
+    clock0: float = field(default_factory=time.monotonic)
+
+    @property
+    def root(self) -> Path:
+        return self.project.plan.root
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {name: m.version for name, m in self.manifests.items()}
+
+    async def build(self, batch: tuple[str, ...]) -> dict[str, TargetOutcome]:
+        jobs = [self.jobset.jobs[key] for key in batch]
+        leases: dict[str, CacheLease] = {}
+        for job in jobs:
+            try:
+                leases[job.key] = lease(job.target.cache_from, job.cache_to, self.root)
+            except OSError as exc:
+                self._fail(job, f"cannot prepare its cache directory: {why(exc)}")
+        ready = [job for job in jobs if job.key in leases]
+        if ready:
+            await self._bake(ready, leases)
+        # A job with no result was stopped by a failing sibling: the scheduler retries it alone.
+        return {
+            key: self._outcome(key) if key in self.results else TargetOutcome("cancelled")
+            for key in batch
+        }
+
+    async def _bake(self, jobs: Sequence[Job], leases: Mapping[str, CacheLease]) -> None:
+        keys = tuple(job.key for job in jobs)
+        inputs = RunInputs(
+            versions=self.versions,
+            cache={k: held.specs for k, held in leases.items()},
+            absent_secrets=self.absent_secrets,
+        )
+        started = time.monotonic() - self.clock0
+        try:
+            path = self.run_dir.bake_file(
+                keys, bake_file(bake_definitions(self.project, jobs, inputs=inputs))
+            )
+        except OSError as exc:
+            for job in jobs:
+                leases[job.key].abort()
+                self._fail(job, f"cannot write its bake file: {why(exc)}")
+            return
+        baked: Mapping[str, BakeResult] = {}
+        cache_errors: dict[str, str] = {}
+        missing = "bake reported nothing for it"
+        try:
+            async with self.run_dir.building(keys):
+                baked = await self.engine.bake(path, [bake_name(k) for k in keys], cwd=self.root)
+        except OSError as exc:  # a lock file or the bake process could not be opened
+            missing = f"cannot run its bake: {why(exc)}"
+        finally:
+            for key, held in leases.items():
+                got = baked.get(bake_name(key))
+                if got is None or got.status != "built":
+                    held.abort()
+                    continue
+                try:
+                    held.commit()
+                except OSError as exc:
+                    held.abort()
+                    cache_errors[key] = f"its cache could not be saved: {why(exc)}"
+            self.invocations.append(
+                Invocation(
+                    jobs=keys,
+                    started_s=started,
+                    ended_s=time.monotonic() - self.clock0,
+                    bake_file=str(path.relative_to(self.root)),
+                )
+            )
+        refs = [
+            hand_off_ref(job.target, self.versions)
+            for job in jobs
+            if not job.test and _built(baked.get(bake_name(job.key)))
+        ]
+        found = await self.engine.inspect(refs) if refs else {}
+        for job in jobs:
+            got = baked.get(bake_name(job.key))
+            if got is None:
+                self._fail(job, missing)
+            elif got.status != "cancelled":
+                error = cache_errors.get(job.key)
+                if error is None and got.status == "built":
+                    error = await self._publish(job)
+                self._record(job, got, path, found, error)
+
+    async def _publish(self, job: Job) -> str | None:
+        """Point the plan's tags at a build that succeeded; the error if that failed."""
+        if job.test:
+            return None
+        t = job.target
+        ref = hand_off_ref(t, self.versions)
+        try:
+            await images.point_tags(self.engine, t, ref, [tag for tag in t.tags if tag != ref])
+        except OrchError as exc:
+            return f"built as {ref}, but the plan's tags could not be moved to it: {exc.message}"
+        with contextlib.suppress(OSError):  # only `orch why` reads it, and says when it is missing
+            self.run_dir.save_manifest(t.name, self.manifests[t.name].to_json())
+        return None
+
+    def _record(
+        self,
+        job: Job,
+        got: BakeResult,
+        path: Path,
+        found: Mapping[str, ImageInfo],
+        error: str | None,
+    ) -> None:
+        warnings = list(got.warnings)
+        rel = path.relative_to(self.root)
+        header = f"# re-run: docker buildx bake -f {rel} {bake_name(job.key)}   (from {self.root})"
+        try:
+            written = self.run_dir.write_log(job.key, "\n".join((header, *got.log_lines, "")))
+            log: str | None = str(written.relative_to(self.root))
+        except OSError as exc:
+            log = None
+            warnings.append(f"its log could not be written: {why(exc)}")
+        built = got.status == "built" and error is None
+        versioned = None if job.test else hand_off_ref(job.target, self.versions)
+        info = found.get(versioned) if built and versioned else None
+        status: Status = ("passed" if job.test else "built") if built else "failed"
+        self.results[job.key] = JobResult(
+            key=job.key,
+            status=status,
+            duration_s=got.duration_s,
+            version=short(self.job_versions[job.key]),
+            image=job.image if built else None,
+            versioned_image=versioned if built else None,
+            digest=(info.digest if info else got.digest) if built and versioned else None,
+            size_bytes=info.size_bytes if info else None,
+            cached_steps=got.cached_steps,
+            log=log,
+            failed_step=got.failed_step,
+            error=error or got.error,
+            tail=got.tail,
+            warnings=tuple(warnings),
+        )
+
+    def _fail(self, job: Job, error: str) -> None:
+        self.results[job.key] = JobResult(
+            key=job.key,
+            status="failed",
+            duration_s=0.0,
+            version=short(self.job_versions[job.key]),
+            error=error,
+        )
+
+    def _outcome(self, key: str) -> TargetOutcome:
+        r = self.results[key]
+        done = r.status in ("built", "passed")
+        return TargetOutcome("built" if done else "failed", r.duration_s or 0.0, r.error or "")
+
+
+def _built(got: BakeResult | None) -> bool:
+    return got is not None and got.status == "built"
+
+
+def why(exc: OSError) -> str:
+    """An OSError as a person reads it: what went wrong, and with which file."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"

@@ -1,0 +1,139 @@
+"""`--since`, versions and `orch why` through the CLI, in real git repositories, no engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+from tests.kit import write_tree
+
+PLAN = """\
+version: 1
+stages:
+  base: {context: base}
+services:
+  a: {context: a}
+  b: {context: b}
+  c: {context: c}
+"""
+FILES = {
+    "buildplan.yaml": PLAN,
+    "base/Dockerfile": "FROM busybox\n",
+    "a/Dockerfile": "FROM base\nCOPY . /a\n",
+    "a/main.py": "print('a')\n",
+    "b/Dockerfile": "FROM busybox\nCOPY . /b\n",
+    "b/main.py": "print('b')\n",
+    "c/Dockerfile": "FROM base\n",
+}
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@orch.invalid", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    write_tree(tmp_path, FILES)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "monorepo")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, dict[str, object]]:
+    assert main(["plan", "--json", *args]) == 0
+    return {t["name"]: t for t in json.loads(capsys.readouterr().out)["targets"]}
+
+
+def test_plan_shows_a_version_per_target_that_moves_with_its_inputs(repo, capsys):
+    before = plan_json(capsys)
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    after = plan_json(capsys)
+    assert after["a"]["version"] != before["a"]["version"]
+    assert {n: after[n]["version"] for n in ("base", "b", "c")} == {
+        n: before[n]["version"] for n in ("base", "b", "c")
+    }
+    assert after["a"]["versioned_image"] == f"orch/a:{after['a']['version']}"
+
+
+def test_plan_since_gives_each_target_a_status_and_a_reason(repo, capsys):
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    shown = plan_json(capsys, "--since", "HEAD")
+    assert shown["b"]["status"] == "unaffected"
+    assert shown["c"]["status"] == "unaffected"
+    assert shown["a"]["status"] == "pending"  # unit tests have no engine to find its image in
+    assert str(shown["a"]["reason"]).startswith("a/main.py changed (context)")
+
+
+def test_a_changed_stage_affects_what_builds_on_it(repo, capsys):
+    (repo / "base" / "Dockerfile").write_text("FROM busybox\nRUN true\n")
+    shown = plan_json(capsys, "--since", "HEAD")
+    assert {n: t["status"] for n, t in shown.items()} == {
+        "base": "pending",
+        "a": "pending",
+        "b": "unaffected",
+        "c": "pending",
+    }
+    assert "it builds on base, which is affected" in str(shown["c"]["reason"])
+
+
+def test_build_since_with_nothing_affected_builds_nothing_and_says_so(repo, capsys):
+    report = repo / "report.json"
+    assert main(["build", "--since", "HEAD", "--report", str(report)]) == 0
+    assert "nothing to build: no change since HEAD affects them" in capsys.readouterr().err
+    assert json.loads(report.read_text())["targets"] == {}
+
+
+def test_graph_since_draws_what_is_affected_and_what_it_needs(repo, capsys):
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    assert main(["graph", "--since", "HEAD"]) == 0
+    drawn = capsys.readouterr().out
+    assert "a" in drawn and "base" in drawn
+    assert "b" not in drawn.split()
+
+
+def test_why_says_what_it_could_not_look_up_and_that_there_is_no_build_to_compare(repo, capsys):
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    assert main(["why", "a", "--since", "HEAD"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("a: would be built: its image for version ")
+    assert "could not be looked up (the engine did not answer)" in text
+    assert "a/main.py changed (context)" in text
+    assert "it has not been built in this checkout" in text
+
+
+def test_why_of_an_unaffected_target_says_so(repo, capsys):
+    assert main(["why", "b", "--since", "HEAD"]) == 0
+    assert capsys.readouterr().out.startswith("b: unaffected: no change since HEAD")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "--since", "no-such-ref"], "no-such-ref"),
+        (["why", "nope"], "unknown target"),
+    ],
+)
+def test_bad_since_input_is_exit_2(repo, capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_since_outside_a_git_work_tree_is_exit_2(tmp_path, capsys, monkeypatch):
+    write_tree(tmp_path, FILES)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert main(["plan", "--since", "HEAD"]) == 2
+    assert "--since needs a git work tree" in capsys.readouterr().err
