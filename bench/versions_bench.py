@@ -12,9 +12,11 @@ round with a fresh reader, as a new `orch` process would have.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -129,6 +131,23 @@ def main() -> None:
             f"  ({reader.files_read} files read, the rest named by git)"
         )
         print(f"  changed paths since HEAD~1:       {since_s:.3f} s  ({len(changed)} paths)")
+        orch = [sys.executable, "-m", "orchestrator", "plan", "--json"]
+        cli_plan_s, _ = timed(args.rounds, lambda: command(root, orch))
+        cli_since_s, out = timed(args.rounds, lambda: command(root, [*orch, "--since", "HEAD~1"]))
+        pending = sum(t.get("status") != "unaffected" for t in json.loads(out)["targets"])
+        print("whole commands, as CI runs them:")
+        print(f"  orch plan --json (every version):  {cli_plan_s:.3f} s  (target < 2 s)")
+        print(
+            f"  orch plan --since HEAD~1 --json:   {cli_since_s:.3f} s  (target < 1.5 s; "
+            f"{pending} affected)"
+        )
+
+
+def command(root: Path, argv: list[str]) -> str:
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr}")
+    return proc.stdout
 
 
 if __name__ == "__main__":
