@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import time
@@ -22,6 +23,9 @@ from typing import IO
 
 from orchestrator.bake import CacheSpecs
 from orchestrator.specs import CacheEntry
+
+# A JSON manifest or index is small; a larger blob is a layer and never parsed.
+MANIFEST_LIMIT = 4 * 1024 * 1024
 
 
 def _versions_dir(dest: Path) -> Path:
@@ -46,6 +50,7 @@ class CacheLease:
         swaps, self._swaps = self._swaps, []
         for dest, version in swaps:
             if (version / "index.json").is_file():
+                _drop_unreferenced(version)
                 _swap(dest, version)
             else:
                 shutil.rmtree(version, ignore_errors=True)
@@ -89,6 +94,70 @@ def _resolve_current(src: Path) -> tuple[Path, IO[bytes] | None]:
         if lock is not None:
             return real, lock
     return src, None
+
+
+def _prefill(dest: Path, version: Path) -> None:
+    """Start a new version with the current one's blobs hard-linked, so BuildKit writes only
+    the layers that are new (a whole mode=max export costs seconds).
+
+    Blobs are content-addressed and BuildKit writes each anew under a temporary name, never
+    into an existing file, so sharing them cannot change the current version. Nothing else is
+    carried over: index.json is BuildKit's to write, and a version without one is never
+    swapped in. A blob that will not link just leaves the new version emptier.
+    """
+    current = dest.resolve() if dest.is_symlink() else None
+    blobs = current / "blobs" if current is not None else None
+    if blobs is None or not blobs.is_dir() or blobs.is_symlink():
+        return
+    for algo in blobs.iterdir():
+        if not algo.is_dir() or algo.is_symlink():
+            continue
+        into = version / "blobs" / algo.name
+        for blob in algo.iterdir():
+            if blob.is_file() and not blob.is_symlink():
+                with contextlib.suppress(OSError):
+                    into.mkdir(parents=True, exist_ok=True)
+                    os.link(blob, into / blob.name)
+
+
+def _referenced(version: Path) -> set[str] | None:
+    """Every blob digest the version's index.json reaches; None if it cannot be read whole."""
+    blobs = version / "blobs"
+    seen: set[str] = set()
+    try:
+        todo = [json.loads((version / "index.json").read_text())]
+        while todo:
+            doc = todo.pop()
+            refs = [*doc.get("manifests", []), *doc.get("layers", []), doc.get("config") or {}]
+            for ref in refs:
+                digest = ref.get("digest") if isinstance(ref, dict) else None
+                if not isinstance(digest, str) or digest in seen:
+                    continue
+                seen.add(digest)
+                if "json" in str(ref.get("mediaType", "")) or ref.get("mediaType") is None:
+                    algo, _, hexdigest = digest.partition(":")
+                    path = blobs / algo / hexdigest
+                    if path.is_file() and path.stat().st_size < MANIFEST_LIMIT:
+                        with contextlib.suppress(ValueError, UnicodeDecodeError):
+                            found = json.loads(path.read_bytes())
+                            if isinstance(found, dict):
+                                todo.append(found)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return seen
+
+
+def _drop_unreferenced(version: Path) -> None:
+    """Remove the blobs a prefilled version carried over that its new index no longer uses,
+    so a cache does not grow with every build."""
+    keep = _referenced(version)
+    blobs = version / "blobs"
+    if keep is None or not blobs.is_dir():
+        return  # keep everything rather than guess
+    for algo_dir in blobs.iterdir():
+        for blob in algo_dir.iterdir():
+            if f"{algo_dir.name}:{blob.name}" not in keep:
+                blob.unlink(missing_ok=True)
 
 
 def _swap(dest: Path, version: Path) -> None:
@@ -152,6 +221,7 @@ def lease(
                 result._locks.append(lock)
                 version.mkdir()
                 result._swaps.append((dest, version))
+                _prefill(dest, version)
                 entry = entry.with_attr("dest", str(version))
             result.cache_to.append(entry.render())
     except BaseException:

@@ -285,7 +285,8 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
             return EXIT_OK
     jobset = jobs.select_test_jobs(project, targets) if test else jobs.build_jobs(project, targets)
     engine = Engine(builder=opts["builder"], pull=opts["pull"])
-    engine.check()
+    if opts["builder"]:
+        engine.check()  # else the first engine call finds out, one round trip fewer
     names = sorted({job.target.name for job in jobset.jobs.values()})
     manifests = anyio.run(
         lambda: resolve.versions(project, names, engine, pull=opts["pull"])

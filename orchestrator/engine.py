@@ -1,8 +1,8 @@
 """The one module that talks to Docker: checks the engine, runs bake, inspects images.
 
-python-on-whales finds the user's docker command and checks the engine before a run; during a
-run every call is a child process opened with anyio, so none blocks the event loop, bake's
-output streams in, and a cancel stops it.
+Every call is a child process of the user's own `docker` CLI (its context, config and
+DOCKER_HOST apply), opened with anyio: none blocks the event loop, bake's output streams in, a
+cancel stops it, and argument lists are never shell strings.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -22,9 +23,6 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import anyio
-from python_on_whales import DockerClient
-from python_on_whales.client_config import ClientNotFoundError
-from python_on_whales.exceptions import DockerException
 
 from orchestrator.buildlog import BakeResult, BuildOutputReader, bake_results
 from orchestrator.errors import EngineError
@@ -35,6 +33,18 @@ TERM_GRACE_S = 3.0
 # Registry look-ups at once: each is one HTTPS round trip.
 REGISTRY_LOOKUPS = 8
 _NO_SUCH_IMAGE = re.compile(r"No such image: (\S+)")
+_NO_BUILDX = re.compile(rb"'buildx' is not a docker command|unknown command \"buildx\"")
+_UNREACHABLE = re.compile(
+    rb"Cannot connect to the Docker daemon|Is the docker daemon running|error during connect"
+)
+
+
+def _not_answering(stderr: bytes) -> EngineError:
+    said = stderr.decode("utf-8", "replace").strip().splitlines()
+    return EngineError(
+        "the Docker Engine is not answering" + (f": {said[-1]}" if said else ""),
+        hint="start dockerd (scripts/engine installs and starts one), or set DOCKER_HOST",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,33 +60,31 @@ class Engine:
     def __init__(self, builder: str | None = None, *, pull: bool = False) -> None:
         self.builder = builder
         self.pull = pull  # bake pulls every base image anew
-        self._client = DockerClient()
-        try:
-            self._docker = [str(part) for part in self._client.client_config.docker_cmd]
-        except ClientNotFoundError as exc:
+        docker = shutil.which("docker")
+        if docker is None:
             raise EngineError(
                 "the docker CLI was not found on PATH",
                 hint="install Docker with buildx, or run scripts/engine",
-            ) from exc
+            )
+        self._docker = [docker]
 
     def check(self) -> None:
-        """Raise EngineError (exit 3) unless the daemon and buildx (and the builder) answer."""
-        try:
-            self._client.version()
-        except DockerException as exc:
-            raise EngineError(
-                "the Docker Engine is not answering",
-                hint="start dockerd (scripts/engine installs and starts one), or set DOCKER_HOST",
-            ) from exc
-        try:
-            self._client.buildx.inspect(self.builder)
-        except DockerException as exc:
+        """Raise EngineError (exit 3) unless the daemon, buildx and the builder answer."""
+        anyio.run(self.check_async)
+
+    async def check_async(self) -> None:
+        server = await self._run(["version", "--format", "{{.Server.Version}}"])
+        if server.returncode != 0 or not server.stdout.strip():
+            raise _not_answering(server.stderr)
+        argv = ["buildx", "inspect", self.builder] if self.builder else ["buildx", "version"]
+        proc = await self._run(argv)
+        if proc.returncode != 0:
             what = f"buildx builder '{self.builder}'" if self.builder else "docker buildx"
-            said = (exc.stderr or "").strip().splitlines()
+            said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise EngineError(
                 f"{what} is not available" + (f": {said[-1]}" if said else ""),
                 hint="list builders with `docker buildx ls`; pick one with --builder NAME",
-            ) from exc
+            )
 
     def bake_argv(self, bake_file: Path, names: Sequence[str], metadata: Path) -> list[str]:
         argv = [*self._docker, "buildx", "bake", "-f", str(bake_file)]
@@ -104,6 +112,13 @@ class Engine:
             meta = _read_json(metadata)
         finally:
             metadata.unlink(missing_ok=True)
+        if code != 0 and not any(p.lines for p in reader.targets.values()):
+            said = "\n".join(reader.other)
+            if _NO_BUILDX.search(said.encode()) or _UNREACHABLE.search(said.encode()):
+                raise EngineError(
+                    "docker buildx bake could not run: " + said.strip().splitlines()[-1],
+                    hint="install buildx (scripts/engine does), and check the engine answers",
+                )
         return bake_results(names, reader, code, meta, time.monotonic() - started)
 
     async def _run_bake(
@@ -166,17 +181,24 @@ class Engine:
         """The manifest digest each of `refs` has in its registry, looked up without pulling;
         refs the registry does not have are left out."""
         found: dict[str, str] = {}
+        errors: list[EngineError] = []
         limiter = anyio.CapacityLimiter(REGISTRY_LOOKUPS)
 
         async def look(ref: str) -> None:
-            async with limiter:
-                proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+            try:
+                async with limiter:
+                    proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+            except EngineError as exc:  # raised once, below, not as a group of them
+                errors.append(exc)
+                return
             if proc.returncode == 0 and proc.stdout:
                 found[ref] = "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
 
         async with anyio.create_task_group() as tg:
             for ref in dict.fromkeys(refs):
                 tg.start_soon(look, ref)
+        if errors:
+            raise errors[0]
         return found
 
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
@@ -189,8 +211,11 @@ class Engine:
         await self._run([*argv, source], check=True)
 
     async def _run(self, args: Sequence[str], *, check: bool = False) -> CompletedProcess[bytes]:
-        """One short docker call; with `check`, an EngineError naming it when it fails."""
+        """One short docker call; an EngineError when the daemon cannot be reached, and with
+        `check` when the call fails."""
         proc = await anyio.run_process([*self._docker, *args], check=False)
+        if proc.returncode != 0 and _UNREACHABLE.search(proc.stderr):
+            raise _not_answering(proc.stderr)
         if check and proc.returncode != 0:
             said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise EngineError(

@@ -235,19 +235,36 @@ def run(
     absent = check_secrets(jobset, os.environ)
     run_dir = open_run(project.plan.root)
     try:
-        return anyio.run(
-            lambda: execute(
-                project,
-                jobset,
-                engine,
-                run_dir,
-                manifests=manifests,
-                options=options,
-                test=test,
-                absent_secrets=absent,
-                on_event=on_event,
-                interrupts=interrupts,
+        return _unwrapped(
+            lambda: anyio.run(
+                lambda: execute(
+                    project,
+                    jobset,
+                    engine,
+                    run_dir,
+                    manifests=manifests,
+                    options=options,
+                    test=test,
+                    absent_secrets=absent,
+                    on_event=on_event,
+                    interrupts=interrupts,
+                )
             )
         )
     finally:
         run_dir.close()
+
+
+def _unwrapped(call: Callable[[], RunOutcome]) -> RunOutcome:
+    """`call()`, an orch error raised in a task (the engine stopped answering, say) raised as
+    itself rather than inside a task group's ExceptionGroup, so the CLI reports it."""
+    try:
+        return call()
+    except BaseExceptionGroup as group:
+        errors = group.subgroup(OrchError)
+        if errors is None:
+            raise
+        first: BaseException = errors
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None

@@ -66,3 +66,14 @@ def image_prefix(engine_ready: None) -> Iterator[str]:
     mine = [ref for ref in out if ref.startswith(prefix) or f"/{prefix}/" in ref]
     if mine:
         subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True, check=False)
+
+
+@pytest.fixture
+def isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No user or system git configuration, and no repository above the test's directory."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    for var in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{var}_NAME", "orch tests")
+        monkeypatch.setenv(f"GIT_{var}_EMAIL", "tests@orch.invalid")

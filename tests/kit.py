@@ -32,6 +32,27 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def git(cwd: Path, *args: str) -> str:
+    """Run git in `cwd`; its output, stripped. Tests use the `isolated_git` fixture with it."""
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def make_repo(root: Path, files: dict[str, str]) -> Path:
+    """A git repository at root holding `files` in one commit on `main`."""
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q", "-b", "main")
+    write_tree(root, files)
+    commit(root, "first")
+    return root
+
+
+def commit(root: Path, message: str = "change") -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+
+
 def run_orch(
     root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:

@@ -26,15 +26,24 @@ def field(spec: str, key: str) -> str:
     return dict(part.split("=", 1) for part in spec.split(","))[key]
 
 
-def export(held: CacheLease, payload: str = "layers", *, index: bool = True) -> Path:
-    """Do what BuildKit does with `type=local,dest=D`: write index.json and a blob into D."""
+LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def export(
+    held: CacheLease, payload: str = "layers", *, index: bool = True, name: str = "0123abcd"
+) -> Path:
+    """Do what BuildKit does with `type=local,dest=D`: write a blob under a temporary name and
+    rename it into place, then index.json naming it."""
     (spec,) = held.cache_to
     dest = Path(field(spec, "dest"))
-    blob = dest / "blobs/sha256/0123abcd"
+    blob = dest / "blobs/sha256" / name
     blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_text(payload)
+    tmp = blob.with_name(f".ingest-{name}")
+    tmp.write_text(payload)
+    tmp.replace(blob)
     if index:
-        (dest / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": []}))
+        manifests = [{"mediaType": LAYER, "digest": f"sha256:{name}", "size": len(payload)}]
+        (dest / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
     return dest
 
 
@@ -277,3 +286,38 @@ def test_a_local_path_with_a_comma_is_quoted_in_the_leased_spec(root):
         is not None
     )
     held.abort()
+
+
+# --- a new version starts from the current one ----------------------------------------------
+
+
+def test_a_new_version_starts_with_the_current_blobs_linked_and_no_index(root):
+    first = build(root, "old layers")
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    fresh = Path(field(spec, "dest"))
+    old_blob, new_blob = first / "blobs/sha256/0123abcd", fresh / "blobs/sha256/0123abcd"
+    assert new_blob.read_text() == "old layers"
+    assert old_blob.samefile(new_blob)  # linked, not copied: no second copy on disk
+    assert not (fresh / "index.json").exists()  # BuildKit's to write: a failed export has none
+    held.abort()
+
+
+def test_a_rebuilt_layer_never_changes_the_version_it_was_linked_from(root):
+    first = build(root, "old layers")
+    reader = lease([FROM], [], root)  # another run still reads the first version
+    held = lease([FROM], [TO], root)
+    export(held, "new layers")
+    held.commit()
+    assert (first / "blobs/sha256/0123abcd").read_text() == "old layers"
+    assert cached_payload(root) == "new layers"
+    reader.release()
+
+
+def test_blobs_the_new_index_no_longer_names_are_dropped_on_commit(root):
+    build(root, "old layers")
+    held = lease([FROM], [TO], root)
+    export(held, "other layers", name="4567cdef")  # this build's index names only its own blob
+    held.commit()
+    current = (root / ".orch-cache/api").resolve()
+    assert sorted(p.name for p in (current / "blobs/sha256").iterdir()) == ["4567cdef"]

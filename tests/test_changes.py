@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,30 +19,9 @@ from orchestrator.changes import (
 )
 from orchestrator.errors import UsageError
 from orchestrator.project import load_project
+from tests.kit import commit, git, write_tree
 
-
-@pytest.fixture(autouse=True)
-def _isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No user or system git configuration, and no repository above the test's directory."""
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    for var in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{var}_NAME", "orch tests")
-        monkeypatch.setenv(f"GIT_{var}_EMAIL", "tests@orch.invalid")
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def touch(top: Path, rel: str) -> None:
@@ -53,11 +30,6 @@ def touch(top: Path, rel: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         handle.write("# edited\n")
-
-
-def commit(root: Path, message: str = "change") -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
 
 
 PLAN = """\
@@ -126,7 +98,7 @@ def make_monorepo(top: Path) -> Path:
     """The repository with one commit, tagged `before`; returns its top."""
     top.mkdir(parents=True)
     git(top, "init", "-q", "-b", "main")
-    write(top, FILES)
+    write_tree(top, FILES)
     commit(top, "first")
     git(top, "tag", "before")
     return top
@@ -157,7 +129,7 @@ def test_nothing_changed_hits_nothing(top: Path) -> None:
 
 
 def test_a_change_in_a_services_source_hits_it_only(top: Path) -> None:
-    write(top, {"mono/services/api/main.go": "package main // edited\n"})
+    write_tree(top, {"mono/services/api/main.go": "package main // edited\n"})
     result = since_before(top)
     assert result.targets == {"api"}
     assert result.reasons["api"] == (
@@ -167,7 +139,7 @@ def test_a_change_in_a_services_source_hits_it_only(top: Path) -> None:
 
 
 def test_a_change_in_a_shared_named_context_hits_every_user_of_it(top: Path) -> None:
-    write(top, {"mono/libs/shared/job.py": "JOB = 2\n"})
+    write_tree(top, {"mono/libs/shared/job.py": "JOB = 2\n"})
     result = since_before(top)
     assert result.targets == {"worker", "scheduler"}
     for name in ("worker", "scheduler"):
@@ -175,7 +147,7 @@ def test_a_change_in_a_shared_named_context_hits_every_user_of_it(top: Path) -> 
 
 
 def test_a_change_in_a_stages_context_hits_it_and_everything_downstream(top: Path) -> None:
-    write(top, {"mono/stages/base/setup.sh": "echo changed\n"})
+    write_tree(top, {"mono/stages/base/setup.sh": "echo changed\n"})
     commit(top)
     result = since_before(top)
     assert result.targets == {"base", "toolchain", "api", "worker", "scheduler"}
@@ -252,8 +224,8 @@ def test_removing_the_dockerfile_specific_ignore_file_switches_back_to_the_conte
     # now .dockerignore is in use: its edits are rule changes, *.txt is left out
     commit(top)
     git(top, "tag", "-f", "before")
-    write(top, {"mono/services/scheduler/.dockerignore": "*.txt\n*.md\n"})
-    write(top, {"mono/services/scheduler/more.txt": "x\n"})
+    write_tree(top, {"mono/services/scheduler/.dockerignore": "*.txt\n*.md\n"})
+    write_tree(top, {"mono/services/scheduler/more.txt": "x\n"})
     assert rules(since_before(top)) == {
         "scheduler": {
             ("mono/services/scheduler/.dockerignore", "dockerignore"),
@@ -293,7 +265,9 @@ def test_a_path_outside_the_plan_directory_hits_nothing(top: Path, path: str) ->
 
 
 def test_untracked_files_count_and_gitignored_ones_do_not(top: Path) -> None:
-    write(top, {"mono/services/api/new.go": "package main\n", "mono/services/worker/x.log": "log"})
+    write_tree(
+        top, {"mono/services/api/new.go": "package main\n", "mono/services/worker/x.log": "log"}
+    )
     result = since_before(top)
     assert result.changed == ("mono/services/api/new.go",)
     assert rules(result) == {"api": {("mono/services/api/new.go", "context")}}
@@ -350,9 +324,9 @@ def test_renames_deletions_modes_and_symlinks_count(
 
 
 def test_a_committed_change_and_an_uncommitted_one_both_count(top: Path) -> None:
-    write(top, {"mono/services/api/main.go": "package main // 1\n"})
+    write_tree(top, {"mono/services/api/main.go": "package main // 1\n"})
     commit(top)
-    write(top, {"mono/services/worker/worker.py": "print(2)\n"})
+    write_tree(top, {"mono/services/worker/worker.py": "print(2)\n"})
     git(top, "add", "mono/services/worker/worker.py")
     assert since_before(top).targets == {"api", "worker"}
 
@@ -402,7 +376,7 @@ def test_a_cache_default_hits_only_targets_without_their_own_direction(top: Path
 
 
 def test_a_new_target_is_affected_and_the_others_are_not(top: Path) -> None:
-    write(top, {"mono/services/web/Dockerfile": "FROM busybox\n"})
+    write_tree(top, {"mono/services/web/Dockerfile": "FROM busybox\n"})
     with (top / "mono/buildplan.yaml").open("a") as plan:
         plan.write("  web: {context: services/web}\n")
     result = since_before(top)
@@ -435,10 +409,10 @@ def test_a_plan_that_did_not_exist_at_the_ref_affects_every_target(tmp_path: Pat
     top = tmp_path / "repo"
     top.mkdir()
     git(top, "init", "-q", "-b", "main")
-    write(top, {"README.md": "x\n"})
+    write_tree(top, {"README.md": "x\n"})
     commit(top, "empty")
     git(top, "tag", "before")
-    write(top, FILES)
+    write_tree(top, FILES)
     commit(top)
     result = since_before(top)
     assert result.targets == {"base", "toolchain", "api", "worker", "scheduler", "docs"}
@@ -499,11 +473,11 @@ def _shallow_clone_of(tmp_path: Path) -> tuple[Path, str]:
     commits before its tip: the merge base is not in the clone."""
     source = make_monorepo(tmp_path / "source")
     git(source, "checkout", "-q", "-b", "feature")
-    write(source, {"mono/services/api/main.go": "package main // feature\n"})
+    write_tree(source, {"mono/services/api/main.go": "package main // feature\n"})
     commit(source, "feature")
     git(source, "checkout", "-q", "main")
     for n in (1, 2):
-        write(source, {"mono/services/worker/worker.py": f"print({n})\n"})
+        write_tree(source, {"mono/services/worker/worker.py": f"print({n})\n"})
         commit(source, f"main {n}")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "main", f"file://{source}", "clone")
@@ -536,7 +510,9 @@ def test_a_ref_a_shallow_clone_lacks_is_a_usage_error_with_the_fetch_hint(tmp_pa
 
 def test_outside_a_git_work_tree_since_is_a_usage_error(tmp_path: Path) -> None:
     root = tmp_path / "plain"
-    write(root, {k.removeprefix("mono/"): v for k, v in FILES.items() if k.startswith("mono/")})
+    write_tree(
+        root, {k.removeprefix("mono/"): v for k, v in FILES.items() if k.startswith("mono/")}
+    )
     with pytest.raises(UsageError) as caught:
         affected(load_project(root / "buildplan.yaml"), "HEAD")
     assert "--since needs a git work tree" in caught.value.message
@@ -547,10 +523,10 @@ def test_a_plan_that_cannot_be_read_at_the_ref_affects_every_target(tmp_path: Pa
     top = tmp_path / "repo"
     top.mkdir()
     git(top, "init", "-q", "-b", "main")
-    write(top, {**FILES, "mono/buildplan.yaml": "version: 1\nservices: [unclosed\n"})
+    write_tree(top, {**FILES, "mono/buildplan.yaml": "version: 1\nservices: [unclosed\n"})
     commit(top, "broken plan")
     git(top, "tag", "before")
-    write(top, FILES)
+    write_tree(top, FILES)
     result = since_before(top)
     assert result.targets == {"base", "toolchain", "api", "worker", "scheduler", "docs"}
     (reason,) = result.reasons["base"]
@@ -578,8 +554,8 @@ def test_a_plan_at_the_top_of_the_repository(tmp_path: Path) -> None:
     top.mkdir()
     git(top, "init", "-q", "-b", "main")
     plan = "version: 1\nservices:\n  all: {context: .}\n  one: {context: one}\n"
-    write(top, {"buildplan.yaml": plan, "Dockerfile": "FROM busybox\n"})
-    write(top, {"one/Dockerfile": "FROM busybox\n", ".dockerignore": "one/\n"})
+    write_tree(top, {"buildplan.yaml": plan, "Dockerfile": "FROM busybox\n"})
+    write_tree(top, {"one/Dockerfile": "FROM busybox\n", ".dockerignore": "one/\n"})
     commit(top, "first")
     git(top, "tag", "before")
     touch(top, "one/code")
@@ -595,7 +571,7 @@ def test_a_plan_at_the_top_of_the_repository(tmp_path: Path) -> None:
 
 
 def test_an_ignore_pattern_buildkit_rejects_is_a_usage_error(top: Path) -> None:
-    write(top, {"mono/services/api/.dockerignore": "[\n"})
+    write_tree(top, {"mono/services/api/.dockerignore": "[\n"})
     with pytest.raises(UsageError) as caught:
         since_before(top)
     assert caught.value.message.startswith(str(top / "mono/services/api/.dockerignore"))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from orchestrator.cli import main
-from tests.kit import write_tree
+from tests.kit import make_repo, write_tree
 
 PLAN = """\
 version: 1
@@ -31,21 +30,12 @@ FILES = {
 }
 
 
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@orch.invalid", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    write_tree(tmp_path, FILES)
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", "-A")
-    git(tmp_path, "commit", "-qm", "monorepo")
+    make_repo(tmp_path, FILES)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -134,6 +124,5 @@ def test_bad_since_input_is_exit_2(repo, capsys, args, message):
 def test_since_outside_a_git_work_tree_is_exit_2(tmp_path, capsys, monkeypatch):
     write_tree(tmp_path, FILES)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert main(["plan", "--since", "HEAD"]) == 2
     assert "--since needs a git work tree" in capsys.readouterr().err

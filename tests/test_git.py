@@ -23,44 +23,9 @@ from orchestrator.git import (
     status,
     untracked_files,
 )
+from tests.kit import commit, git, make_repo, write_tree
 
-
-@pytest.fixture(autouse=True)
-def _isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No user or system git configuration, and no repository above the test's directory."""
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    for var in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{var}_NAME", "orch tests")
-        monkeypatch.setenv(f"GIT_{var}_EMAIL", "tests@orch.invalid")
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def make_repo(root: Path, files: dict[str, str]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    git(root, "init", "-q", "-b", "main")
-    write(root, files)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "first")
-    return root
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-def commit(root: Path, message: str = "change") -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def test_outside_a_work_tree_there_is_no_repository(tmp_path: Path):
@@ -113,7 +78,7 @@ def test_status_sees_modified_deleted_staged_and_untracked_but_not_ignored(tmp_p
             ".gitignore": "*.log\n",
         },
     )
-    write(root, {"mod": "2", "staged": "2", "new/file": "n", "debug.log": "l"})
+    write_tree(root, {"mod": "2", "staged": "2", "new/file": "n", "debug.log": "l"})
     (root / "gone").unlink()
     (root / "x").chmod(0o755)
     os.utime(root / "same", (1, 1))  # only the mtime moved: not a change
@@ -162,7 +127,7 @@ def test_changes_since_a_ref_list_renames_deletions_modes_and_symlinks(tmp_path:
         Change("M", "tool"),
         Change("M", "link"),
     }
-    write(root, {"keep": "changed", "untracked": "u"})
+    write_tree(root, {"keep": "changed", "untracked": "u"})
     assert changed_paths(repo, "HEAD~1") == {
         "ren/a.txt",
         "ren/b.txt",
@@ -177,10 +142,10 @@ def test_changes_since_a_ref_list_renames_deletions_modes_and_symlinks(tmp_path:
 def test_changes_since_use_the_merge_base_not_the_ref_itself(tmp_path: Path):
     root = make_repo(tmp_path / "r", {"base": "b"})
     git(root, "checkout", "-q", "-b", "feature")
-    write(root, {"feature": "f"})
+    write_tree(root, {"feature": "f"})
     commit(root, "feature")
     git(root, "checkout", "-q", "main")
-    write(root, {"main-only": "m"})
+    write_tree(root, {"main-only": "m"})
     commit(root, "main moves on")
     git(root, "checkout", "-q", "feature")
     repo = repository(root)
@@ -208,7 +173,7 @@ def shallow_clone(origin: Path, dest: Path, *args: str) -> Path:
 
 def test_a_shallow_clone_without_the_ref_says_to_fetch_deeper(tmp_path: Path):
     origin = make_repo(tmp_path / "origin", {"a": "1"})
-    write(origin, {"a": "2"})
+    write_tree(origin, {"a": "2"})
     commit(origin)
     clone = shallow_clone(origin, tmp_path / "clone")
     repo = repository(clone)
@@ -222,10 +187,10 @@ def test_a_shallow_clone_without_the_ref_says_to_fetch_deeper(tmp_path: Path):
 def test_a_shallow_clone_without_the_merge_base_says_so(tmp_path: Path):
     origin = make_repo(tmp_path / "origin", {"a": "1"})
     git(origin, "checkout", "-q", "-b", "feature")
-    write(origin, {"f": "1"})
+    write_tree(origin, {"f": "1"})
     commit(origin, "feature")
     git(origin, "checkout", "-q", "main")
-    write(origin, {"a": "2"})
+    write_tree(origin, {"a": "2"})
     commit(origin, "main")
     clone = shallow_clone(origin, tmp_path / "clone", "--branch", "feature")
     subprocess.run(

@@ -16,6 +16,7 @@ from orchestrator.plan import NamedContext, Plan, Secret, load_plan, references,
 from orchestrator.plan.schema import PLAN_SCHEMA
 from orchestrator.plan.yaml_reader import read_document
 from orchestrator.specs import parse_cache_entry
+from tests.kit import write_tree
 from tests.plan_corpus import CASES, CORPUS, Expected, prepare
 
 DOCKERFILE = "FROM busybox\n"
@@ -70,12 +71,9 @@ def _check_case(case: str, tmp_path: Path) -> None:
 
 
 def _write(root: Path, plan: str, dirs: tuple[str, ...] = ("app",)) -> Path:
-    for d in dirs:
-        (root / d).mkdir(parents=True, exist_ok=True)
-        (root / d / "Dockerfile").write_text(DOCKERFILE)
-    path = root / "buildplan.yaml"
-    path.write_text(plan)
-    return path
+    """A plan file and a Dockerfile in each of `dirs`; the plan's path."""
+    write_tree(root, {"buildplan.yaml": plan, **{f"{d}/Dockerfile": DOCKERFILE for d in dirs}})
+    return root / "buildplan.yaml"
 
 
 def test_minimal_plan_gets_orch_defaults(tmp_path: Path) -> None:
