@@ -123,7 +123,7 @@ def test_missing_engine_is_exit_3(tmp_path, capsys, monkeypatch):
     assert "not answering" in err
     assert "scripts/engine" in err
     assert "Traceback" not in err
-    assert not (tmp_path / ".orch").exists()
+    assert not (tmp_path / ".orch" / "runs").exists()  # no run was started
 
 
 @pytest.mark.parametrize("case", CASES)

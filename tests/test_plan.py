@@ -658,3 +658,25 @@ def test_scalars_are_typed_as_pyyaml_types_them(text: str, tmp_path: Path) -> No
     theirs = yaml.safe_load(path.read_text())["k"]
     assert mine == theirs or (mine != mine and theirs != theirs)  # NaN is not NaN
     assert type(mine) is type(theirs)
+
+
+def test_a_plan_checked_once_is_not_schema_checked_again_and_an_edited_one_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.plan import load as plan_load
+
+    path = _write(tmp_path, "version: 1\nservices:\n  app: {context: app}\n")
+    load_plan(path)
+    assert list((tmp_path / ".orch" / "checked-plans").iterdir())
+
+    def fail(doc: object) -> None:
+        raise AssertionError("checked again")
+
+    monkeypatch.setattr(plan_load, "validate", fail)
+    assert "app" in load_plan(path).targets  # the same data: not checked again
+    path.write_text("version: 1\nservices:\n  app: {context: app, depend_on: []}\n")
+    with pytest.raises(AssertionError, match="checked again"):
+        load_plan(path)  # other data: checked
+    monkeypatch.undo()
+    with pytest.raises(PlanError, match="depend_on"):
+        load_plan(path)

@@ -8,14 +8,17 @@ be, `x-not-here` explains why a key that exists elsewhere is not allowed at this
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Mapping
-from typing import Any
-
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import PlanError, did_you_mean
 from orchestrator.plan.document import Document, YamlPath
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 from orchestrator.plan.references import (
     NAME_MAX,
     NAME_PATTERN,
@@ -188,12 +191,21 @@ PLAN_SCHEMA: dict[str, Any] = {
 }
 
 # jsonschema ships no type information.
-_VALIDATOR = Draft202012Validator(PLAN_SCHEMA)
+# Which schema a plan was checked against: a plan checked once need not be checked again.
+SCHEMA_DIGEST = hashlib.sha256(json.dumps(PLAN_SCHEMA, sort_keys=True).encode()).hexdigest()
+
+
+@functools.cache
+def _validator() -> Any:
+    # jsonschema costs 40 ms to import: only a plan not checked before pays it (see load.py).
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+    return Draft202012Validator(PLAN_SCHEMA)
 
 
 def validate(doc: Document) -> None:
     """Check the document against the plan schema; raise the most useful error first."""
-    errors = list(_VALIDATOR.iter_errors(doc.data))
+    errors = list(_validator().iter_errors(doc.data))
     if not errors:
         return
     # A key missing beside an unknown one is usually the same typo: report the typo.
