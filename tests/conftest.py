@@ -34,6 +34,8 @@ def _no_engine_unless_asked(
 ) -> None:
     """Unit tests get a Docker host that does not exist, so reaching the engine fails loudly;
     tests marked `engine` get the engine, or fail in CI when it is missing."""
+    # Nothing of a test's reaches the user's own cache directory.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(request.getfixturevalue("tmp_path") / ".xdg-cache"))
     if request.node.get_closest_marker("engine") is None:
         monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/orch-unit-tests-have-no-engine.sock")
     else:

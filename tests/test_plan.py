@@ -667,7 +667,8 @@ def test_a_plan_checked_once_is_not_schema_checked_again_and_an_edited_one_is(
 
     path = _write(tmp_path, "version: 1\nservices:\n  app: {context: app}\n")
     load_plan(path)
-    assert list((tmp_path / ".orch" / "checked-plans").iterdir())
+    assert list((tmp_path / ".xdg-cache" / "orch" / "checked-plans").iterdir())
+    assert not (tmp_path / ".orch").exists()  # nothing in the repository
 
     def fail(doc: object) -> None:
         raise AssertionError("checked again")

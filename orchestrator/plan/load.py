@@ -24,8 +24,11 @@ DEFAULT_TAGS = ("latest",)
 _SECTIONS: tuple[tuple[str, Kind], ...] = (("stages", "stage"), ("services", "service"))
 
 
-# Where a plan's directory remembers the plans that passed the schema (see `_checked`).
-CHECKED_DIR = ".orch/checked-plans"
+def _cache_dir() -> Path:
+    """The user's cache directory for orch (`$XDG_CACHE_HOME/orch`, else ~/.cache/orch): never
+    inside the repository, where a new file would count as a change under --since."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "orch"
 
 
 def load_plan(path: Path) -> Plan:
@@ -47,7 +50,7 @@ def _checked(doc: Document) -> Path:
     after the schema (paths, names, references) is checked on every run."""
     data = json.dumps(doc.data, sort_keys=True, default=repr).encode()
     key = hashlib.sha256(SCHEMA_DIGEST.encode() + b"\0" + data).hexdigest()
-    return doc.file.absolute().parent / CHECKED_DIR / key
+    return _cache_dir() / "checked-plans" / key
 
 
 def _check_version(doc: Document) -> None:
