@@ -23,14 +23,14 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
 import pathspec
-import yaml
 
 from orchestrator import dockerignore, git
 from orchestrator.contexts import watch_bases
 from orchestrator.dockerignore import IGNORE_FILE, DockerIgnore, DockerIgnoreError
-from orchestrator.errors import UsageError
+from orchestrator.errors import PlanError, UsageError
 from orchestrator.plan import Target
 from orchestrator.plan.load import DEFAULT_IMAGE, DEFAULT_TAGS
+from orchestrator.plan.yaml_reader import read_text
 from orchestrator.project import Project
 
 RuleKind = Literal["context", "dockerfile", "dockerignore", "named context", "watch"]
@@ -266,10 +266,12 @@ _MERGED = ("args", "labels")  # defaults and the target's own, the target's winn
 
 def read_plan_data(text: str) -> Any:
     """The plain data of a plan's YAML text; a ValueError when it is not YAML."""
+    # The plan's own reader: libyaml's speed, and its limits on nesting and aliases, which a
+    # plan in history deserves as much as the one on disk.
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(str(exc).replace("\n", " ")) from None
+        return read_text(text, Path("buildplan.yaml")).data
+    except PlanError as exc:
+        raise ValueError(exc.message) from None
 
 
 def effective_entries(data: Any) -> dict[str, dict[str, Any]]:

@@ -57,6 +57,12 @@ def read_document(path: Path) -> Document:
     return _Composer(path, _read_text(path)).compose()
 
 
+def read_text(text: str, shown: Path) -> Document:
+    """Compose YAML `text` (a plan from git history, say) with the same limits as a file;
+    `shown` names it in errors."""
+    return _Composer(shown, text).compose()
+
+
 def _read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
