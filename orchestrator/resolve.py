@@ -79,8 +79,8 @@ def look_up(
         resolved = await versions(project, names, store)
         if store is None or not find:
             return resolved, {}
-        targets = project.plan.targets
-        wanted = {n: (targets[n], hand_off_ref(targets[n], resolved.versions)) for n in find}
+        targets, by_name = project.plan.targets, resolved.versions
+        wanted = {n: (targets[n], hand_off_ref(targets[n], by_name)) for n in find}
         return resolved, await images.find(store, wanted)
 
     return anyio.run(both)

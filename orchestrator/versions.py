@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -98,11 +98,11 @@ class Manifest:
     # (external image as the Dockerfile or plan names it, the digest it resolved to), sorted;
     # a reference pinned by digest is its own digest, one that resolved to nothing has "".
     bases: tuple[tuple[str, str], ...] = ()
+    # sha256 of the canonical manifest, each tree standing in by its digest; made once.
+    version: str = field(init=False, default="")
 
-    @property
-    def version(self) -> str:
-        """sha256 of the canonical manifest, each tree standing in by its digest."""
-        return _version(self)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", _version(self))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form that `from_json` reads back, to keep next to a built image."""
