@@ -98,7 +98,9 @@ def plan_cmd(
     names = project.graph.select(list(targets))
     affected = _affected(project, since)
     hit = _by_since(names, affected) if affected is not None else []
-    resolved, found = resolve.look_up(project, names, find=hit)
+    # Under --since only what is affected (and what it builds on) has its version worked out.
+    wanted = names if affected is None else (project.graph.select(hit) if hit else ())
+    resolved, found = resolve.look_up(project, wanted, find=hit)
     if not resolved.engine:
         click.echo(f"warning: {resolve.NO_ENGINE}", err=True)
     versions = resolved.versions

@@ -51,9 +51,9 @@ def plan_json(
                 "name": name,
                 "kind": t.kind,
                 "depends_on": list(graph.deps(name)),
-                "version": short(versions[name]),
+                "version": short(versions[name]) if name in versions else None,
                 "image": t.ref,
-                "versioned_image": hand_off_ref(t, versions),
+                "versioned_image": hand_off_ref(t, versions) if name in versions else None,
                 "tags": list(t.tags),
                 "tests": list(t.tests),
                 "bake": {**BAKE_KEYS, **definitions[name]},
@@ -82,7 +82,8 @@ def plan_table(
         stage = t.target or "(last)"
         if t.tests:
             stage += f"; test: {', '.join(t.tests)}"
-        table.add_row(str(i), name, t.kind, stage, ", ".join(deps), t.ref, short(versions[name]))
+        version = short(versions[name]) if name in versions else ""
+        table.add_row(str(i), name, t.kind, stage, ", ".join(deps), t.ref, version)
     console = Console(highlight=False)
     if not console.is_terminal:
         console.width = 160  # a pipe or a CI log: no reason to wrap at 80 columns

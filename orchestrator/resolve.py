@@ -47,6 +47,8 @@ async def versions(
     project: Project, names: Sequence[str], store: images.ImageStore | None, *, pull: bool = False
 ) -> Versions:
     """The manifests of `names` and their upstream, base images resolved through `store`."""
+    if not names:
+        return Versions({}, engine=store is not None)
     refs = external(project, names)
     digests: Mapping[str, str] = {}
     if store is not None:

@@ -63,6 +63,10 @@ def test_plan_since_gives_each_target_a_status_and_a_reason(repo, capsys):
     assert shown["c"]["status"] == "unaffected"
     assert shown["a"]["status"] == "pending"  # unit tests have no engine to find its image in
     assert str(shown["a"]["reason"]).startswith("a/main.py changed (context)")
+    # Only what is affected, and what it builds on, has its version worked out.
+    assert isinstance(shown["a"]["version"], str)
+    assert isinstance(shown["base"]["version"], str)
+    assert shown["b"]["version"] is None
 
 
 def test_a_changed_stage_affects_what_builds_on_it(repo, capsys):
