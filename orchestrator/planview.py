@@ -83,7 +83,8 @@ def plan_table(
         if t.tests:
             stage += f"; test: {', '.join(t.tests)}"
         version = short(versions[name]) if name in versions else ""
-        table.add_row(str(i), name, t.kind, stage, ", ".join(deps), t.ref, version)
+        row = [str(i), name, t.kind, stage, ", ".join(deps), t.ref, version]
+        table.add_row(*row, *(statuses[name] if statuses else ()))
     console = Console(highlight=False)
     if not console.is_terminal:
         console.width = 160  # a pipe or a CI log: no reason to wrap at 80 columns

@@ -130,3 +130,16 @@ def test_since_outside_a_git_work_tree_is_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["plan", "--since", "HEAD"]) == 2
     assert "--since needs a git work tree" in capsys.readouterr().err
+
+
+def test_the_plan_table_under_since_shows_each_status_and_why(repo, capsys):
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    assert main(["plan", "--since", "HEAD"]) == 0
+    rows = {
+        line.split("│")[2].strip(): line
+        for line in capsys.readouterr().out.splitlines()
+        if "│" in line
+    }
+    assert "pending" in rows["a"]
+    assert "a/main.py changed" in rows["a"]
+    assert "unaffected" in rows["b"]
