@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import anyio
+
 from orchestrator import images
 from orchestrator.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
 from orchestrator.buildlog import BakeResult
@@ -125,15 +127,29 @@ class EngineBuilder:
             for job in jobs
             if not job.test and _built(baked.get(bake_name(job.key)))
         ]
-        found = await self.engine.inspect(refs) if refs else {}
+        found: Mapping[str, ImageInfo] = {}
+        published: dict[str, str | None] = {}
+
+        async def look() -> None:
+            nonlocal found
+            found = await self.engine.inspect(refs) if refs else {}
+
+        async def publish(job: Job) -> None:
+            published[job.key] = await self._publish(job)
+
+        # The image look-up and every job's tag moves at once: each is a docker call.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(look)
+            for job in jobs:
+                got = baked.get(bake_name(job.key))
+                if _built(got) and job.key not in cache_errors:
+                    tg.start_soon(publish, job)
         for job in jobs:
             got = baked.get(bake_name(job.key))
             if got is None:
                 self._fail(job, missing)
             elif got.status != "cancelled":
-                error = cache_errors.get(job.key)
-                if error is None and got.status == "built":
-                    error = await self._publish(job)
+                error = cache_errors.get(job.key) or published.get(job.key)
                 self._record(job, got, path, found, error)
 
     async def _publish(self, job: Job) -> str | None:
