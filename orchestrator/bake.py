@@ -15,7 +15,7 @@ from orchestrator.jobs import Job
 from orchestrator.plan import Secret, Target
 from orchestrator.project import Project
 from orchestrator.specs import format_attrs
-from orchestrator.versions import LABEL_TARGET, LABEL_VERSION, versioned_ref
+from orchestrator.versions import LABEL_INPUTS, LABEL_TARGET, LABEL_VERSION, versioned_ref
 
 # Provenance attestations turn every image into an index with an extra manifest: more daemon work
 # per target and nothing orch's users asked for.
@@ -49,6 +49,7 @@ class RunInputs:
     """What is settled before a bake: versions, and what only a run knows (leases, secrets)."""
 
     versions: Mapping[str, str] = field(default_factory=dict)  # by target name
+    inputs: Mapping[str, str] = field(default_factory=dict)  # by target name: canonical inputs
     cache: Mapping[str, CacheSpecs] = field(default_factory=dict)  # by job key: leased specs
     absent_secrets: frozenset[tuple[str, str]] = frozenset()  # (target, id): optional, not set
 
@@ -83,6 +84,7 @@ def bake_target(
     root: Path,
     upstream: Mapping[str, Target],
     versions: Mapping[str, str] | None = None,
+    inputs: Mapping[str, str] | None = None,
     cache: CacheSpecs | None = None,
     absent_secrets: frozenset[str] = frozenset(),
     link_targets: bool = False,
@@ -124,6 +126,8 @@ def bake_target(
     version = versions.get(t.name)
     if version and not job.test:
         labels |= {LABEL_TARGET: t.name, LABEL_VERSION: version}
+        if inputs and t.name in inputs:
+            labels[LABEL_INPUTS] = inputs[t.name]
     if labels:
         definition["labels"] = labels
     if t.platforms:
@@ -159,6 +163,7 @@ def bake_definitions(
             root=root,
             upstream=project.upstream(job.target.name),
             versions=inputs.versions,
+            inputs=inputs.inputs,
             cache=inputs.cache.get(job.key),
             absent_secrets=frozenset(
                 i for name, i in inputs.absent_secrets if name == job.target.name

@@ -82,6 +82,7 @@ class EngineBuilder:
         keys = tuple(job.key for job in jobs)
         inputs = RunInputs(
             versions=self.versions,
+            inputs={name: m.inputs for name, m in self.manifests.items()},
             cache={k: held.specs for k, held in leases.items()},
             absent_secrets=self.absent_secrets,
         )

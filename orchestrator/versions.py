@@ -98,11 +98,15 @@ class Manifest:
     # (external image as the Dockerfile or plan names it, the digest it resolved to), sorted;
     # a reference pinned by digest is its own digest, one that resolved to nothing has "".
     bases: tuple[tuple[str, str], ...] = ()
-    # sha256 of the canonical manifest, each tree standing in by its digest; made once.
+    # The canonical inputs, each tree standing in by its digest (a few hundred bytes, kept as
+    # an image label), and their sha256, the version; both made once.
+    inputs: str = field(init=False, default="")
     version: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "version", _version(self))
+        text = _canonical(self)
+        object.__setattr__(self, "inputs", text)
+        object.__setattr__(self, "version", hashlib.sha256(text.encode("ascii")).hexdigest())
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form that `from_json` reads back, to keep next to a built image."""
@@ -150,7 +154,7 @@ class Manifest:
         )
 
 
-def _version(m: Manifest) -> str:
+def _canonical(m: Manifest) -> str:
     canonical = {
         "scheme": m.scheme,
         "dockerfile": m.dockerfile.digest,  # its name and place change nothing built
@@ -165,8 +169,7 @@ def _version(m: Manifest) -> str:
         "upstream": m.upstream,
         "bases": m.bases,
     }
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def _entry_json(e: FileInput) -> list[Any]:
@@ -426,6 +429,7 @@ def _mapping_changes(
 TAG_DIGITS = 20
 LABEL_VERSION = "dev.orch.version"
 LABEL_TARGET = "dev.orch.target"
+LABEL_INPUTS = "dev.orch.inputs"
 
 
 def short(version: str) -> str:

@@ -412,6 +412,8 @@ def test_upstream_images_are_handed_on_by_their_versioned_tag(project):
     api = engine.calls[-1]["target"]["api"]
     assert api["contexts"] == {"base": f"docker-image://orch/base:{base.version}"}
     assert api["labels"]["dev.orch.version"].startswith(str(outcome.results[1].version))
+    inputs = json.loads(api["labels"]["dev.orch.inputs"])  # what the version was made of
+    assert dict(inputs["upstream"])["base"].startswith(str(base.version))
 
 
 def test_a_failed_build_moves_no_tag(project):
