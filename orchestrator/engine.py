@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ import anyio
 
 from orchestrator.buildlog import BakeResult, BuildOutputReader, bake_results
 from orchestrator.errors import EngineError
+from orchestrator.files import read_json_object
 
 # Ctrl-C must stop everything within 5 s: bake gets SIGTERM (it cancels the solve in the
 # daemon), then SIGKILL for the whole process group if it has not exited by then.
@@ -109,7 +109,7 @@ class Engine:
             code = await self._run_bake(
                 self.bake_argv(bake_file, names, metadata), cwd, reader, started
             )
-            meta = _read_json(metadata)
+            meta = read_json_object(metadata)
         finally:
             metadata.unlink(missing_ok=True)
         if code != 0 and not any(p.lines for p in reader.targets.values()):
@@ -239,11 +239,3 @@ async def _stop(process: anyio.abc.Process) -> None:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-
-
-def _read_json(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

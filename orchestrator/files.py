@@ -34,6 +34,15 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def read_json_object(path: Path) -> dict[str, object]:
+    """A JSON object from `path`; {} when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def write_json_atomic(path: Path, data: object) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 

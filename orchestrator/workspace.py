@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import time
@@ -22,7 +21,7 @@ from typing import IO
 import anyio
 
 from orchestrator.errors import OrchError
-from orchestrator.files import write_json_atomic, write_text_atomic
+from orchestrator.files import read_json_object, write_json_atomic, write_text_atomic
 
 STATE_DIR = ".orch"
 KEEP_RUNS = 20
@@ -90,7 +89,7 @@ class RunDir:
 
     def passed(self) -> dict[str, str]:
         """The test stages that passed, by job key, with the version they passed at."""
-        data = _read_json(self.state / "passed.json")
+        data = read_json_object(self.state / "passed.json")
         return {k: v for k, v in data.items() if isinstance(v, str)}
 
     def record_passed(self, versions: Mapping[str, str]) -> None:
@@ -136,16 +135,8 @@ def open_run(root: Path) -> RunDir:
 
 def last_manifest(root: Path, name: str) -> dict[str, object] | None:
     """The inputs of the last build of `name` in this checkout, as saved; None if none."""
-    data = _read_json(root / STATE_DIR / "manifests" / f"{file_name(name)}.json")
+    data = read_json_object(root / STATE_DIR / "manifests" / f"{file_name(name)}.json")
     return data or None
-
-
-def _read_json(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 @contextlib.contextmanager

@@ -89,6 +89,21 @@ def orch_build(
     return proc.returncode, proc.stdout + proc.stderr, data
 
 
+def processes_with(marker: str) -> list[str]:
+    """The command lines of running processes that contain `marker`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
 def docker(*args: str, check: bool = True) -> str:
     proc = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:

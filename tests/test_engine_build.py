@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit import docker, image_file, monorepo, orch_build
+from tests.kit import docker, image_file, monorepo, orch_build, processes_with
 
 pytestmark = pytest.mark.engine
 
@@ -292,20 +292,6 @@ def test_concurrent_runs_share_a_local_cache_without_breaking_it(tmp_path, image
     assert shared.joinpath("svc").resolve() in live
 
 
-def _processes_with(marker: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in cmdline:
-            found.append(f"{entry.name}: {cmdline}")
-    return found
-
-
 def _wait_until(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -331,15 +317,15 @@ def test_interrupt_stops_every_child_within_five_seconds(tmp_path, image_prefix,
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert _wait_until(lambda: _processes_with(f"sleep {seconds}"), 60), "build never started"
+        assert _wait_until(lambda: processes_with(f"sleep {seconds}"), 60), "build never started"
         started = time.monotonic()
         proc.send_signal(sig)
         code = proc.wait(timeout=10)
         assert time.monotonic() - started < 5
         assert code == 130
         bake_file = str(root / ".orch" / "runs")
-        assert _wait_until(lambda: not _processes_with(bake_file), 5), _processes_with(bake_file)
-        assert _wait_until(lambda: not _processes_with(f"sleep {seconds}"), 5)
+        assert _wait_until(lambda: not processes_with(bake_file), 5), processes_with(bake_file)
+        assert _wait_until(lambda: not processes_with(f"sleep {seconds}"), 5)
         # Nothing half-written is left as the cache.
         assert not (root / ".orch-cache" / "slow").exists()
         versions = root / ".orch-cache" / "slow.versions"
@@ -414,4 +400,4 @@ def test_fail_fast_cancels_running_builds(tmp_path, image_prefix):
     assert code == 1, out
     statuses = {k: v["status"] for k, v in report["targets"].items()}
     assert statuses == {"slow": "cancelled", "broken": "failed", "later": "blocked"}
-    assert _wait_until(lambda: not _processes_with(f"sleep {seconds}"), 5)
+    assert _wait_until(lambda: not processes_with(f"sleep {seconds}"), 5)

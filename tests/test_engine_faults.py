@@ -10,11 +10,10 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.kit import docker, image_file, monorepo, orch_build
+from tests.kit import docker, image_file, monorepo, orch_build, processes_with
 
 pytestmark = pytest.mark.engine
 
@@ -154,20 +153,6 @@ def test_two_runs_at_once_in_one_checkout_both_succeed(tmp_path, image_prefix):
             assert (current / "index.json").is_file(), f"round {round_}: {name} cache not whole"
 
 
-def _processes_with(marker: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in cmdline:
-            found.append(cmdline)
-    return found
-
-
 def test_three_interrupts_in_a_row_exit_130_with_nothing_else_and_no_leftovers(
     tmp_path, image_prefix
 ):
@@ -188,9 +173,9 @@ def test_three_interrupts_in_a_row_exit_130_with_nothing_else_and_no_leftovers(
     )
     try:
         deadline = time.monotonic() + 60
-        while not _processes_with(f"sleep {seconds}") and time.monotonic() < deadline:
+        while not processes_with(f"sleep {seconds}") and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _processes_with(f"sleep {seconds}"), "the build never started"
+        assert processes_with(f"sleep {seconds}"), "the build never started"
         for _ in range(3):
             proc.send_signal(signal.SIGINT)
             time.sleep(0.05)
@@ -203,5 +188,5 @@ def test_three_interrupts_in_a_row_exit_130_with_nothing_else_and_no_leftovers(
     assert "unhandled" not in out
     assert "build interrupted" in out
     assert not list((root / ".orch").rglob(".metadata-*"))
-    assert not _processes_with(str(root / ".orch" / "runs"))
+    assert not processes_with(str(root / ".orch" / "runs"))
     docker("buildx", "du", check=False)  # the daemon still answers
