@@ -16,10 +16,11 @@ from typing import Protocol
 
 import anyio
 
-from orchestrator import images
+from orchestrator import images, sizes
 from orchestrator.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
 from orchestrator.buildlog import BakeResult
 from orchestrator.cache import CacheLease, lease
+from orchestrator.dockerfile.lexer import instruction_lines
 from orchestrator.engine import ImageInfo
 from orchestrator.errors import OrchError
 from orchestrator.jobs import Job, JobSet
@@ -49,6 +50,7 @@ class EngineBuilder:
     manifests: Mapping[str, Manifest]  # by target name: every selected target's inputs
     job_versions: Mapping[str, str]  # by job key
     absent_secrets: frozenset[tuple[str, str]] = frozenset()
+    previous_sizes: Mapping[str, int] = field(default_factory=dict)  # by job key
     results: dict[str, JobResult] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
     clock0: float = field(default_factory=time.monotonic)
@@ -128,30 +130,45 @@ class EngineBuilder:
             for job in jobs
             if not job.test and _built(baked.get(bake_name(job.key)))
         ]
-        found: Mapping[str, ImageInfo] = {}
+        found = await self.engine.inspect(refs) if refs else {}
+        budgets = {
+            job.key: error
+            for job in jobs
+            if (error := await self._over_budget(job, found)) is not None
+        }
         published: dict[str, str | None] = {}
-
-        async def look() -> None:
-            nonlocal found
-            found = await self.engine.inspect(refs) if refs else {}
 
         async def publish(job: Job) -> None:
             published[job.key] = await self._publish(job)
 
-        # The image look-up and every job's tag moves at once: each is a docker call.
+        # Every job's tag moves at once: each is a docker call.
         async with anyio.create_task_group() as tg:
-            tg.start_soon(look)
             for job in jobs:
                 got = baked.get(bake_name(job.key))
-                if _built(got) and job.key not in cache_errors:
+                if _built(got) and job.key not in cache_errors and job.key not in budgets:
                     tg.start_soon(publish, job)
         for job in jobs:
             got = baked.get(bake_name(job.key))
             if got is None:
                 self._fail(job, missing)
             elif got.status != "cancelled":
-                error = cache_errors.get(job.key) or published.get(job.key)
+                error = cache_errors.get(job.key) or budgets.get(job.key) or published.get(job.key)
                 self._record(job, got, path, found, error)
+
+    async def _over_budget(self, job: Job, found: Mapping[str, ImageInfo]) -> str | None:
+        """Why a built image breaks its target's `max_size`, with its largest layers; or None."""
+        t = job.target
+        info = found.get(hand_off_ref(t, self.versions)) if not job.test else None
+        if t.max_size is None or info is None or info.size_bytes <= t.max_size:
+            return None
+        try:
+            history = await self.engine.history(info.ref)
+            lines = instruction_lines(t.dockerfile)
+        except (OrchError, OSError):
+            history, lines = [], []
+        message = sizes.over_budget(info.size_bytes, t.max_size, sizes.join_layers(history, lines))
+        where = f" (max_size at {t.max_size_at})" if t.max_size_at else ""
+        return message.replace("\n", f"{where}\n", 1) if "\n" in message else message + where
 
     async def _publish(self, job: Job) -> str | None:
         """Point the plan's tags at a build that succeeded; the error if that failed."""
@@ -197,6 +214,7 @@ class EngineBuilder:
             versioned_image=versioned if built else None,
             digest=(info.digest if info else got.digest) if built and versioned else None,
             size_bytes=info.size_bytes if info else None,
+            previous_size_bytes=self.previous_sizes.get(job.key),
             cached_steps=got.cached_steps,
             log=log,
             failed_step=got.failed_step,

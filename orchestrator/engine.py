@@ -172,6 +172,27 @@ class Engine:
             for i, ref in enumerate(found)
         }
 
+    async def history(self, ref: str) -> list[tuple[int, str]]:
+        """The layers of a local image, newest first: (uncompressed bytes, what made it)."""
+        proc = await self._run(
+            [
+                "image",
+                "history",
+                "--no-trunc",
+                "--human=false",
+                "--format",
+                "{{.Size}}|{{.CreatedBy}}",
+                ref,
+            ],
+            check=True,
+        )
+        layers = []
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            size, _, created_by = line.partition("|")
+            if size.isdigit():
+                layers.append((int(size), created_by))
+        return layers
+
     async def tag(self, source: str, tags: Sequence[str]) -> None:
         """Point each local tag at the image `source` names."""
         for tag in tags:

@@ -6,6 +6,7 @@ from rich.table import Table
 
 from orchestrator.console import StatusView, printable
 from orchestrator.results import RunOutcome
+from orchestrator.sizes import change_text, size_text
 
 
 def document(outcome: RunOutcome) -> dict[str, object]:
@@ -20,6 +21,7 @@ def document(outcome: RunOutcome) -> dict[str, object]:
             "versioned_image": r.versioned_image,
             "digest": r.digest,
             "size_bytes": r.size_bytes,
+            "previous_size_bytes": r.previous_size_bytes,
             "log": r.log,
             "cached_steps": r.cached_steps,
             "warnings": list(r.warnings),
@@ -45,18 +47,6 @@ def document(outcome: RunOutcome) -> dict[str, object]:
         ],
         "warnings": list(outcome.warnings),
     }
-
-
-def size_text(n: int | None) -> str:
-    """Bytes in decimal units, as `docker image ls` shows them."""
-    if n is None:
-        return ""
-    value = float(n)
-    for unit in ("B", "kB", "MB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
 
 
 def summary(view: StatusView, outcome: RunOutcome) -> None:
@@ -88,7 +78,7 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
             table.add_row(
                 r.key,
                 r.image or "",
-                size_text(r.size_bytes),
+                _size_with_change(r.size_bytes, r.previous_size_bytes),
                 f"{r.duration_s or 0.0:.1f}s",
                 str(r.cached_steps),
             )
@@ -96,3 +86,8 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
     words = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
     verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "FAILED")
     view.print(f"{'test' if outcome.test else 'build'} {verdict}: {words}")
+
+
+def _size_with_change(now: int | None, before: int | None) -> str:
+    change = change_text(now, before)
+    return size_text(now) + (f" ({change})" if change and change != "same" else "")

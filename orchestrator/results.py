@@ -20,7 +20,8 @@ class JobResult:
     image: str | None = None  # the plan's first tag, once it points at the build (builds only)
     versioned_image: str | None = None  # `{image}:{version}`, what downstream builds use
     digest: str | None = None
-    size_bytes: int | None = None
+    size_bytes: int | None = None  # compressed, as a registry stores it
+    previous_size_bytes: int | None = None  # at the last build of this target recorded here
     cached_steps: int = 0
     log: str | None = None  # relative to the plan's directory
     failed_step: str | None = None

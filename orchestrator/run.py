@@ -91,6 +91,7 @@ async def up_to_date(
     }
     found = await images.find(engine, wanted)
     passed = run_dir.passed()
+    before = run_dir.sizes()
     results: dict[str, JobResult] = {}
     for key, job in jobset.jobs.items():
         version = short(job_version[key])
@@ -120,6 +121,7 @@ async def up_to_date(
             versioned_image=there.ref,
             digest=there.digest,
             size_bytes=there.size_bytes,
+            previous_size_bytes=before.get(key),
         )
     return results
 
@@ -151,6 +153,7 @@ async def execute(
         manifests=manifests,
         job_versions=job_version,
         absent_secrets=absent_secrets,
+        previous_sizes=run_dir.sizes(),
     )
     settled: dict[str, JobResult] = {}
     scheduled: RunResult | None = None
@@ -187,6 +190,12 @@ async def execute(
         history.update(history_path, {k: d for k, d in durations.items() if d})
     except OSError as exc:
         warnings.append(f"durations were not saved to {history_path}: {why(exc)}")
+    try:
+        run_dir.record_sizes(
+            {r.key: r.size_bytes for r in results if r.status == "built" and r.size_bytes}
+        )
+    except OSError as exc:
+        warnings.append(f"image sizes were not recorded in {run_dir.state}: {why(exc)}")
     try:
         run_dir.record_passed({r.key: job_version[r.key] for r in results if r.status == "passed"})
     except OSError as exc:

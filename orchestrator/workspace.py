@@ -99,6 +99,18 @@ class RunDir:
                 merged = self.passed() | dict(versions)
                 write_json_atomic(self.state / "passed.json", dict(sorted(merged.items())))
 
+    def sizes(self) -> dict[str, int]:
+        """Each target's image size at its last build recorded here, in bytes."""
+        data = read_json_object(self.state / "sizes.json")
+        return {k: v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+    def record_sizes(self, sizes: Mapping[str, int]) -> None:
+        """Keep the sizes of the images just built, merged with what another run added."""
+        if sizes:
+            with _locked(self.state / "sizes.lock"):
+                merged = self.sizes() | dict(sizes)
+                write_json_atomic(self.state / "sizes.json", dict(sorted(merged.items())))
+
     def save_manifest(self, name: str, manifest: Mapping[str, object]) -> None:
         """Keep the inputs of a target's last build, for `orch why` to compare against."""
         write_json_atomic(self.state / "manifests" / f"{file_name(name)}.json", manifest)

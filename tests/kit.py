@@ -143,6 +143,7 @@ class FakeEngine:
     registry: dict[str, str] = field(default_factory=dict)  # pushed ref -> manifest digest
     tagged: list[tuple[str, str]] = field(default_factory=list)  # (source, tag), in order
     lookups: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # engine calls
+    sizes: dict[str, int] = field(default_factory=dict)  # ref -> size (default 1234 bytes)
 
     async def bake(
         self, bake_file: Path, names: Sequence[str], *, cwd: Path
@@ -194,7 +195,7 @@ class FakeEngine:
     async def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
         self.lookups.append(("inspect", tuple(refs)))
         return {
-            ref: ImageInfo(ref=ref, digest=self.images[ref], size_bytes=1234)
+            ref: ImageInfo(ref=ref, digest=self.images[ref], size_bytes=self.sizes.get(ref, 1234))
             for ref in refs
             if ref in self.images
         }
@@ -203,6 +204,9 @@ class FakeEngine:
         for tag in tags:
             self.tagged.append((source, tag))
             self.images[tag] = self.images[source]
+
+    async def history(self, ref: str) -> list[tuple[int, str]]:
+        return [(0, 'CMD ["/app"]'), (1000, "COPY /out/app /app # buildkit")]
 
     async def remote_digests(self, refs: Sequence[str]) -> dict[str, str]:
         self.lookups.append(("remote", tuple(refs)))

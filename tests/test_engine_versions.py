@@ -138,3 +138,24 @@ def test_a_refreshed_base_image_rebuilds_its_users_and_why_says_so(tmp_path, ima
     assert report["invocations"] == []
     up = run_orch(root, "why", "app")
     assert up.stdout.startswith("app: up-to-date: its image for version "), up.stdout
+
+
+def test_an_image_over_its_budget_fails_and_names_its_largest_layer(tmp_path, image_prefix):
+    root = monorepo(
+        tmp_path,
+        image_prefix,
+        "services:\n  svc:\n    context: svc\n    max_size: 100kB\n",
+        {
+            "svc/Dockerfile": BUSYBOX
+            + f"RUN echo {uuid.uuid4().hex} > /n\n"
+            + "RUN head -c 3000000 /dev/urandom > /big\n"
+        },
+    )
+    code, out, report = orch_build(root)
+    assert code == 1, out
+    svc = report["targets"]["svc"]
+    assert svc["status"] == "failed"
+    assert "over its max_size of 100.0 kB" in svc["error"]
+    assert "line 3: RUN head -c 3000000 /dev/urandom > /big" in svc["error"]
+    assert "line 3: RUN head -c 3000000" in out
+    assert docker("image", "inspect", f"{image_prefix}/svc:latest", check=False) == "[]\n"

@@ -681,3 +681,32 @@ def test_a_plan_checked_once_is_not_schema_checked_again_and_an_edited_one_is(
     monkeypatch.undo()
     with pytest.raises(PlanError, match="depend_on"):
         load_plan(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("25MB", 25_000_000),
+        ("1.5 GB", 1_500_000_000),
+        ("800kB", 800_000),
+        ("300MiB", 300 * 2**20),
+        (1000, 1000),
+    ],
+)
+def test_max_size_is_read_in_decimal_or_binary_units(
+    tmp_path: Path, value: object, size: int
+) -> None:
+    shown = f'"{value}"' if isinstance(value, str) else str(value)
+    plan = load_plan(
+        _write(tmp_path, f"version: 1\nservices:\n  app: {{context: app, max_size: {shown}}}\n")
+    )
+    assert plan.targets["app"].max_size == size
+
+
+def test_a_max_size_that_is_no_size_is_a_plan_error_at_its_value(tmp_path: Path) -> None:
+    path = _write(tmp_path, "version: 1\nservices:\n  app:\n    context: app\n    max_size: huge\n")
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    assert caught.value.location is not None
+    assert (caught.value.location.line, caught.value.location.column) == (5, 15)
+    assert "max_size must be a size" in caught.value.message

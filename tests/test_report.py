@@ -223,3 +223,15 @@ def test_an_unwritable_report_path_is_exit_2_before_anything_runs(tmp_path, caps
     assert code == EXIT_USAGE
     assert "cannot write the report to" in err
     assert "Traceback" not in err
+
+
+def test_the_summary_shows_each_built_images_size_and_its_change():
+    grown = JobResult(
+        key="api",
+        status="built",
+        duration_s=1.0,
+        image="orch/api:latest",
+        size_bytes=3_400_000,
+        previous_size_bytes=2_200_000,
+    )
+    assert "3.4 MB (+1.2 MB)" in printed(RunOutcome(results=(grown,), test=False))

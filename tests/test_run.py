@@ -460,3 +460,37 @@ def test_a_registry_target_is_up_to_date_when_the_registry_has_its_version(tmp_p
     again = build(project, engine)
     assert statuses(again) == {"svc": "up-to-date"}
     assert len(engine.calls) == 1
+
+
+# --- image sizes ----------------------------------------------------------------------------
+
+
+def test_an_image_over_its_max_size_fails_with_its_size_budget_and_largest_layers(tmp_path):
+    plan = "services:\n  app:\n    context: app\n    max_size: 1kB\n"
+    project = project_of(tmp_path, plan, {"app/Dockerfile": "FROM busybox\nCOPY /out/app /app\n"})
+    engine = FakeEngine()
+    engine.sizes = {}  # every image 1,234 bytes, over 1 kB
+    outcome = build(project, engine)
+    (app,) = outcome.results
+    assert app.status == "failed"
+    assert app.error is not None
+    first = app.error.splitlines()[0]
+    assert first.startswith("its image is 1.2 kB, over its max_size of 1.0 kB (max_size at ")
+    assert "buildplan.yaml:5" in first
+    assert "line 2: COPY /out/app /app" in app.error  # the layer, joined to its Dockerfile line
+    assert "orch/app:latest" not in engine.images  # a failed build moves no tag
+
+
+def test_an_image_within_its_budget_builds_and_the_size_change_is_reported(tmp_path):
+    plan = "defaults:\n  max_size: 25MB\nservices:\n  app: {context: app}\n"
+    project = project_of(tmp_path, plan, {"app/Dockerfile": "FROM busybox\n"})
+    assert project.plan.targets["app"].max_size == 25_000_000
+    engine = FakeEngine()
+    first = build(project, engine).results[0]
+    assert (first.status, first.previous_size_bytes) == ("built", None)
+    (project.plan.root / "app" / "new.txt").write_text("x")
+    engine.sizes = dict.fromkeys(("orch/app:latest",), 2234)
+    engine.sizes[str(first.versioned_image).replace(str(first.version), "")] = 0
+    again = build(project, engine).results[0]
+    assert again.status == "built"
+    assert again.previous_size_bytes == 1234

@@ -319,3 +319,13 @@ def _heredoc_markers(line: str) -> list[tuple[str, bool, int]]:
         if name:
             markers.append((name, match.group(2) == "-", at))
     return markers
+
+
+def instruction_lines(path: Path) -> list[tuple[int, str, str]]:
+    """Each instruction of the Dockerfile at `path`: its line, its keyword (lower-cased) and its
+    arguments after its flags, for joining what `docker history` says to the Dockerfile."""
+    found = []
+    for ins in Lexer(path.read_text(encoding="utf-8", errors="replace"), path):
+        _, args_at = ins.flags()
+        found.append((ins.line, ins.kind, ins.text[args_at:]))
+    return found

@@ -16,6 +16,7 @@ from orchestrator.plan.model import Kind, NamedContext, Plan, Secret, Target
 from orchestrator.plan.paths import PlanDirectory, watch_pattern_problem
 from orchestrator.plan.schema import SCHEMA_DIGEST, describe_value, validate
 from orchestrator.plan.yaml_reader import read_document
+from orchestrator.sizes import parse_size
 from orchestrator.specs import CacheEntry, SpecError, parse_cache_entry
 
 PLAN_VERSION = 1
@@ -158,6 +159,7 @@ class _Resolver:
         image, registry = self._image(name, spec, at)
         cache_from, cache_from_at = self._cache(name, spec, at, "from")
         cache_to, cache_to_at = self._cache(name, spec, at, "to")
+        max_size, max_size_at = self._max_size(spec, at)
         return Target(
             name=name,
             kind=kind,
@@ -177,6 +179,8 @@ class _Resolver:
             cache_to=cache_to,
             secrets=self._secrets(spec.get("secrets", []), at),
             registry=registry,
+            max_size=max_size,
+            max_size_at=max_size_at,
             location=self.doc.key_at(at),
             depends_on_at=self._depends_on(name, spec.get("depends_on", []), at),
             target_at=self.doc.value_at((*at, "target")) if "target" in spec else None,
@@ -184,6 +188,20 @@ class _Resolver:
             cache_from_at=cache_from_at,
             cache_to_at=cache_to_at,
         )
+
+    def _max_size(self, spec: dict[str, Any], at: YamlPath) -> tuple[int | None, Location | None]:
+        value, where = self._setting_at(spec, "max_size", None, at)
+        if value is None or where is None:
+            return None, None
+        location = self.doc.value_at(where)
+        try:
+            return parse_size(value), location
+        except ValueError:
+            raise PlanError(
+                f"max_size must be a size, got {describe_value(value)}",
+                location=location,
+                hint="write it with a unit, such as max_size: 25MB (1 MB = 1,000,000 bytes)",
+            ) from None
 
     def _setting(self, spec: dict[str, Any], key: str, default: Any) -> Any:
         """A target's own setting, else the plan's default, else orch's."""

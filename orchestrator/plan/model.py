@@ -56,6 +56,8 @@ class Target:
     cache_to: tuple[CacheEntry, ...] = ()
     secrets: tuple[Secret, ...] = ()
     registry: str | None = None  # e.g. localhost:5000; images are pushed there and pulled from it
+    max_size: int | None = None  # bytes: a build whose image is larger fails
+    max_size_at: Location | None = None
     location: Location  # where the target is defined in the plan
     # Where values are written, for error messages: each declared dependency by name, the
     # `target:` value, and each `test` stage, `cache.from` and `cache.to` entry, in order.

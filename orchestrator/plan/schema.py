@@ -72,6 +72,11 @@ _SHARED: dict[str, Any] = {
     "labels": _string_map("a mapping of labels to string values", "a string"),
     "registry": {**_TEXT, "x-expected": "a registry address such as localhost:5000"},
     "cache": _CACHE,
+    # The image's budget: a build whose image is larger fails. `25MB`, `1.5GB`, or bytes.
+    "max_size": {
+        "type": ["string", "integer"],
+        "x-expected": "a size such as 25MB or 1.5GB",
+    },
 }
 
 _SECRET: dict[str, Any] = {
