@@ -22,6 +22,7 @@ from pathlib import Path
 
 from orchestrator.console import printable
 from orchestrator.results import JobResult, RunOutcome
+from orchestrator.sizes import change_text, size_text
 
 # Lines of a failing step's output shown in the summary and in an annotation.
 TAIL_LINES = 40
@@ -71,27 +72,10 @@ def _failed_first(results: Iterable[JobResult]) -> list[JobResult]:
     return sorted(results, key=lambda r: r.status != "failed")
 
 
-def _size_text(n: int) -> str:
-    """Bytes in decimal units, as `docker image ls` and the terminal summary show them."""
-    value = float(n)
-    for unit in ("B", "kB", "MB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
-
-
 def size_change(size: int | None, previous: int | None) -> str:
     """`66.5 MB (+1.2 MB)`: the size and its change against the previous build, when known."""
-    if size is None:
-        return ""
-    if previous is None:
-        return _size_text(size)
-    delta = size - previous
-    if delta == 0:
-        return f"{_size_text(size)} (unchanged)"
-    sign = "+" if delta > 0 else "-"
-    return f"{_size_text(size)} ({sign}{_size_text(abs(delta))})"
+    change = change_text(size, previous)
+    return f"{size_text(size)} ({change})" if change else size_text(size)
 
 
 def _note(r: JobResult) -> str:
@@ -148,7 +132,8 @@ def summary_markdown(
     title: str | None = None,
 ) -> str:
     """The run as Markdown for `$GITHUB_STEP_SUMMARY`: a table, failed targets first, then each
-    failure's step and the tail of its output in a collapsed block."""
+    failure's step and the tail of its output in a collapsed block. A size's change is against
+    `previous_sizes[key]`, else the result's own `previous_size_bytes`."""
     previous = previous_sizes or {}
     verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "failed")
     heading = title if title is not None else f"orch {'test' if outcome.test else 'build'}"
@@ -159,7 +144,7 @@ def summary_markdown(
         lines += [
             "| " + " | ".join(_COLUMNS) + " |",
             "|" + "|".join(" --- " for _ in _COLUMNS) + "|",
-            *(_row(r, previous.get(r.key)) for r in ordered),
+            *(_row(r, previous.get(r.key, r.previous_size_bytes)) for r in ordered),
             "",
         ]
     for r in ordered:

@@ -201,7 +201,7 @@ def test_the_summary_heading_gives_the_verdict_and_the_counts():
     [
         (66_500_000, 65_300_000, "66.5 MB (+1.2 MB)"),
         (12_000_000, 1_100_000_000, "12.0 MB (-1.1 GB)"),
-        (800, 800, "800 B (unchanged)"),
+        (800, 800, "800 B (same)"),
         (66_500_000, None, "66.5 MB"),
         (None, 1000, ""),
     ],
@@ -212,6 +212,16 @@ def test_sizes_show_their_change_against_the_previous_build(size, previous, show
     prior = {} if previous is None else {"api": previous}
     rows = table_rows(github.summary_markdown(outcome, previous_sizes=prior))
     assert rows[0][3] == shown
+
+
+def test_the_previous_size_comes_from_the_result_unless_the_caller_names_one():
+    result = JobResult(
+        key="api", status="built", size_bytes=2_000_000, previous_size_bytes=1_000_000
+    )
+    outcome = RunOutcome(results=(result,), test=False)
+    assert table_rows(github.summary_markdown(outcome))[0][3] == "2.0 MB (+1.0 MB)"
+    rows = table_rows(github.summary_markdown(outcome, previous_sizes={"api": 2_500_000}))
+    assert rows[0][3] == "2.0 MB (-500.0 kB)"
 
 
 HOSTILE = "a | b\nc <script>alert(1)</script> & `x` *y* [l](http://e) @user :smile: $x$ \x1b[2J\\|"
