@@ -183,6 +183,30 @@ def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
     click.echo(explained.render(), nl=False)
 
 
+@cli.command("size")
+@click.argument("target")
+@click.pass_context
+def size_cmd(ctx: click.Context, target: str) -> None:
+    """Show TARGET's image layer by layer (largest first, with the Dockerfile line of each)
+    and the size of every named stage of its Dockerfile built with --target."""
+    import anyio
+
+    from orchestrator import resolve
+    from orchestrator.engine import Engine
+    from orchestrator.layers import size_report
+
+    project = _project(ctx)
+    project.graph.select([target])  # an unknown name fails here, with a suggestion
+    engine = Engine()
+    engine.check()
+
+    async def report() -> str:
+        resolved = await resolve.versions(project, [target], engine)
+        return (await size_report(project, target, engine, resolved.versions)).render()
+
+    click.echo(anyio.run(report), nl=False)
+
+
 @cli.command("graph")
 @click.argument("targets", nargs=-1)
 @click.option(

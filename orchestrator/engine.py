@@ -193,6 +193,11 @@ class Engine:
                 layers.append((int(size), created_by))
         return layers
 
+    async def remove(self, refs: Sequence[str]) -> None:
+        """Remove the local tags `refs` (images they alone named go with them)."""
+        if refs:
+            await self._run(["image", "rm", *refs])
+
     async def tag(self, source: str, tags: Sequence[str]) -> None:
         """Point each local tag at the image `source` names."""
         for tag in tags:

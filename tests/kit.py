@@ -205,6 +205,10 @@ class FakeEngine:
             self.tagged.append((source, tag))
             self.images[tag] = self.images[source]
 
+    async def remove(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            self.images.pop(ref, None)
+
     async def history(self, ref: str) -> list[tuple[int, str]]:
         return [(0, 'CMD ["/app"]'), (1000, "COPY /out/app /app # buildkit")]
 

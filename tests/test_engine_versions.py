@@ -159,3 +159,33 @@ def test_an_image_over_its_budget_fails_and_names_its_largest_layer(tmp_path, im
     assert "line 3: RUN head -c 3000000 /dev/urandom > /big" in svc["error"]
     assert "line 3: RUN head -c 3000000" in out
     assert docker("image", "inspect", f"{image_prefix}/svc:latest", check=False) == "[]\n"
+
+
+def test_orch_size_shows_layers_with_their_lines_and_each_stage(tmp_path, image_prefix):
+    root = monorepo(
+        tmp_path,
+        image_prefix,
+        "services:\n  svc: {context: svc}\n",
+        {
+            "svc/Dockerfile": BUSYBOX.replace("\n", " AS build\n")
+            + "RUN head -c 2000000 /dev/urandom > /big && head -c 1000 /dev/urandom > /small\n"
+            + "FROM scratch AS runtime\nCOPY --from=build /small /small\n"
+        },
+    )
+    code, out, _ = orch_build(root)
+    assert code == 0, out
+    proc = run_orch(root, "size", "svc")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = proc.stdout
+    assert "line   4  COPY /small /small" in text
+    stages = text.split("each named stage, built with --target:")[1]
+    build_size, runtime_size = (
+        next(line for line in stages.splitlines() if line.endswith(stage))
+        for stage in ("build", "runtime")
+    )
+    assert (
+        "MB" in build_size and "kB" in runtime_size
+    )  # the builder carries what the runtime does not
+    assert not [
+        r for r in docker("image", "ls", "--format", "{{.Tag}}").split() if "orch-size-probe" in r
+    ]
