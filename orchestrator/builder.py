@@ -52,6 +52,7 @@ class EngineBuilder:
     absent_secrets: frozenset[tuple[str, str]] = frozenset()
     previous_sizes: Mapping[str, int] = field(default_factory=dict)  # by job key
     results: dict[str, JobResult] = field(default_factory=dict)
+    _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
     invocations: list[Invocation] = field(default_factory=list)
     clock0: float = field(default_factory=time.monotonic)
 
@@ -137,16 +138,24 @@ class EngineBuilder:
             if (error := await self._over_budget(job, found)) is not None
         }
         published: dict[str, str | None] = {}
+        unpacked: dict[str, int] = {}
 
         async def publish(job: Job) -> None:
             published[job.key] = await self._publish(job)
 
-        # Every job's tag moves at once: each is a docker call.
+        async def measure(ref: str) -> None:
+            with contextlib.suppress(OrchError):
+                unpacked[ref] = sum(size for size, _ in await self.engine.history(ref))
+
+        # Every job's tag moves and size look-up at once: each is a docker call.
         async with anyio.create_task_group() as tg:
+            for ref in found:
+                tg.start_soon(measure, ref)
             for job in jobs:
                 got = baked.get(bake_name(job.key))
                 if _built(got) and job.key not in cache_errors and job.key not in budgets:
                     tg.start_soon(publish, job)
+        self._unpacked.update(unpacked)
         for job in jobs:
             got = baked.get(bake_name(job.key))
             if got is None:
@@ -214,6 +223,7 @@ class EngineBuilder:
             versioned_image=versioned if built else None,
             digest=(info.digest if info else got.digest) if built and versioned else None,
             size_bytes=info.size_bytes if info else None,
+            uncompressed_bytes=self._unpacked.get(versioned) if info and versioned else None,
             previous_size_bytes=self.previous_sizes.get(job.key),
             cached_steps=got.cached_steps,
             log=log,

@@ -21,6 +21,7 @@ def document(outcome: RunOutcome) -> dict[str, object]:
             "versioned_image": r.versioned_image,
             "digest": r.digest,
             "size_bytes": r.size_bytes,
+            "uncompressed_bytes": r.uncompressed_bytes,
             "previous_size_bytes": r.previous_size_bytes,
             "log": r.log,
             "cached_steps": r.cached_steps,

@@ -21,6 +21,7 @@ class JobResult:
     versioned_image: str | None = None  # `{image}:{version}`, what downstream builds use
     digest: str | None = None
     size_bytes: int | None = None  # compressed, as a registry stores it
+    uncompressed_bytes: int | None = None  # its layers unpacked (known for images just built)
     previous_size_bytes: int | None = None  # at the last build of this target recorded here
     cached_steps: int = 0
     log: str | None = None  # relative to the plan's directory

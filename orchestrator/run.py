@@ -192,7 +192,11 @@ async def execute(
         warnings.append(f"durations were not saved to {history_path}: {why(exc)}")
     try:
         run_dir.record_sizes(
-            {r.key: r.size_bytes for r in results if r.status == "built" and r.size_bytes}
+            {
+                r.key: (r.size_bytes, r.uncompressed_bytes)
+                for r in results
+                if r.status == "built" and r.size_bytes
+            }
         )
     except OSError as exc:
         warnings.append(f"image sizes were not recorded in {run_dir.state}: {why(exc)}")

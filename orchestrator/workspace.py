@@ -100,15 +100,22 @@ class RunDir:
                 write_json_atomic(self.state / "passed.json", dict(sorted(merged.items())))
 
     def sizes(self) -> dict[str, int]:
-        """Each target's image size at its last build recorded here, in bytes."""
+        """Each target's image size (compressed) at its last build recorded here, in bytes."""
         data = read_json_object(self.state / "sizes.json")
-        return {k: v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
+        return {
+            k: v["compressed"]
+            for k, v in data.items()
+            if isinstance(v, dict) and isinstance(v.get("compressed"), int)
+        }
 
-    def record_sizes(self, sizes: Mapping[str, int]) -> None:
-        """Keep the sizes of the images just built, merged with what another run added."""
+    def record_sizes(self, sizes: Mapping[str, tuple[int, int | None]]) -> None:
+        """Keep the sizes (compressed, uncompressed) of the images just built, merged with
+        what another run added."""
         if sizes:
             with _locked(self.state / "sizes.lock"):
-                merged = self.sizes() | dict(sizes)
+                merged = read_json_object(self.state / "sizes.json") | {
+                    k: {"compressed": c, "uncompressed": u} for k, (c, u) in sizes.items()
+                }
                 write_json_atomic(self.state / "sizes.json", dict(sorted(merged.items())))
 
     def save_manifest(self, name: str, manifest: Mapping[str, object]) -> None:
