@@ -265,6 +265,12 @@ def _run_options(fn: Any) -> Any:
     )(fn)
     fn = _since_option(fn)
     fn = click.option(
+        "--ci",
+        type=click.Choice(["github", "none"]),
+        default=None,
+        help="Write results where that CI looks (default: github when GITHUB_ACTIONS=true).",
+    )(fn)
+    fn = click.option(
         "--pull",
         is_flag=True,
         help="Look every external base image up in its registry first: a refreshed one "
@@ -281,7 +287,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
     """load the plan -> select jobs -> check the engine -> run -> summary -> report."""
     import anyio
 
-    from orchestrator import jobs, report, resolve, run
+    from orchestrator import ci, jobs, report, resolve, run
     from orchestrator.console import StatusView, wants_live
     from orchestrator.engine import Engine
     from orchestrator.files import destination
@@ -339,6 +345,11 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
         report.summary(view, outcome)
         if out is not None:
             out.write(json.dumps(report.document(outcome), indent=2) + "\n")
+        github_files = ci.target_from(ci=opts["ci"]) if opts["ci"] != "none" else None
+        if github_files is not None:
+            hit = sorted(affected.targets) if affected is not None else list(jobset.order)
+            for warning in ci.write_github(github_files, project, outcome, affected=hit):
+                view.print(f"warning: {warning}")
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if outcome.ok else EXIT_FAILED

@@ -1,0 +1,80 @@
+"""`orch build` in GitHub Actions, on the real engine: what it writes into the runner's files."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from orchestrator.ci import step_line
+from tests.kit import monorepo, run_orch
+
+pytestmark = pytest.mark.engine
+
+BUSYBOX = "FROM busybox:latest\n"
+
+
+def read_outputs(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT as the runner reads it: name=value lines and name<<DELIM blocks."""
+    values, lines = {}, iter(text.splitlines())
+    for line in lines:
+        if "<<" in line:
+            name, delim = line.split("<<", 1)
+            body = []
+            for part in lines:
+                if part == delim:
+                    break
+                body.append(part)
+            values[name] = "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
+def test_a_run_in_github_actions_writes_its_summary_outputs_and_annotations(tmp_path, image_prefix):
+    root = monorepo(
+        tmp_path / "repo",
+        image_prefix,
+        "services:\n  good: {context: good}\n  bad: {context: bad}\n",
+        {
+            "good/Dockerfile": BUSYBOX + f"RUN echo {uuid.uuid4().hex} > /n\n",
+            "bad/Dockerfile": BUSYBOX
+            + f"RUN echo {uuid.uuid4().hex} > /n\n"
+            + "RUN echo '::error::forged by the build' && exit 3\n",
+        },
+    )
+    summary, output = tmp_path / "summary.md", tmp_path / "output.txt"
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
+        "CI": "true",
+    }
+    proc = run_orch(root, "build", env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    table = [line for line in summary.read_text().splitlines() if line.startswith("|")]
+    rows = table[2:]  # past the header and its rule
+    assert rows[0].startswith("| bad |") and "failed" in rows[0]  # failures first
+    assert any(row.startswith("| good |") and "built" in row for row in rows)
+    assert "<details>" in summary.read_text()
+    outputs = read_outputs(output.read_text())
+    assert outputs["ok"] == "false"
+    assert f"{image_prefix}/good:" in outputs["images"]
+    # The annotation sits on the failing RUN's line of bad/Dockerfile.
+    annotations = [line for line in proc.stdout.splitlines() if line.startswith("::error ")]
+    assert len(annotations) == 1, proc.stdout
+    assert re.match(r"::error file=bad/Dockerfile,line=3,", annotations[0]), annotations[0]
+    # The build's own `::error::` is shown inside stop-commands, never obeyed.
+    stop = re.search(r"^::stop-commands::(\S+)$", proc.stdout, re.M)
+    assert stop is not None
+    inside = proc.stdout.split(stop.group(0), 1)[1].split(f"::{stop.group(1)}::", 1)[0]
+    assert "::error::forged by the build" in inside
+
+
+def test_step_names_find_their_dockerfile_line():
+    instructions = [(1, "from", "busybox"), (2, "run", "echo a"), (3, "run", "make  all")]
+    assert step_line("[api 3/3] RUN make all", instructions) == 3
+    assert step_line("[2/3] RUN echo a", instructions) == 2
+    assert step_line("[api builder 2/3] RUN echo b", instructions) is None
