@@ -183,6 +183,19 @@ def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
     click.echo(explained.render(), nl=False)
 
 
+@cli.command("matrix")
+@_since_option
+@click.pass_context
+def matrix_cmd(ctx: click.Context, since: str | None) -> None:
+    """Print a JSON matrix for GitHub's strategy.matrix: one entry per affected service (every
+    service without --since), with what it needs built first and the targets it alone builds;
+    `shared` lists what more than one entry needs, to build once before the fan-out."""
+    from orchestrator.matrix import matrix
+
+    project = _project(ctx)
+    click.echo(json.dumps(matrix(project, _affected(project, since)), indent=2))
+
+
 @cli.command("size")
 @click.argument("target")
 @click.pass_context
@@ -297,6 +310,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
     if opts["fail_fast"] and opts["keep_going"]:
         raise UsageError("--fail-fast and --keep-going contradict each other", hint="pick one")
     out = destination(opts["report"]) if opts["report"] is not None else None
+    junit_out = destination(opts["junit"]) if opts.get("junit") else None
     project = _project(ctx)
     affected = _affected(project, opts["since"])
     if affected is not None:
@@ -310,10 +324,13 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
                 f"{affected.ref} affects {'them' if pool else 'the plan'}",
                 err=True,
             )
+            nothing = RunOutcome(results=(), test=test)
             if out is not None:
-                out.write(
-                    json.dumps(report.document(RunOutcome(results=(), test=test)), indent=2) + "\n"
-                )
+                out.write(json.dumps(report.document(nothing), indent=2) + "\n")
+            if junit_out is not None:
+                from orchestrator.junit import junit_xml
+
+                junit_out.write(junit_xml(nothing))
             return EXIT_OK
     jobset = jobs.select_test_jobs(project, targets) if test else jobs.build_jobs(project, targets)
     engine = Engine(builder=opts["builder"], pull=opts["pull"])
@@ -345,6 +362,10 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
         report.summary(view, outcome)
         if out is not None:
             out.write(json.dumps(report.document(outcome), indent=2) + "\n")
+        if junit_out is not None:
+            from orchestrator.junit import junit_xml
+
+            junit_out.write(junit_xml(outcome))
         github_files = ci.target_from(ci=opts["ci"]) if opts["ci"] != "none" else None
         if github_files is not None:
             hit = sorted(affected.targets) if affected is not None else list(jobset.order)
@@ -367,6 +388,11 @@ def build_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> N
 @cli.command("test")
 @click.argument("targets", nargs=-1)
 @_run_options
+@click.option(
+    "--junit",
+    metavar="FILE",
+    help="Write the test stages as JUnit XML to FILE (- for standard output).",
+)
 @click.pass_context
 def test_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> None:
     """Build the test stages of TARGETS (every service with one when none), with --target."""

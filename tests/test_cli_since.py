@@ -143,3 +143,18 @@ def test_the_plan_table_under_since_shows_each_status_and_why(repo, capsys):
     assert "pending" in rows["a"]
     assert "a/main.py changed" in rows["a"]
     assert "unaffected" in rows["b"]
+
+
+def test_matrix_since_fans_out_over_the_changed_service_only(repo, capsys):
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    assert main(["matrix", "--since", "HEAD"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [entry["service"] for entry in shown["include"]] == ["a"]
+    assert shown["include"][0]["needs"] == ["base"]
+
+
+def test_matrix_without_since_has_every_service(repo, capsys):
+    assert main(["matrix"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [entry["service"] for entry in shown["include"]] == ["a", "b", "c"]
+    assert shown["shared"] == ["base"]

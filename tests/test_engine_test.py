@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import xmlschema
 
 from tests.kit import REPO, docker, image_file, monorepo, run_orch
 
@@ -109,3 +111,19 @@ def test_example_monorepo_builds_and_its_tests_pass(tmp_path):
         "worker:test": "passed",
         "scheduler:test": "passed",
     }
+
+
+def test_junit_output_of_a_real_test_run_validates_and_names_the_failure(tmp_path, image_prefix):
+    root = services_with_tests(tmp_path, image_prefix)
+    junit = tmp_path / "junit.xml"
+    proc = run_orch(root, "test", "--junit", str(junit))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    text = junit.read_text()
+    schema = xmlschema.XMLSchema(REPO / "tests" / "junit.xsd")
+    assert not [str(e) for e in schema.iter_errors(text)]
+    cases = {(c.get("classname"), c.get("name")): c for c in ET.fromstring(text).iter("testcase")}  # noqa: S314 - orch wrote it
+    assert set(cases) == {("calc", "unit"), ("calc", "lint"), ("broken", "unit")}
+    failure = cases[("broken", "unit")].find("failure")
+    assert failure is not None
+    assert "expected 5, got 4" in (failure.text or "")
+    assert cases[("calc", "unit")].find("failure") is None
