@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,6 @@ from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, OrchErro
 
 if TYPE_CHECKING:
     from orchestrator.changes import Affected
-    from orchestrator.images import Found
     from orchestrator.project import Project
 
 DEFAULT_PLAN = "buildplan.yaml"
@@ -104,7 +103,11 @@ def plan_cmd(
     if not resolved.engine:
         click.echo(f"warning: {resolve.NO_ENGINE}", err=True)
     versions = resolved.versions
-    statuses = _statuses(names, versions, affected, found, resolved.engine) if affected else None
+    statuses = (
+        planview.statuses(names, versions, affected, found, known=resolved.engine)
+        if affected
+        else None
+    )
     plan = project.plan
     if out is not None:
         jobs = [build_job(plan.targets[n]) for n in names]
@@ -123,30 +126,6 @@ def plan_cmd(
         click.echo(json.dumps(shown, indent=2))
     else:
         planview.plan_table(project, names, versions, statuses)
-
-
-def _statuses(
-    names: Sequence[str],
-    versions: Mapping[str, str],
-    affected: Affected,
-    found: Mapping[str, Found],
-    known: bool,
-) -> dict[str, tuple[str, str]]:
-    """Each target's status under --since, and the first reason for it."""
-    from orchestrator.versions import short
-
-    statuses: dict[str, tuple[str, str]] = {}
-    for name in names:
-        if name not in affected.targets:
-            statuses[name] = ("unaffected", f"no change since {affected.ref} is an input of it")
-        elif name in found:
-            statuses[name] = ("up-to-date", f"its image for version {short(versions[name])} exists")
-        else:
-            reasons = [r.describe() for r in affected.reasons.get(name, ())]
-            more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
-            unknown = "" if known else "; the engine did not answer, so its image was not looked up"
-            statuses[name] = ("pending", (reasons[0] if reasons else "affected") + more + unknown)
-    return statuses
 
 
 @cli.command("why")

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.bake import RunInputs, bake_definitions, hand_off_ref
+from orchestrator.changes import Affected
+from orchestrator.images import Found
 from orchestrator.jobs import build_job
 from orchestrator.project import Project
 from orchestrator.versions import short
@@ -89,3 +91,28 @@ def plan_table(
     if not console.is_terminal:
         console.width = 160  # a pipe or a CI log: no reason to wrap at 80 columns
     console.print(table)
+
+
+def statuses(
+    names: Sequence[str],
+    versions: Mapping[str, str],
+    affected: Affected,
+    found: Mapping[str, Found],
+    *,
+    known: bool,
+) -> dict[str, tuple[str, str]]:
+    """Each target's status under --since and the first reason for it: unaffected, up-to-date
+    (its versioned image is `found`), or pending; `known` is False when the engine was not
+    there to look images up."""
+    shown: dict[str, tuple[str, str]] = {}
+    for name in names:
+        if name not in affected.targets:
+            shown[name] = ("unaffected", f"no change since {affected.ref} is an input of it")
+        elif name in found:
+            shown[name] = ("up-to-date", f"its image for version {short(versions[name])} exists")
+        else:
+            reasons = [r.describe() for r in affected.reasons.get(name, ())]
+            more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+            unknown = "" if known else "; the engine did not answer, so its image was not looked up"
+            shown[name] = ("pending", (reasons[0] if reasons else "affected") + more + unknown)
+    return shown
