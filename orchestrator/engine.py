@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -39,6 +40,15 @@ _UNREACHABLE = re.compile(
 )
 
 
+def _children(raw: bytes) -> tuple[str, ...]:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return ()
+    listed = doc.get("manifests", []) if isinstance(doc, dict) else []
+    return tuple(m["digest"] for m in listed if isinstance(m, dict) and "digest" in m)
+
+
 def _not_answering(stderr: bytes) -> EngineError:
     said = stderr.decode("utf-8", "replace").strip().splitlines()
     return EngineError(
@@ -67,6 +77,7 @@ class Engine:
                 hint="install Docker with buildx, or run scripts/engine",
             )
         self._docker = [docker]
+        self._children: dict[str, tuple[str, ...]] = {}
 
     def check(self) -> None:
         """Raise EngineError (exit 3) unless the daemon, buildx and the builder answer."""
@@ -218,7 +229,9 @@ class Engine:
                 errors.append(exc)
                 return
             if proc.returncode == 0 and proc.stdout:
-                found[ref] = "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
+                digest = "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
+                found[ref] = digest
+                self._children[digest] = _children(proc.stdout)
 
         async with anyio.create_task_group() as tg:
             for ref in dict.fromkeys(refs):
@@ -226,6 +239,11 @@ class Engine:
         if errors:
             raise errors[0]
         return found
+
+    def wrapped(self, digest: str) -> tuple[str, ...]:
+        """The manifests an index looked up by `remote_digests` lists (`imagetools create`
+        wraps a single image manifest in an index of one)."""
+        return self._children.get(digest, ())
 
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
         """Point each registry tag at the manifest `source` names: a copy in the registry."""

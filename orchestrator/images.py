@@ -28,6 +28,8 @@ class ImageStore(Protocol):
 
     async def remote_digests(self, refs: Sequence[str]) -> Mapping[str, str]: ...
 
+    def wrapped(self, digest: str) -> tuple[str, ...]: ...
+
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None: ...
 
 
@@ -63,7 +65,12 @@ async def find(store: ImageStore, wanted: Mapping[str, tuple[Target, str]]) -> d
     for key, (t, ref) in remote.items():
         digest = digests.get(ref)
         if digest is not None:
-            found[key] = Found(ref, digest, None, {tag: digests.get(tag) for tag in t.tags})
+            # A registry tag moved by orch is an index of one wrapping the versioned manifest.
+            tags = {
+                tag: digest if (d := digests.get(tag)) and digest in store.wrapped(d) else d
+                for tag in t.tags
+            }
+            found[key] = Found(ref, digest, None, tags)
     return found
 
 

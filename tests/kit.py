@@ -216,6 +216,9 @@ class FakeEngine:
         self.lookups.append(("remote", tuple(refs)))
         return {ref: self.registry[ref] for ref in refs if ref in self.registry}
 
+    def wrapped(self, digest: str) -> tuple[str, ...]:
+        return ()
+
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
         for tag in tags:
             self.tagged.append((source, tag))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
+import subprocess
 import uuid
 
 import pytest
@@ -189,3 +192,40 @@ def test_orch_size_shows_layers_with_their_lines_and_each_stage(tmp_path, image_
     assert not [
         r for r in docker("image", "ls", "--format", "{{.Tag}}").split() if "orch-size-probe" in r
     ]
+
+
+def test_a_registry_target_is_up_to_date_from_the_registry_alone(tmp_path, image_prefix):
+    root = monorepo(
+        tmp_path,
+        image_prefix,
+        "services:\n  svc: {context: svc, registry: localhost:5000}\n",
+        {"svc/Dockerfile": BUSYBOX + f"RUN echo {uuid.uuid4().hex} > /n\n"},
+    )
+    code, out, first = orch_build(root)
+    assert code == 0, out
+    svc = first["targets"]["svc"]
+    assert svc["versioned_image"].startswith(f"localhost:5000/{image_prefix}/svc:")
+    # A fresh runner: nothing local, the registry has the versioned image.
+    docker("image", "rm", "-f", svc["image"], svc["versioned_image"])
+    code, out, second = orch_build(root)
+    assert code == 0, out
+    assert second["targets"]["svc"]["status"] == "up-to-date"
+    assert second["invocations"] == []
+    # The plan's tag in the registry leads to the versioned image's manifest (imagetools
+    # wraps it in an index of one), and a no-op run does not tag it again.
+    raw = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--raw", svc["image"]],
+        capture_output=True,
+        check=True,
+    ).stdout
+    versioned = second["targets"]["svc"]["digest"]
+    listed = [m["digest"] for m in json.loads(raw).get("manifests", [])]
+    assert versioned in listed or f"sha256:{hashlib.sha256(raw).hexdigest()}" == versioned
+    code, out, _ = orch_build(root)
+    assert code == 0, out
+    after = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--raw", svc["image"]],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert after == raw  # not tagged again
