@@ -103,6 +103,7 @@ def plan_cmd(
     if not resolved.engine:
         click.echo(f"warning: {resolve.NO_ENGINE}", err=True)
     versions = resolved.versions
+    labels = {name: m.inputs for name, m in resolved.manifests.items()}  # as a build labels them
     statuses = (
         planview.statuses(names, versions, affected, found, known=resolved.engine)
         if affected
@@ -111,7 +112,7 @@ def plan_cmd(
     plan = project.plan
     if out is not None:
         jobs = [build_job(plan.targets[n]) for n in names]
-        inputs = RunInputs(versions=versions)
+        inputs = RunInputs(versions=versions, inputs=labels)
         data = make_bake_file(bake_definitions(project, jobs, link_targets=True, inputs=inputs))
         out.write(json.dumps(data, indent=2) + "\n")
         if out.path is not None:
@@ -122,7 +123,7 @@ def plan_cmd(
         if not as_json:
             return
     if as_json:
-        shown = planview.plan_json(project, names, versions, statuses)
+        shown = planview.plan_json(project, names, versions, statuses, labels)
         click.echo(json.dumps(shown, indent=2))
     else:
         planview.plan_table(project, names, versions, statuses)

@@ -35,11 +35,12 @@ def plan_json(
     names: Sequence[str],
     versions: Mapping[str, str],
     statuses: Statuses | None = None,
+    inputs_by_name: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """`orch plan --json`: the targets in a valid build order, each with its version, its image
     and tags, the bake orch would send for it, and under --since its status and reason."""
     plan, graph = project.plan, project.graph
-    inputs = RunInputs(versions=versions)
+    inputs = RunInputs(versions=versions, inputs=inputs_by_name or {})
     definitions = bake_definitions(
         project, [build_job(plan.targets[n]) for n in names], inputs=inputs
     )

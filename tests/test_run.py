@@ -339,8 +339,10 @@ def test_plan_json_bake_file_and_build_agree_on_image_and_tags(tmp_path, shape):
     else:
         line = "  svc: {context: svc" + (", " + setting if setting else "") + "}\n"
     project = project_of(tmp_path, "services:\n" + line, {"svc/Dockerfile": "FROM busybox\n"})
-    versions = {n: m.version for n, m in project.manifests(["svc"]).items()}
-    shown = planview.plan_json(project, ["svc"], versions)["targets"][0]  # type: ignore[index]
+    manifests = project.manifests(["svc"])
+    versions = {n: m.version for n, m in manifests.items()}
+    labels = {n: m.inputs for n, m in manifests.items()}
+    shown = planview.plan_json(project, ["svc"], versions, None, labels)["targets"][0]  # type: ignore[index]
     versioned = f"{project.plan.targets['svc'].image}:{shown['version']}"  # {image}:{version}
     assert shown["image"] == tags[0]
     assert shown["tags"] == tags
@@ -350,6 +352,7 @@ def test_plan_json_bake_file_and_build_agree_on_image_and_tags(tmp_path, shape):
     engine = FakeEngine()
     outcome = build(project, engine)
     assert engine.tags_built() == [[versioned]]
+    assert engine.calls[0]["target"]["svc"]["labels"] == shown["bake"]["labels"]
     (svc,) = outcome.results
     assert (svc.image, svc.versioned_image, svc.version) == (tags[0], versioned, shown["version"])
     store = engine.registry if "registry" in shape else engine.images
