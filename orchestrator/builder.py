@@ -55,14 +55,16 @@ class EngineBuilder:
     _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
     invocations: list[Invocation] = field(default_factory=list)
     clock0: float = field(default_factory=time.monotonic)
+    versions: dict[str, str] = field(init=False)  # by target name, from `manifests`
+    inputs: dict[str, str] = field(init=False)  # by target name: the inputs label
+
+    def __post_init__(self) -> None:
+        self.versions = {name: m.version for name, m in self.manifests.items()}
+        self.inputs = {name: m.inputs for name, m in self.manifests.items()}
 
     @property
     def root(self) -> Path:
         return self.project.plan.root
-
-    @property
-    def versions(self) -> dict[str, str]:
-        return {name: m.version for name, m in self.manifests.items()}
 
     async def build(self, batch: tuple[str, ...]) -> dict[str, TargetOutcome]:
         jobs = [self.jobset.jobs[key] for key in batch]
@@ -85,7 +87,7 @@ class EngineBuilder:
         keys = tuple(job.key for job in jobs)
         inputs = RunInputs(
             versions=self.versions,
-            inputs={name: m.inputs for name, m in self.manifests.items()},
+            inputs=self.inputs,
             cache={k: held.specs for k, held in leases.items()},
             absent_secrets=self.absent_secrets,
         )

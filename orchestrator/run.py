@@ -81,6 +81,7 @@ async def up_to_date(
     run_dir: RunDir,
     versions: Mapping[str, str],
     job_version: Mapping[str, str],
+    previous_sizes: Mapping[str, int],
 ) -> dict[str, JobResult]:
     """The jobs with nothing to do: a build whose versioned image is there (its plan tags are
     pointed at it if they moved), a test stage that passed at this version."""
@@ -91,7 +92,6 @@ async def up_to_date(
     }
     found = await images.find(engine, wanted)
     passed = run_dir.passed()
-    before = run_dir.sizes()
     results: dict[str, JobResult] = {}
     for key, job in jobset.jobs.items():
         version = short(job_version[key])
@@ -121,7 +121,7 @@ async def up_to_date(
             versioned_image=there.ref,
             digest=there.digest,
             size_bytes=there.size_bytes,
-            previous_size_bytes=before.get(key),
+            previous_size_bytes=previous_sizes.get(key),
         )
     return results
 
@@ -143,8 +143,8 @@ async def execute(
     every job a result."""
     history_path = run_dir.state / "history.json"
     weights = history.load(history_path)
-    versions = {name: m.version for name, m in manifests.items()}
     job_version = job_versions(jobset, manifests)
+    previous_sizes = run_dir.sizes()
     builder = EngineBuilder(
         project=project,
         jobset=jobset,
@@ -153,7 +153,7 @@ async def execute(
         manifests=manifests,
         job_versions=job_version,
         absent_secrets=absent_secrets,
-        previous_sizes=run_dir.sizes(),
+        previous_sizes=previous_sizes,
     )
     settled: dict[str, JobResult] = {}
     scheduled: RunResult | None = None
@@ -162,7 +162,9 @@ async def execute(
             tg.start_soon(_cancel_on_interrupt, interrupts, tg.cancel_scope)
         try:
             if not options.force:
-                settled = await up_to_date(jobset, engine, run_dir, versions, job_version)
+                settled = await up_to_date(
+                    jobset, engine, run_dir, builder.versions, job_version, previous_sizes
+                )
             for key, result in settled.items():
                 if on_event is not None:
                     on_event(key, result.status, None)
