@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,13 +80,27 @@ NAME_LIST_LIMIT = 12
 
 
 def did_you_mean(
-    word: str, choices: Iterable[str], *, spell: Callable[[str], str] = str
+    word: str,
+    choices: Iterable[str],
+    *,
+    spell: Callable[[str], str] = str,
+    valid: Callable[[str], bool] = lambda _: True,
 ) -> str | None:
     """`did you mean 'x'?` for the choice nearest to `word`, if one is close enough to be a typo.
 
-    `spell` writes the choice as the user would type it (a path with its directory, say).
+    `spell` writes the choice as the user would type it (a path with its directory, say). A
+    suggestion is never `word` itself, nor a choice `valid` rejects. A choice that differs from
+    `word` only in how Unicode writes the same letters (NFC against NFD) is named with its code
+    points shown, since the two print alike.
     """
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    offered = [c for c in dict.fromkeys(choices) if c != word and valid(c)]
+    for choice in offered:
+        if unicodedata.normalize("NFC", choice) == unicodedata.normalize("NFC", word):
+            return (
+                f"did you mean {spell(choice)!a}? it has the same letters as {word!a}, "
+                "written with other Unicode code points"
+            )
+    found = difflib.get_close_matches(word, offered, n=1, cutoff=0.6)
     return f"did you mean {spell(found[0])!r}?" if found else None
 
 

@@ -6,16 +6,19 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Location, PlanError, did_you_mean, name_list
 from orchestrator.plan import references
 from orchestrator.plan.document import Document, YamlPath
-from orchestrator.plan.model import Kind, NamedContext, Plan, Secret, Target
+from orchestrator.plan.model import DevSettings, Kind, NamedContext, Plan, Secret, Target
 from orchestrator.plan.paths import PlanDirectory, watch_pattern_problem
 from orchestrator.plan.schema import SCHEMA_DIGEST, describe_value, validate
 from orchestrator.plan.yaml_reader import read_document
+from orchestrator.ports import EXAMPLE as PORT_EXAMPLE
+from orchestrator.ports import parse_port
 from orchestrator.sizes import parse_size
 from orchestrator.specs import CacheEntry, SpecError, parse_cache_entry
 
@@ -181,12 +184,57 @@ class _Resolver:
             registry=registry,
             max_size=max_size,
             max_size_at=max_size_at,
+            dev=self._dev(spec, at) if "dev" in spec else None,
             location=self.doc.key_at(at),
             depends_on_at=self._depends_on(name, spec.get("depends_on", []), at),
             target_at=self.doc.value_at((*at, "target")) if "target" in spec else None,
             tests_at=tuple(self.doc.value_at(p) for p in tests_at),
             cache_from_at=cache_from_at,
             cache_to_at=cache_to_at,
+        )
+
+    def _dev(self, spec: dict[str, Any], at: YamlPath) -> DevSettings:
+        """`dev:`, each port parsed, each variable name checked, a string command split."""
+        dev, where = spec["dev"] or {}, (*at, "dev")
+        ports = []
+        for index, written in enumerate(dev.get("ports") or ()):
+            try:
+                ports.append(parse_port(str(written)))
+            except ValueError as exc:
+                raise PlanError(
+                    f"port {str(written)!r} of {at[-1]!r} cannot be published: {exc}",
+                    location=self.doc.value_at((*where, "ports", index)),
+                    hint=f"write it as docker run -p does, such as {PORT_EXAMPLE}",
+                ) from None
+        env = dict(dev.get("env") or {})
+        for name, value in env.items():
+            problem = dev_env_problem(name, value)
+            if problem:
+                raise PlanError(
+                    f"dev.env {name!r} of {at[-1]!r}: {problem}",
+                    location=self.doc.key_at((*where, "env", name)),
+                    hint="name a variable without '=', and give it a value without NUL",
+                )
+        command = dev.get("command")
+        words: tuple[str, ...] | None = None
+        if command is not None:
+            try:
+                words = tuple(shlex.split(command) if isinstance(command, str) else command)
+            except ValueError as exc:  # an unclosed quote or a trailing backslash
+                raise PlanError(
+                    f"dev.command of {at[-1]!r} cannot be split into words: {exc}",
+                    location=self.doc.value_at((*where, "command")),
+                    hint="close the quote, or write the command as a list of words: "
+                    '[python3, -m, worker, "--name=a b"]',
+                ) from None
+            if not words or not words[0]:
+                raise PlanError(
+                    f"dev.command of {at[-1]!r} is empty",
+                    location=self.doc.value_at((*where, "command")),
+                    hint="remove command: to run the image's own, or name a program",
+                )
+        return DevSettings(
+            ports=tuple(ports), env=env, command=words, location=self.doc.key_at(where)
         )
 
     def _max_size(self, spec: dict[str, Any], at: YamlPath) -> tuple[int | None, Location | None]:
@@ -280,7 +328,7 @@ class _Resolver:
                 raise PlanError(
                     f"{name!r} depends on {dep!r}, which is not a stage or service in this plan",
                     location=self.doc.value_at(item_at),
-                    hint=did_you_mean(dep, others)
+                    hint=did_you_mean(dep, others, valid=lambda n: not references.name_problem(n))
                     or f"name one of the plan's targets: {name_list(others)}",
                 )
             where[dep] = self.doc.value_at(item_at)
@@ -419,6 +467,15 @@ _CACHE_HINTS = {
     "type=local,dest=.orch-cache/{name},mode=max, "
     'and quote a field that holds a comma: "dest=a,b"',
 }
+
+
+def dev_env_problem(name: str, value: str) -> str | None:
+    """What stops `docker run -e NAME=VALUE` from passing this variable as written, if anything."""
+    if not name or "=" in name or "\0" in name:
+        return "a variable name must be non-empty and hold no '=' or NUL"
+    if "\0" in value:
+        return "a value cannot hold a NUL"
+    return None
 
 
 def _full_tag(tag: str, image: str) -> str:

@@ -8,6 +8,7 @@ build time.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 NAME_MAX = 128  # a target name is also a file name (logs, cache) and a bake target name
 REPOSITORY_MAX = 255  # distribution's limit on a whole repository name
@@ -17,7 +18,9 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_HOST_PART}(?:\.{_HOST_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 
-NAME_PATTERN = rf"^{_COMPONENT}$"  # for the schema; NAME_MAX is checked beside it
+# `\Z`, not `$`: the schema searches with Python's re, whose `$` also matches before a final
+# newline, and a name "api\n" would pass.
+NAME_PATTERN = rf"^{_COMPONENT}\Z"  # for the schema; NAME_MAX is checked beside it
 COMPONENT_RULE = "lowercase letters and digits, separated by '.', '_', '__' or dashes"
 NAME_RULE = f"{COMPONENT_RULE}, at most {NAME_MAX} characters"
 
@@ -156,7 +159,10 @@ def _fixed_path(path: str) -> str:
 
 
 def _fixed_component(component: str) -> str:
-    text = _NOT_COMPONENT_CHAR.sub("-", component.lower())
+    # Accents come off (`sérvice` becomes `service`); other letters become separators.
+    decomposed = unicodedata.normalize("NFKD", component.lower())
+    text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    text = _NOT_COMPONENT_CHAR.sub("-", text)
     # A run of separators becomes the one it starts with, except the runs Docker allows.
     text = _SEPARATORS.sub(
         lambda m: m[0] if m[0] in (".", "_", "__") or set(m[0]) == {"-"} else m[0][0], text
