@@ -86,7 +86,7 @@ _SECRET: dict[str, Any] = {
         "id": {**_TEXT, "x-expected": "a secret id"},
         "env": {
             "type": "string",
-            "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+            "pattern": r"^[A-Za-z_][A-Za-z0-9_]*\Z",
             "x-expected": "an environment variable name",
         },
         "src": {**_PATH, "x-expected": "a file path"},
