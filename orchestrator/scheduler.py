@@ -1,12 +1,13 @@
-"""The scheduler: which targets to build when, and how many to hand to each builder invocation.
+"""The scheduler: which targets to build when, on which builder, and how many per invocation.
 
-`Schedule`, a pure state machine, decides; `run_schedule` drives it with anyio and a `Builder`.
+`Schedule`, a pure state machine, decides; `run_schedule` drives it with anyio over a pool of
+`Builder`s (one, unless the run spreads over several BuildKit builders), each with its slots.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
@@ -16,13 +17,18 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-OutcomeStatus = Literal["built", "failed", "cancelled"]
+from orchestrator.failures import backoff_s
+
+# `retry`: failed for a reason that may pass (a registry's 503, a lost session): tried again
+# while the run's retries last. `lost`: the builder went away with it: built elsewhere.
+OutcomeStatus = Literal["built", "failed", "cancelled", "retry", "lost"]
 FinalStatus = Literal["built", "failed", "blocked", "cancelled"]
 EventStatus = Literal["queued", "building", "built", "failed", "blocked", "cancelled"]
 State = Literal["waiting", "queued", "building", "built", "failed", "blocked", "cancelled"]
 
 NO_RESULT = "the builder reported no result for this target"
 LONE_CANCEL = "the builder cancelled it although no other target of its invocation failed"
+ONE_BUILDER = ""  # the pool of a run on one builder: the builder the user's docker CLI picks
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +47,17 @@ class TargetResult:
     status: FinalStatus
     duration_s: float | None = None
     detail: str = ""
+    builder: str | None = None  # where it was built (last tried, when it failed)
+    attempts: int = 0  # builder invocations it was part of
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """Every target's result, in build order."""
+    """Every target's result, in build order; `lost` are the builders that went away."""
 
     targets: Mapping[str, TargetResult]
+    lost: tuple[str, ...] = ()
+    engine_gone: bool = False  # every builder went away: what was left was cut off
 
     @property
     def ok(self) -> bool:
@@ -70,13 +80,34 @@ class Event:
 
 
 class Builder(Protocol):
-    """Builds a batch of independent targets in one invocation; must be cancellable."""
+    """Builds a batch of independent targets in one invocation; must be cancellable.
+
+    Raises `BuilderLost` when its engine went away: the batch is built elsewhere."""
 
     async def build(self, batch: tuple[str, ...]) -> Mapping[str, TargetOutcome]: ...
 
 
+class BuilderLost(Exception):
+    """A builder's engine stopped answering during a batch; `why` says how it showed."""
+
+    def __init__(self, builder: str, why: str) -> None:
+        super().__init__(f"builder {builder or 'default'} went away: {why}")
+        self.builder = builder
+        self.why = why
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One builder of a run's pool: its name (the buildx builder), its slots, what builds."""
+
+    name: str
+    slots: int
+    builder: Builder
+
+
 OnEvent = Callable[[str, EventStatus, float | None], None]
-_Report = tuple[tuple[str, ...], Mapping[str, TargetOutcome] | Exception]
+OnPlace = Callable[[str, str], None]  # (target, builder) as a target starts on a builder
+_Report = tuple[str, tuple[str, ...], Mapping[str, TargetOutcome] | Exception]
 
 
 def dependents(deps: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
@@ -118,9 +149,12 @@ class Schedule:
         *,
         max_batch: int | None = None,
         fail_fast: bool = False,
+        retries: int = 0,
     ) -> None:
         if max_batch is not None and max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
+        if retries < 0:
+            raise ValueError(f"retries must be at least 0, not {retries}")
         _check_order(deps, order)
         self._order = tuple(order)
         self._deps = {name: tuple(dict.fromkeys(deps[name])) for name in self._order}
@@ -129,6 +163,10 @@ class Schedule:
         self._rank = {n: (-self.priority[n], i) for i, n in enumerate(self._order)}
         self._max_batch = max_batch
         self._fail_fast = fail_fast
+        self._retries = retries
+        self._tries: Counter[str] = Counter()  # invocations each target was part of
+        self._failures: Counter[str] = Counter()  # ... that failed in a way worth a retry
+        self._built_on: dict[str, str] = {}  # target -> builder: last tried, built when built
         self._unbuilt = {name: len(ups) for name, ups in self._deps.items()}
         self._state: dict[str, State] = dict.fromkeys(self._order, "waiting")
         self._ready: set[str] = set()
@@ -154,6 +192,43 @@ class Schedule:
     def ready(self) -> tuple[str, ...]:
         """Targets whose upstream is all built, highest priority first."""
         return tuple(sorted(self._ready, key=self._rank.__getitem__))
+
+    def attempt(self, name: str) -> int:
+        """The attempt a target is at, counting only its tries that failed in a way worth a
+        retry (1: none did); a sibling's failure or a lost builder does not count."""
+        return self._failures[name] + 1
+
+    def place(
+        self,
+        free: Mapping[str, int],
+        capacity: Mapping[str, int] | None = None,
+        *,
+        affinity: bool = True,
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """Start batches as `start_batches` does over every free slot of the pool, and put each
+        on a builder: the one that built most of its upstream targets when it has a free slot
+        (their layers are warm there, no hand-off through a registry), else the least loaded
+        one; (builder, batch) pairs. Without `affinity`, always the least loaded one."""
+        open_ = {b: n for b, n in free.items() if n > 0}
+        capacity = capacity or free
+        index = {b: i for i, b in enumerate(free)}
+        placed: list[tuple[str, tuple[str, ...]]] = []
+        for batch in self.start_batches(sum(open_.values())):
+            votes = Counter(
+                self._built_on[up]
+                for name in batch
+                for up in self._deps[name]
+                if affinity and up in self._built_on and self._state[up] == "built"
+            )
+            best = max(
+                (b for b, n in open_.items() if n > 0),
+                key=lambda b: (votes[b], open_[b] / max(capacity.get(b, 1), 1), -index[b]),
+            )
+            open_[best] -= 1
+            placed.append((best, batch))
+            for name in batch:
+                self._built_on[name] = best
+        return placed
 
     def drain_events(self) -> tuple[Event, ...]:
         """The status changes since the last call, in the order they happened."""
@@ -189,8 +264,14 @@ class Schedule:
                 self._ready.discard(name)
                 self._solo.discard(name)
                 self._state[name] = "building"
+                self._tries[name] += 1
                 self._events.append(Event(name, "building"))
         return batches
+
+    def lose(self, batch: Sequence[str]) -> None:
+        """A started batch's builder went away: its targets are ready again, for another
+        builder, and that attempt does not count against the retries."""
+        self.finish(batch, {name: TargetOutcome("lost") for name in batch})
 
     def finish(self, batch: Sequence[str], outcomes: Mapping[str, TargetOutcome]) -> None:
         """Record a started batch's outcomes; a target missing from them has failed."""
@@ -198,6 +279,15 @@ class Schedule:
             if self._state.get(name) != "building":
                 raise ValueError(f"{name!r} is not building")
         reported = {name: _outcome(outcomes.get(name), alone=len(batch) == 1) for name in batch}
+        for name, outcome in list(reported.items()):
+            if outcome.status != "retry":
+                continue
+            self._failures[name] += 1
+            if self._failures[name] > self._retries:
+                tries = self._failures[name]
+                said = "attempt" if tries == 1 else f"{tries} attempts"
+                detail = outcome.detail + (f" (gave up after {said})" if self._retries else "")
+                reported[name] = TargetOutcome("failed", outcome.duration_s, detail)
         if self._fail_fast and any(o.status == "failed" for o in reported.values()):
             self._stopped = True
         for name, outcome in reported.items():
@@ -207,10 +297,13 @@ class Schedule:
                     self._unbuilt[down] -= 1
                     if not self._unbuilt[down] and not self._stopped:
                         self._enqueue(down)
-            elif outcome.status == "cancelled":
-                # buildx bake stops the rest of a bake when one target fails: not this
-                # target's fault, so it is built again, alone, where no sibling can stop it.
-                self._solo.add(name)
+            elif outcome.status in ("cancelled", "retry", "lost"):
+                # cancelled: buildx bake stops the rest of a bake when one target fails: not
+                # this target's fault, so it is built again, alone, where no sibling can stop
+                # it. retry: again, alone, once the run's backoff has passed. lost: again,
+                # elsewhere, as it was.
+                if outcome.status != "lost":
+                    self._solo.add(name)
                 if not self._stopped:
                     self._enqueue(name)
                 else:
@@ -232,11 +325,15 @@ class Schedule:
                 self._close(name, TargetResult("cancelled", elapsed.get(name), detail))
         self._solo.clear()
 
-    def result(self) -> RunResult:
+    def result(self, lost: Sequence[str] = (), *, engine_gone: bool = False) -> RunResult:
         if not self.done:
             waiting = [n for n in self._order if n not in self._results]
             raise RuntimeError(f"the schedule is not finished: {', '.join(waiting)}")
-        return RunResult({name: self._results[name] for name in self._order})
+        return RunResult(
+            {name: self._results[name] for name in self._order},
+            lost=tuple(lost),
+            engine_gone=engine_gone,
+        )
 
     def _enqueue(self, name: str) -> None:
         self._state[name] = "queued"
@@ -244,6 +341,14 @@ class Schedule:
         self._events.append(Event(name, "queued"))
 
     def _close(self, name: str, result: TargetResult) -> None:
+        if self._tries[name]:
+            result = TargetResult(
+                result.status,
+                result.duration_s,
+                result.detail,
+                builder=self._built_on.get(name),
+                attempts=self._tries[name],
+            )
         self._state[name] = result.status
         self._results[name] = result
         self._events.append(Event(name, result.status, result.duration_s))
@@ -260,90 +365,144 @@ class Schedule:
 async def run_schedule(
     deps: Mapping[str, Sequence[str]],
     order: Sequence[str],
-    builder: Builder,
+    builder: Builder | None = None,
     *,
     jobs: int = 4,
+    pool: Sequence[Member] = (),
     weights: Mapping[str, float] | None = None,
     fail_fast: bool = False,
     max_batch: int | None = None,
+    retries: int = 0,
+    backoff: Callable[[int], float] = backoff_s,
     on_event: OnEvent | None = None,
+    on_place: OnPlace | None = None,
 ) -> RunResult:
-    """Build every target in dependency order with at most `jobs` builder invocations at once.
+    """Build every target in dependency order over a pool of builders (or one `builder` with
+    `jobs` slots), with at most each member's slots of its invocations at once.
 
-    A builder exception stops the run and is re-raised; cancelling the caller cancels the builds.
+    A builder that raises `BuilderLost` leaves the pool, and its batch goes to the others; when
+    none is left, what is unfinished is cancelled and the result says the engine went away.
+    Any other builder exception stops the run and is re-raised; cancelling the caller cancels
+    the builds.
     """
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, not {jobs}")
-    schedule = Schedule(deps, order, weights, max_batch=max_batch, fail_fast=fail_fast)
+    members = _members(builder, jobs, pool)
+    schedule = Schedule(
+        deps, order, weights, max_batch=max_batch, fail_fast=fail_fast, retries=retries
+    )
+    by_name = {m.name: m for m in members}
+    capacity = {m.name: m.slots for m in members}
+    busy: Counter[str] = Counter()
+    lost: list[str] = []
+    cut: dict[str, float] = {}  # target -> how long it ran on a builder that went away
 
     def publish() -> None:
         for event in schedule.drain_events():
             if on_event is not None:
                 on_event(event.name, event.status, event.elapsed_s)
 
-    # Unbounded, yet never holds more than `jobs` reports: a finishing batch never waits to report.
+    # Unbounded, yet never holds more reports than the pool has slots.
     send, receive = anyio.create_memory_object_stream[_Report](math.inf)
-    started: dict[tuple[str, ...], float] = {}  # running batches -> start time
+    started: dict[tuple[str, ...], tuple[str, float]] = {}  # running batch -> builder, start
     error: Exception | None = None
     with send, receive:
         async with anyio.create_task_group() as tg:
 
             def launch() -> None:
-                for batch in schedule.start_batches(jobs - len(started)):
-                    started[batch] = anyio.current_time()
-                    _spawn(tg, builder, batch, send)
+                free = {b: capacity[b] - busy[b] for b in capacity if b not in lost}
+                for name, batch in schedule.place(free, capacity):
+                    busy[name] += 1
+                    started[batch] = (name, anyio.current_time())
+                    wait = max(backoff(schedule.attempt(t)) for t in batch)
+                    if on_place is not None:
+                        for target in batch:
+                            on_place(target, name)
+                    _spawn(tg, by_name[name], batch, send, wait)
                 publish()
+
+            def record(name: str, batch: tuple[str, ...], report: object) -> Exception | None:
+                _, t0 = started.pop(batch)
+                busy[name] -= 1
+                if isinstance(report, BuilderLost):
+                    cut.update(dict.fromkeys(batch, anyio.current_time() - t0))
+                    if name not in lost:
+                        lost.append(name)
+                    schedule.lose(batch)
+                    return None
+                if isinstance(report, Exception):
+                    return report
+                schedule.finish(batch, report)  # type: ignore[arg-type]
+                return None
 
             publish()
             launch()
             while started:
-                batch, report = await receive.receive()
-                del started[batch]
-                if isinstance(report, Exception):
-                    error = report
-                    break
-                schedule.finish(batch, report)
+                name, batch, report = await receive.receive()
+                error = record(name, batch, report)
                 publish()
-                if schedule.stopped:
+                if error is not None or schedule.stopped or len(lost) == len(members):
                     break
                 launch()
-            if started or schedule.stopped or error is not None:
+            gone = len(lost) == len(members)
+            if started or schedule.stopped or error is not None or gone:
                 tg.cancel_scope.cancel()
                 # Batches that reported before the stop did finish: record them as they ended.
                 while error is None:
                     try:
-                        batch, report = receive.receive_nowait()
+                        name, batch, report = receive.receive_nowait()
                     except anyio.WouldBlock:
                         break
-                    del started[batch]
-                    if isinstance(report, Exception):
-                        error = report
-                    else:
-                        schedule.finish(batch, report)
+                    error = record(name, batch, report)
+                gone = len(lost) == len(members)
                 if error is None:
                     now = anyio.current_time()
-                    running = {n: now - t0 for batch, t0 in started.items() for n in batch}
-                    schedule.cancel_unfinished(running)
+                    running = {n: now - t0 for batch, (_, t0) in started.items() for n in batch}
+                    detail = None
+                    if gone:
+                        which = ", ".join(b or "default" for b in lost)
+                        detail = f"cut off: the engine went away (builder {which})"
+                    schedule.cancel_unfinished(cut | running if gone else running, detail)
                     publish()
     if error is not None:
         raise error
-    return schedule.result()
+    return schedule.result(lost, engine_gone=len(lost) == len(members))
+
+
+def _members(builder: Builder | None, jobs: int, pool: Sequence[Member]) -> tuple[Member, ...]:
+    if builder is not None and pool:
+        raise ValueError("give one builder or a pool, not both")
+    if builder is not None:
+        pool = (Member(ONE_BUILDER, jobs, builder),)
+    if not pool:
+        raise ValueError("a run needs a builder")
+    names = [m.name for m in pool]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a builder is in the pool twice: {', '.join(names)}")
+    for m in pool:
+        if m.slots < 1:
+            raise ValueError(f"jobs must be at least 1, not {m.slots}")
+    return tuple(pool)
 
 
 def _spawn(
     tg: TaskGroup,
-    builder: Builder,
+    member: Member,
     batch: tuple[str, ...],
     send: MemoryObjectSendStream[_Report],
+    wait_s: float = 0.0,
 ) -> None:
     async def build() -> None:
         try:
-            report: Mapping[str, TargetOutcome] | Exception = dict(await builder.build(batch))
+            if wait_s > 0:
+                await anyio.sleep(wait_s)
+            report: Mapping[str, TargetOutcome] | Exception = dict(
+                await member.builder.build(batch)
+            )
         except Exception as exc:  # the loop re-raises it outside the task group, unwrapped
             report = exc
-        send.send_nowait((batch, report))
+        send.send_nowait((member.name, batch, report))
 
-    tg.start_soon(build, name=f"build {' '.join(batch)}")
+    where = f" on {member.name}" if member.name else ""
+    tg.start_soon(build, name=f"build {' '.join(batch)}{where}")
 
 
 def _outcome(outcome: TargetOutcome | None, *, alone: bool) -> TargetOutcome:
@@ -352,7 +511,7 @@ def _outcome(outcome: TargetOutcome | None, *, alone: bool) -> TargetOutcome:
     if outcome.status == "cancelled" and alone:
         # No sibling could have stopped it; retrying would loop forever.
         return TargetOutcome("failed", outcome.duration_s, outcome.detail or LONE_CANCEL)
-    if outcome.status not in ("built", "failed", "cancelled"):
+    if outcome.status not in ("built", "failed", "cancelled", "retry", "lost"):
         return TargetOutcome("failed", outcome.duration_s, f"unknown status {outcome.status!r}")
     return outcome
 

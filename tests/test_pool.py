@@ -1,0 +1,205 @@
+"""A run over a pool of builders, and retries, on virtual time: where each target goes, what a
+lost builder's targets become, how transient failures are tried again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import pytest
+
+from orchestrator.failures import backoff_s, classify
+from orchestrator.scheduler import BuilderLost, Member, RunResult, Schedule, TargetOutcome
+from orchestrator.scheduler import run_schedule as schedule_run
+from tests.test_scheduler import on_mock_clock
+
+
+@dataclass
+class Node:
+    """One builder of a pool: builds each target in its own time; can go away or fail."""
+
+    name: str
+    durations: Mapping[str, float] = field(default_factory=dict)
+    dies_at: float | None = None  # raises BuilderLost for what runs at that time
+    transient: dict[str, int] = field(default_factory=dict)  # target -> failures left
+    built: list[tuple[str, float]] = field(default_factory=list)  # (target, start)
+    starts: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
+
+    async def build(self, batch: tuple[str, ...]) -> Mapping[str, TargetOutcome]:
+        now = anyio.current_time()
+        self.starts.append((batch, now))
+        took = max(self.durations.get(n, 1.0) for n in batch)
+        if self.dies_at is not None and now + took > self.dies_at:
+            await anyio.sleep(max(0.0, self.dies_at - now))
+            raise BuilderLost(self.name, "error reading from server: EOF")
+        await anyio.sleep(took)
+        report: dict[str, TargetOutcome] = {}
+        for name in batch:
+            if self.transient.get(name, 0) > 0:
+                self.transient[name] -= 1
+                report[name] = TargetOutcome("retry", took, "503 Service Unavailable")
+            else:
+                self.built.append((name, now))
+                report[name] = TargetOutcome("built", took)
+        return report
+
+
+def run_pool(
+    deps: Mapping[str, Sequence[str]], nodes: Sequence[Node], slots: int = 1, **options: object
+) -> tuple[RunResult, float, list[tuple[str, str]]]:
+    placed: list[tuple[str, str]] = []
+
+    async def main() -> tuple[RunResult, float, list[tuple[str, str]]]:
+        t0 = anyio.current_time()
+        result = await schedule_run(
+            deps,
+            list(deps),
+            pool=[Member(n.name, slots, n) for n in nodes],
+            on_place=lambda target, builder: placed.append((target, builder)),
+            **options,  # type: ignore[arg-type]
+        )
+        return result, anyio.current_time() - t0, placed
+
+    return on_mock_clock(main)
+
+
+def where(node: Node) -> set[str]:
+    return {name for name, _ in node.built}
+
+
+def test_a_downstream_target_goes_where_its_upstream_was_built() -> None:
+    # Two chains: each service is placed on the node that built its own base.
+    deps = {"base1": (), "base2": (), "svc1": ("base1",), "svc2": ("base2",)}
+    a, b = Node("a"), Node("b")
+    result, elapsed, placed = run_pool(deps, [a, b])
+    assert result.ok
+    on = dict(placed)
+    assert on["svc1"] == on["base1"]
+    assert on["svc2"] == on["base2"]
+    assert on["base1"] != on["base2"]  # both nodes work at once
+    assert elapsed == 2.0
+    assert result.targets["svc1"].builder == on["svc1"]
+
+
+def test_a_target_goes_to_the_least_loaded_builder_when_its_upstreams_is_full() -> None:
+    # a built `base`; three services need it; a has one slot: one service runs there, the
+    # others on the idle b rather than waiting for a.
+    deps = {"base": (), "s1": ("base",), "s2": ("base",), "s3": ("base",)}
+    a, b = Node("a"), Node("b")
+    result, elapsed, _ = run_pool(deps, [a, b], slots=1, max_batch=1)
+    assert result.ok
+    assert where(a) >= {"base"}
+    assert len(where(b)) >= 1  # b took work instead of idling
+    assert elapsed == 3.0  # base, then s1 || s2, then s3
+
+
+def test_placement_without_a_pool_is_one_builder() -> None:
+    node = Node("")
+    result, _, placed = run_pool({"x": (), "y": ("x",)}, [node])
+    assert result.ok
+    assert {b for _, b in placed} == {""}
+
+
+def test_a_lost_builders_targets_are_built_on_another() -> None:
+    deps = {"a1": (), "a2": (), "top": ("a1", "a2")}
+    dying = Node("n1", durations={"a1": 5, "a2": 5}, dies_at=2.0)
+    healthy = Node("n2", durations={"a1": 5, "a2": 5})
+    result, elapsed, placed = run_pool(deps, [dying, healthy])
+    assert result.ok, result.targets
+    assert result.lost == ("n1",)
+    assert not result.engine_gone
+    assert where(healthy) == {"a1", "a2", "top"}
+    # Whatever ran on n1 was tried there first, then on n2.
+    first = [t for t, b in placed if b == "n1"]
+    assert first and all(result.targets[t].attempts == 2 for t in first)
+    assert elapsed == pytest.approx(5.0 + 5.0 + 1.0)  # n2: a2, then a1, then top
+
+
+def test_when_every_builder_is_gone_what_is_left_is_cut_off() -> None:
+    deps = {"a": (), "b": ("a",), "c": ()}
+    only = Node("n1", durations={"a": 1, "b": 5, "c": 5}, dies_at=3.0)
+    result, _, _ = run_pool(deps, [only], slots=2)
+    assert result.engine_gone
+    statuses = {n: r.status for n, r in result.targets.items()}
+    assert statuses == {"a": "built", "b": "cancelled", "c": "cancelled"}
+    assert "cut off: the engine went away (builder n1)" in result.targets["c"].detail
+    assert result.targets["c"].duration_s == pytest.approx(3.0)  # it was building then
+
+
+def test_a_transient_failure_is_tried_again_after_a_backoff() -> None:
+    node = Node("", transient={"x": 2})
+    result, elapsed, _ = run_pool({"x": (), "y": ("x",)}, [node], retries=2)
+    assert result.ok
+    assert result.targets["x"].attempts == 3
+    starts = [t for batch, t in node.starts if batch == ("x",)]
+    # 1 s each build; the retries wait 1 s, then 2 s.
+    assert starts == [0.0, 2.0, 5.0]
+    assert elapsed == 7.0
+
+
+def test_retries_run_out() -> None:
+    node = Node("", transient={"x": 5})
+    result, _, _ = run_pool({"x": (), "y": ("x",)}, [node], retries=1)
+    assert result.targets["x"].status == "failed"
+    assert result.targets["x"].detail == "503 Service Unavailable (gave up after 2 attempts)"
+    assert result.targets["x"].attempts == 2
+    assert result.targets["y"].status == "blocked"
+
+
+def test_no_retries_means_one_attempt() -> None:
+    node = Node("", transient={"x": 1})
+    result, _, _ = run_pool({"x": ()}, [node])
+    assert result.targets["x"].status == "failed"
+    assert result.targets["x"].detail == "503 Service Unavailable"
+    assert len(node.starts) == 1
+
+
+def test_a_sibling_cancel_does_not_use_up_a_retry() -> None:
+    s = Schedule({"a": (), "b": ()}, ["a", "b"], retries=0)
+    (batch,) = s.start_batches(1)
+    s.finish(batch, {"a": TargetOutcome("failed"), "b": TargetOutcome("cancelled")})
+    assert s.attempt("b") == 1
+    assert s.ready == ("b",)
+
+
+def test_pool_checks() -> None:
+    node = Node("n")
+    with pytest.raises(ValueError, match="twice"):
+        run_pool({"x": ()}, [node, Node("n")])
+    with pytest.raises(ValueError, match="retries"):
+        Schedule({"x": ()}, ["x"], retries=-1)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        ('process "/bin/sh -c make" did not complete successfully: exit code: 2', "build"),
+        (
+            "failed to solve: process did not complete successfully: exit code: 1 "
+            "(connection reset by peer)",
+            "build",
+        ),
+        (
+            "failed to push 127.0.0.1:5001/x:v: unexpected status: 503 Service Unavailable",
+            "transient",
+        ),
+        (
+            "failed to copy: read tcp 127.0.0.1:1->127.0.0.1:5000: read: connection reset by peer",
+            "transient",
+        ),
+        ('failed to solve: no such job "abc"', "transient"),
+        ("failed to solve: unknown blob sha256:00 in history", "transient"),
+        ("failed to solve: Unavailable: error reading from server: EOF", "engine-gone"),
+        ("Cannot connect to the Docker daemon at unix:///tmp/d2/docker.sock", "engine-gone"),
+        ("failed to read dockerfile: open Dockerfile: no such file or directory", "build"),
+        (None, "build"),
+    ],
+)
+def test_failures_are_told_apart(error: str | None, kind: str) -> None:
+    assert classify(error) == kind
+
+
+def test_backoff_doubles_and_stops_growing() -> None:
+    assert [backoff_s(n) for n in (1, 2, 3, 4)] == [0.0, 1.0, 2.0, 4.0]
+    assert backoff_s(40) == 20.0
