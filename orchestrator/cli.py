@@ -379,6 +379,25 @@ def test_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> No
     ctx.exit(_run(ctx, targets, test=True, **opts))
 
 
+@cli.command("dev")
+@click.argument("service")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--run", "run_container", is_flag=True, help="Run its container after each build.")
+@click.option("-p", "--port", "ports", multiple=True, help="Publish a port, as docker run -p.")
+@click.option("-e", "--env", multiple=True, help="Set NAME=VALUE in the container (or pass NAME).")
+@click.option("--builder", help="The buildx builder to use (default: the current one).")
+@click.pass_context
+def dev_cmd(ctx: click.Context, /, service: str, args: tuple[str, ...], **opts: Any) -> None:
+    """Build SERVICE and what it needs, then rebuild on every edit of their inputs.
+
+    With --run, (re)start its container after each successful build, as the plan's `dev:`
+    entry says (ports, env, command), with ARGS after `--` as its command. Ctrl-C stops all.
+    """
+    from orchestrator.dev import command
+
+    ctx.exit(command(Path(ctx.obj["plan"]), service, args=args, **opts))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run orch; every user error becomes a message and an exit code, never a traceback."""
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from orchestrator.errors import Location
+from orchestrator.ports import PortMapping
 from orchestrator.specs import CacheEntry
 
 Kind = Literal["stage", "service"]
@@ -31,6 +32,16 @@ class NamedContext:
     name: str
     path: Path | None = None
     ref: str | None = None  # e.g. docker-image://busybox:latest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DevSettings:
+    """How `orch dev --run` runs a service's container; no part of its build or version."""
+
+    ports: tuple[PortMapping, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] | None = None  # None: the image's own CMD
+    location: Location  # the `dev:` key in the plan
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +69,7 @@ class Target:
     registry: str | None = None  # e.g. localhost:5000; images are pushed there and pulled from it
     max_size: int | None = None  # bytes: a build whose image is larger fails
     max_size_at: Location | None = None
+    dev: DevSettings | None = None  # services only: `orch dev --run`'s container
     location: Location  # where the target is defined in the plan
     # Where values are written, for error messages: each declared dependency by name, the
     # `target:` value, and each `test` stage, `cache.from` and `cache.to` entry, in order.

@@ -127,6 +127,26 @@ _TARGET_KEYS: dict[str, Any] = {
 
 _CONTEXT_HINT = "add `context: DIR`, the build context directory relative to the plan file"
 
+# `orch dev --run SERVICE`: how its container runs. Ports and the command are read further in
+# load.py, which can say which item is wrong and why.
+_DEV: dict[str, Any] = {
+    "type": "object",
+    "x-expected": "a mapping with ports:, env: and command:",
+    "properties": {
+        "ports": _list(
+            {"type": ["string", "integer"], "x-expected": 'a port mapping such as "8080:80"'},
+            'a list of port mappings such as ["8080:80"]',
+        ),
+        "env": _string_map("a mapping of environment variables to string values", "a string"),
+        "command": {
+            "type": ["string", "array"],
+            "items": {"type": "string", "x-expected": "a string"},
+            "x-expected": "a command: a list of words, or one string split as a shell would",
+        },
+    },
+    "additionalProperties": False,
+}
+
 _STAGE: dict[str, Any] = {
     "type": "object",
     "x-expected": "a mapping of target settings such as context:",
@@ -138,7 +158,11 @@ _STAGE: dict[str, Any] = {
         "test": [
             "test: is only for services, and {where} is a stage",
             "move the test to a service that builds FROM this stage",
-        ]
+        ],
+        "dev": [
+            "dev: is only for services, and {where} is a stage",
+            "give dev: to the service whose container `orch dev --run` starts",
+        ],
     },
 }
 
@@ -151,6 +175,7 @@ _SERVICE: dict[str, Any] = {
             "items": {**_TEXT, "x-expected": "a Dockerfile stage name"},
             "x-expected": "a Dockerfile stage name or a list of them",
         },
+        "dev": _DEV,
     },
     "x-not-here": {},
 }
@@ -184,7 +209,7 @@ PLAN_SCHEMA: dict[str, Any] = {
                     f"{key}: cannot be a default; it belongs to each target",
                     f"set {key}: on the stages and services that need it",
                 ]
-                for key in sorted(_TARGET_KEYS.keys() - _SHARED.keys() | {"test"})
+                for key in sorted(_TARGET_KEYS.keys() - _SHARED.keys() | {"test", "dev"})
             },
         },
         "stages": _targets(_STAGE, "a mapping of stage names to their settings"),

@@ -1,0 +1,379 @@
+"""`orch dev` without the engine or a file watcher: which edits matter, how bursts of them
+become one build, what the container would run, bad input, and the loop on a fake engine with
+the change stream handed in."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import anyio
+import pytest
+import trio.testing
+
+from orchestrator.cli import main
+from orchestrator.containers import RunSpec, container_name, run_argv
+from orchestrator.dev import Session
+from orchestrator.devplan import Burst, Overrides, overrides, relevant, run_spec, watch_roots
+from orchestrator.errors import PlanError, UsageError
+from orchestrator.plan import load_plan
+from orchestrator.ports import PortMapping, parse_port
+from tests.kit import FakeEngine, project_of, write_tree
+
+PLAN = """\
+defaults:
+  image: "devtest/{name}"
+stages:
+  base: {context: stages/base}
+services:
+  app:
+    context: services/app
+    contexts: {shared: libs/shared}
+    watch: ["proto/**"]
+    dev:
+      ports: ["8080:80", 9090]
+      env: {GREETING: "a, b 'c'"}
+      command: "sh -c 'echo \\"$GREETING\\"'"
+  other:
+    context: services/other
+"""
+FILES = {
+    "stages/base/Dockerfile": "FROM busybox\nCOPY base.txt /\n",
+    "stages/base/base.txt": "base\n",
+    "services/app/Dockerfile": "FROM base\nCOPY . /app\nCOPY --from=shared . /shared\n",
+    "services/app/.dockerignore": "*.log\nnotes/\n",
+    "services/app/main.sh": "echo app\n",
+    "libs/shared/lib.sh": "echo lib\n",
+    "proto/api.proto": "syntax\n",
+    "services/other/Dockerfile": "FROM busybox\n",
+    "services/other/x.txt": "x\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path, isolated_git):
+    return project_of(tmp_path, PLAN, FILES)
+
+
+# --- A burst of edits ---------------------------------------------------------------------
+
+
+def test_a_burst_ends_after_a_quiet_window():
+    burst = Burst(quiet_s=0.2, most_s=5.0)
+    assert burst.due() is None
+    burst.add([Path("/a")], now=10.0)
+    assert burst.due() == pytest.approx(10.2)
+    burst.add([Path("/b")], now=10.1)  # another event moves the end
+    assert burst.due() == pytest.approx(10.3)
+    assert burst.take() == {Path("/a"), Path("/b")}
+    assert burst.due() is None
+    assert burst.take() == frozenset()
+
+
+def test_edits_that_never_stop_still_build_at_the_longest_wait():
+    burst = Burst(quiet_s=0.2, most_s=1.0)
+    for i in range(20):
+        burst.add([Path(f"/f{i}")], now=i * 0.1)
+    assert burst.due() == pytest.approx(1.0)  # the first event's time plus most_s
+
+
+# --- Which paths are inputs ---------------------------------------------------------------
+
+
+def test_every_input_directory_is_watched_and_nothing_twice(project, tmp_path):
+    roots = watch_roots(project, project.graph.select(["app"]))
+    assert set(roots.recursive) == {
+        tmp_path / "stages/base",
+        tmp_path / "services/app",
+        tmp_path / "libs/shared",
+        tmp_path / "proto",
+    }
+    # The plan's own directory holds all the others: watched alone, not with everything in it.
+    assert roots.flat == (tmp_path,)
+    assert tmp_path / "services/other" not in roots.recursive
+
+
+def test_a_watch_base_made_later_is_watched_through_its_parent(tmp_path, isolated_git):
+    project = project_of(
+        tmp_path,
+        "services:\n  app:\n    context: app\n    watch: [gen/api/**]\n",
+        {"app/Dockerfile": "FROM busybox\n"},
+    )
+    assert tmp_path in watch_roots(project, ["app"]).recursive
+
+
+@pytest.mark.parametrize(
+    ("path", "targets"),
+    [
+        ("services/app/main.sh", {"app"}),
+        ("services/app/Dockerfile", {"app"}),
+        ("services/app/.dockerignore", {"app"}),  # it changes what BuildKit receives
+        ("services/app/gone.sh", {"app"}),  # deleted: matched by name
+        ("services/app/new dir/o'dd, name.sh", {"app"}),
+        ("stages/base/base.txt", {"base"}),  # upstream of the service
+        ("libs/shared/lib.sh", {"app"}),  # a named context
+        ("proto/api.proto", {"app"}),  # a watch pattern
+        ("services/app/debug.log", set()),  # excluded by .dockerignore
+        ("services/app/notes/todo.txt", set()),
+        ("services/other/x.txt", set()),  # another service's input
+        (".orch/logs/app.log", set()),  # orch's own state, written by every build
+        ("README.md", set()),
+    ],
+)
+def test_only_inputs_of_the_service_and_its_upstream_start_a_build(project, path, targets):
+    found = relevant(project, "app", [project.plan.root / path])
+    assert set(found.hits) == targets
+    assert bool(found) == bool(targets)
+
+
+def test_an_edit_of_the_plan_is_relevant(project):
+    found = relevant(project, "app", [project.plan.path])
+    assert found.plan and found
+    assert found.describe() == "the plan"
+
+
+def test_reasons_are_shown_with_their_rule(project):
+    root = project.plan.root
+    found = relevant(project, "app", [root / "services/app/main.sh", root / "libs/shared/lib.sh"])
+    assert found.describe() == (
+        "libs/shared/lib.sh (named context shared of app), services/app/main.sh (context of app)"
+    )
+
+
+# --- The container ------------------------------------------------------------------------
+
+
+def test_the_plan_dev_entry_gives_ports_env_and_a_command_split_as_a_shell_would(project):
+    dev = project.plan.targets["app"].dev
+    assert dev is not None
+    assert [str(p) for p in dev.ports] == ["8080:80", "9090"]
+    assert dev.env == {"GREETING": "a, b 'c'"}
+    assert dev.command == ("sh", "-c", 'echo "$GREETING"')
+    assert project.plan.targets["other"].dev is None
+
+
+def test_the_command_line_adds_ports_wins_on_env_and_replaces_the_command(project):
+    given = overrides(
+        ["127.0.0.1:1234:80"], ["GREETING=hi", "FROM_HERE"], ["env"], {"FROM_HERE": "1"}
+    )
+    spec = run_spec(project.plan.targets["app"], "devtest/app:abc", given)
+    assert [str(p) for p in spec.ports] == ["8080:80", "9090", "127.0.0.1:1234:80"]
+    assert spec.env == {"GREETING": "hi", "FROM_HERE": "1"}
+    assert spec.command == ("env",)
+    assert run_spec(project.plan.targets["other"], "x:1", Overrides()).command is None
+
+
+def test_docker_run_gets_each_value_as_one_argument():
+    spec = RunSpec(
+        image="devtest/app:abc",
+        ports=(parse_port("8080:80"),),
+        env={"A": "x, y 'z' \"q\""},
+        command=("sh", "-c", "echo $A"),
+    )
+    argv = run_argv("orch-dev-app-1", spec, {"dev.orch.dev.target": "app"})
+    assert argv == [
+        "run", "-d", "--name", "orch-dev-app-1", "--label", "dev.orch.dev.target=app",
+        "-p", "8080:80", "-e", "A=x, y 'z' \"q\"", "devtest/app:abc", "sh", "-c", "echo $A",
+    ]  # fmt: skip
+
+
+def test_container_names_are_per_plan_and_target(tmp_path):
+    one, two = tmp_path / "one/buildplan.yaml", tmp_path / "two/buildplan.yaml"
+    assert container_name(one, "app") == container_name(one, "app")
+    assert container_name(one, "app") != container_name(two, "app")
+    assert container_name(one, "app").startswith("orch-dev-app-")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("80", "80"),
+        ("8080:80", "8080:80"),
+        ("127.0.0.1:8080:80", "127.0.0.1:8080:80"),
+        ("127.0.0.1::80", "127.0.0.1::80"),
+        ("[::1]:8080:80/udp", "[::1]:8080:80/udp"),
+        ("8000-8002:9000-9002", "8000-8002:9000-9002"),
+        ("53/tcp", "53"),
+    ],
+)
+def test_ports_docker_reads(text, shown):
+    assert str(parse_port(text)) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("8080:abc", "container port 'abc' is not a number"),
+        ("abc:80", "host port 'abc' is not a number"),
+        ("0", "not between 1 and 65535"),
+        ("65536:80", "host port 65536 is not between"),
+        ("80/icmp", "unknown protocol"),
+        ("1-3:1-2", "differ in length"),
+        ("9-1", "runs backwards"),
+        (":80", "host port before ':' is empty"),
+        ("::1:80:80", "too many ':'"),
+        ("nothere:80:80", "'nothere' is not an IP address"),
+        ("", "no container port"),
+        ("8080:", "no container port"),
+    ],
+)
+def test_ports_docker_would_refuse(text, says):
+    with pytest.raises(ValueError, match=says):
+        parse_port(text)
+
+
+def test_port_mapping_defaults_are_docker_s():
+    assert parse_port("80") == PortMapping(container="80")
+
+
+# --- Bad input ----------------------------------------------------------------------------
+
+
+def _plan_error(tmp_path, dev_body: str, kind: str = "services") -> PlanError:
+    write_tree(
+        tmp_path,
+        {
+            "buildplan.yaml": f"version: 1\n{kind}:\n  app:\n    context: app\n    dev:\n"
+            + dev_body,
+            "app/Dockerfile": "FROM busybox\n",
+        },
+    )
+    with pytest.raises(PlanError) as caught:
+        load_plan(tmp_path / "buildplan.yaml")
+    return caught.value
+
+
+def test_a_bad_port_in_the_plan_is_located(tmp_path):
+    error = _plan_error(tmp_path, '      ports: ["8080:80", "8080:abc"]\n')
+    assert (error.location.line, error.location.column) == (6, 26)
+    assert "8080:abc" in error.message and "not a number" in error.message
+
+
+def test_an_unclosed_quote_in_the_command_is_located(tmp_path):
+    error = _plan_error(tmp_path, '      command: "sh -c \'echo hi"\n')
+    assert error.location.line == 6
+    assert "No closing quotation" in error.message
+    assert "list of words" in (error.hint or "")
+
+
+def test_dev_belongs_to_services(tmp_path):
+    error = _plan_error(tmp_path, "      ports: [80]\n", kind="stages")
+    assert "dev: is only for services" in error.message
+
+
+def test_an_env_name_docker_cannot_pass_is_located(tmp_path):
+    error = _plan_error(tmp_path, '      env: {"A=B": x}\n')
+    assert error.location.line == 6 and "'='" in error.message
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["dev", "ap"], "unknown target 'ap'"),
+        (["dev", "base"], "'base' is a stage"),
+        (["dev", "app", "--run", "--", "sh -c 'echo'"], "holding spaces or quotes"),
+        (["dev", "app", "--run", "--", '"sh"', "-c"], "holding spaces or quotes"),
+        (["dev", "app", "--run", "-p", "8080:abc"], "--port '8080:abc'"),
+        (["dev", "app", "--run", "-e", "UNSET_HERE_1234"], "is not set here"),
+        (["dev", "app", "--", "ls"], "they need --run"),
+    ],
+)
+def test_bad_input_is_exit_2_before_the_engine_is_asked(project, monkeypatch, capsys, args, says):
+    monkeypatch.chdir(project.plan.root)
+    monkeypatch.delenv("UNSET_HERE_1234", raising=False)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert "Docker" not in err  # the engine was never asked
+
+
+def test_a_bad_port_in_the_plan_is_exit_2_with_its_place(tmp_path, monkeypatch, capsys):
+    _plan_error(tmp_path, '      ports: ["8080:abc"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["dev", "app", "--run"]) == 2
+    assert "buildplan.yaml:6:15: error: port '8080:abc'" in capsys.readouterr().err
+
+
+def test_a_command_line_overrides_rejects_a_whole_command_in_one_word():
+    with pytest.raises(UsageError, match="holding spaces"):
+        overrides([], [], ["python3 -m app"], {})
+    assert overrides([], [], ["sh", "-c", "echo 'a b'"], {}).command == ("sh", "-c", "echo 'a b'")
+
+
+# --- The loop, on a fake engine, with the change stream handed in --------------------------
+
+
+def test_a_burst_of_edits_is_one_build_of_what_changed_and_other_edits_build_nothing(
+    project, tmp_path
+):
+    root = project.plan.root
+    engine = FakeEngine()
+    err = io.StringIO()
+
+    async def scenario() -> list[list[str]]:
+        send, receive = anyio.create_memory_object_stream[frozenset[Path]](100)
+
+        async def watch(roots, out):
+            async for batch in receive:
+                await out.send(batch)
+
+        session = Session(
+            plan_path=project.plan.path, service="app", engine=engine, watch=watch, err=err
+        )
+        built: list[list[str]] = []
+
+        async def builds(n: int) -> None:
+            with anyio.fail_after(60):
+                while len(session.outcomes) < n:
+                    await anyio.sleep(0.01)
+            built.append([r.key for r in session.outcomes[n - 1].results if r.status == "built"])
+
+        async def quiet() -> None:  # long past any debounce window: nothing more was built
+            count = len(session.outcomes)
+            await anyio.sleep(10)
+            assert len(session.outcomes) == count
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(session.serve, project)
+            await builds(1)
+            # A save as editors do it: a temporary file, a rename, the file; then another.
+            (root / "services/app/main.sh").write_text("echo app 2\n")
+            for name in (".main.sh.swp~", "main.sh", "main.sh"):
+                await send.send(frozenset({root / "services/app" / name}))
+                await anyio.sleep(0.05)
+            await builds(2)
+            await quiet()
+            # Ignored by .dockerignore, another service's file, orch's own state: no build.
+            (root / "services/app/debug.log").write_text("x\n")
+            await send.send(frozenset({root / "services/app/debug.log"}))
+            await send.send(frozenset({root / "services/other/x.txt", root / ".orch/x"}))
+            await quiet()
+            # The shared stage: both are built again.
+            (root / "stages/base/base.txt").write_text("base 2\n")
+            await send.send(frozenset({root / "stages/base/base.txt"}))
+            await builds(3)
+            # A touch that changes no content: built once more, and nothing needs building.
+            await send.send(frozenset({root / "stages/base/base.txt"}))
+            await builds(4)
+            # A broken plan: no build, and the session goes on.
+            plan_text = project.plan.path.read_text()
+            project.plan.path.write_text(plan_text + "  broken: [\n")
+            await send.send(frozenset({project.plan.path}))
+            await quiet()
+            project.plan.path.write_text(plan_text)
+            await send.send(frozenset({project.plan.path}))
+            await builds(5)
+            tg.cancel_scope.cancel()
+        return built
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    built = anyio.run(scenario, backend="trio", backend_options={"clock": clock})
+    assert built == [["base", "app"], ["app"], ["base", "app"], [], []]
+    # Nothing up to date is baked again: base, then app; app; base, then app.
+    assert [sorted(call["target"]) for call in engine.calls] == [
+        ["base"], ["app"], ["app"], ["base"], ["app"]
+    ]  # fmt: skip
+    text = err.getvalue()
+    assert "build 2: services/app/.main.sh.swp~ (context of app), services/app/main.sh" in text
+    assert "the plan or a Dockerfile cannot be read" in text
+    assert "build 4 ok" in text and "app up-to-date" in text
