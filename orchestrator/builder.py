@@ -1,8 +1,10 @@
 """The scheduler's builder on the engine: one `docker buildx bake` per batch of ready jobs.
 
 For each batch it leases the jobs' caches, writes the bake file into the run's directory, runs
-bake, keeps or drops each cache export, points the plan's tags at what was built, writes each
-job's log, and makes each job's one `JobResult`.
+bake, keeps or drops each cache export, points the plan's tags at what was built (or, with
+`--push`, holds them back for the end of the run), writes each job's log, and makes each job's
+`JobResult`. In a run over a pool, `on` gives the scheduler one builder per engine; a failure
+worth a retry is reported as one, and an engine that stopped answering as `BuilderLost`.
 """
 
 from __future__ import annotations
@@ -16,17 +18,18 @@ from typing import Protocol
 
 import anyio
 
-from orchestrator import images, sizes
+from orchestrator import failures, images, sizes
 from orchestrator.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
 from orchestrator.buildlog import BakeResult
 from orchestrator.cache import CacheLease, lease
 from orchestrator.dockerfile.lexer import instruction_lines
 from orchestrator.engine import ImageInfo
-from orchestrator.errors import OrchError
+from orchestrator.errors import EngineError, OrchError
 from orchestrator.jobs import Job, JobSet
+from orchestrator.plan import Target
 from orchestrator.project import Project
-from orchestrator.results import Invocation, JobResult, Status
-from orchestrator.scheduler import TargetOutcome
+from orchestrator.results import Attempt, Invocation, JobResult, Status
+from orchestrator.scheduler import BuilderLost, OutcomeStatus, TargetOutcome
 from orchestrator.versions import Manifest, short
 from orchestrator.workspace import RunDir
 
@@ -37,6 +40,31 @@ class BakeEngine(images.ImageStore, Protocol):
     async def bake(
         self, bake_file: Path, names: Sequence[str], *, cwd: Path
     ) -> Mapping[str, BakeResult]: ...
+
+    async def check_async(self) -> None:
+        """Raise EngineError unless the engine (and its builder) answers."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Tags held back until the whole run succeeded (`--push`): what moves where."""
+
+    target: Target
+    ref: str  # the versioned reference the build has
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OnEngine:
+    """One member of a run's pool: builds the scheduler's batches with its own engine."""
+
+    owner: EngineBuilder
+    name: str
+    engine: BakeEngine
+
+    async def build(self, batch: tuple[str, ...]) -> dict[str, TargetOutcome]:
+        return await self.owner.build(batch, engine=self.engine, on=self.name)
 
 
 @dataclass
@@ -51,6 +79,9 @@ class EngineBuilder:
     job_versions: Mapping[str, str]  # by job key
     absent_secrets: frozenset[tuple[str, str]] = frozenset()
     previous_sizes: Mapping[str, int] = field(default_factory=dict)  # by job key
+    defer_tags: bool = False  # `--push`: the plan's tags move only once every job succeeded
+    deferred: dict[str, Deferred] = field(default_factory=dict)  # by job key
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
     results: dict[str, JobResult] = field(default_factory=dict)
     _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
     invocations: list[Invocation] = field(default_factory=list)
@@ -66,24 +97,50 @@ class EngineBuilder:
     def root(self) -> Path:
         return self.project.plan.root
 
-    async def build(self, batch: tuple[str, ...]) -> dict[str, TargetOutcome]:
+    def on(self, name: str, engine: BakeEngine) -> OnEngine:
+        """The scheduler's builder for pool member `name`, which bakes with `engine`."""
+        return OnEngine(self, name, engine)
+
+    async def build(
+        self, batch: tuple[str, ...], *, engine: BakeEngine | None = None, on: str = ""
+    ) -> dict[str, TargetOutcome]:
+        engine = engine or self.engine
         jobs = [self.jobset.jobs[key] for key in batch]
         leases: dict[str, CacheLease] = {}
+        before = {key: len(self.attempts.get(key, ())) for key in batch}
         for job in jobs:
             try:
                 leases[job.key] = lease(job.target.cache_from, job.cache_to, self.root)
             except OSError as exc:
-                self._fail(job, f"cannot prepare its cache directory: {why(exc)}")
+                self._fail(job, f"cannot prepare its cache directory: {why(exc)}", on)
         ready = [job for job in jobs if job.key in leases]
         if ready:
-            await self._bake(ready, leases)
-        # A job with no result was stopped by a failing sibling: the scheduler retries it alone.
-        return {
-            key: self._outcome(key) if key in self.results else TargetOutcome("cancelled")
-            for key in batch
-        }
+            await self._bake(ready, leases, engine, on)
+        outcomes: dict[str, TargetOutcome] = {}
+        for key in batch:
+            if len(self.attempts.get(key, ())) == before[key]:
+                # No result: stopped by a failing sibling; the scheduler retries it alone.
+                self._attempt(key, on, "stopped by a sibling's failure", 0.0)
+                outcomes[key] = TargetOutcome("cancelled")
+                continue
+            outcome = self._outcome(key)
+            r = self.results[key]
+            if outcome.status == "failed" and failures.retryable(
+                failures.classify(r.error, failed_step=r.failed_step)
+            ):
+                # Worth another try: alone, where a sibling's trouble cannot reach it, first.
+                status: OutcomeStatus = "cancelled" if len(batch) > 1 else "retry"
+                outcome = TargetOutcome(status, outcome.duration_s, outcome.detail)
+            outcomes[key] = outcome
+        return outcomes
 
-    async def _bake(self, jobs: Sequence[Job], leases: Mapping[str, CacheLease]) -> None:
+    async def _bake(
+        self,
+        jobs: Sequence[Job],
+        leases: Mapping[str, CacheLease],
+        engine: BakeEngine,
+        on: str,
+    ) -> None:
         keys = tuple(job.key for job in jobs)
         inputs = RunInputs(
             versions=self.versions,
@@ -104,11 +161,14 @@ class EngineBuilder:
         baked: Mapping[str, BakeResult] = {}
         cache_errors: dict[str, str] = {}
         missing = "bake reported nothing for it"
+        unreachable: EngineError | None = None
         try:
             async with self.run_dir.building(keys):
-                baked = await self.engine.bake(path, [bake_name(k) for k in keys], cwd=self.root)
+                baked = await engine.bake(path, [bake_name(k) for k in keys], cwd=self.root)
         except OSError as exc:  # a lock file or the bake process could not be opened
             missing = f"cannot run its bake: {why(exc)}"
+        except EngineError as exc:  # bake could not reach the engine at all
+            unreachable = exc
         finally:
             for key, held in leases.items():
                 got = baked.get(bake_name(key))
@@ -126,28 +186,36 @@ class EngineBuilder:
                     started_s=started,
                     ended_s=time.monotonic() - self.clock0,
                     bake_file=str(path.relative_to(self.root)),
+                    builder=on,
                 )
             )
+        gone = unreachable is not None or any(
+            failures.classify(r.error) == "engine-gone"
+            for r in baked.values()
+            if r.status == "failed"
+        )
+        if gone:
+            await self._check_gone(jobs, baked, engine, on, unreachable)
         refs = [
             hand_off_ref(job.target, self.versions)
             for job in jobs
             if not job.test and _built(baked.get(bake_name(job.key)))
         ]
-        found = await self.engine.inspect(refs) if refs else {}
+        found = await engine.inspect(refs) if refs else {}
         budgets = {
             job.key: error
             for job in jobs
-            if (error := await self._over_budget(job, found)) is not None
+            if (error := await self._over_budget(job, found, engine)) is not None
         }
         published: dict[str, str | None] = {}
         unpacked: dict[str, int] = {}
 
         async def publish(job: Job) -> None:
-            published[job.key] = await self._publish(job)
+            published[job.key] = await self._publish(job, engine)
 
         async def measure(ref: str) -> None:
             with contextlib.suppress(OrchError):
-                unpacked[ref] = sum(size for size, _ in await self.engine.history(ref))
+                unpacked[ref] = sum(size for size, _ in await engine.history(ref))
 
         # Every job's tag moves and size look-up at once: each is a docker call.
         async with anyio.create_task_group() as tg:
@@ -161,19 +229,43 @@ class EngineBuilder:
         for job in jobs:
             got = baked.get(bake_name(job.key))
             if got is None:
-                self._fail(job, missing)
+                self._fail(job, missing, on)
             elif got.status != "cancelled":
                 error = cache_errors.get(job.key) or budgets.get(job.key) or published.get(job.key)
-                self._record(job, got, path, found, error)
+                self._record(job, got, path, found, error, on)
 
-    async def _over_budget(self, job: Job, found: Mapping[str, ImageInfo]) -> str | None:
+    async def _check_gone(
+        self,
+        jobs: Sequence[Job],
+        baked: Mapping[str, BakeResult],
+        engine: BakeEngine,
+        on: str,
+        unreachable: EngineError | None,
+    ) -> None:
+        """Raise BuilderLost when the engine no longer answers: the bake's failures were its
+        going away, not the jobs' own."""
+        try:
+            await engine.check_async()
+        except EngineError as exc:
+            said = unreachable.message if unreachable is not None else exc.message
+            for job in jobs:
+                got = baked.get(bake_name(job.key))
+                took = got.duration_s if got is not None else 0.0
+                self._attempt(job.key, on, "cut off", took, said)
+            raise BuilderLost(on, said) from None
+        if unreachable is not None:  # it answers now: this is no reason to move the jobs
+            raise unreachable
+
+    async def _over_budget(
+        self, job: Job, found: Mapping[str, ImageInfo], engine: BakeEngine
+    ) -> str | None:
         """Why a built image breaks its target's `max_size`, with its largest layers; or None."""
         t = job.target
         info = found.get(hand_off_ref(t, self.versions)) if not job.test else None
         if t.max_size is None or info is None or info.size_bytes <= t.max_size:
             return None
         try:
-            history = await self.engine.history(info.ref)
+            history = await engine.history(info.ref)
             lines = instruction_lines(t.dockerfile)
         except (OrchError, OSError):
             history, lines = [], []
@@ -181,14 +273,19 @@ class EngineBuilder:
         where = f" (max_size at {t.max_size_at})" if t.max_size_at else ""
         return message.replace("\n", f"{where}\n", 1) if "\n" in message else message + where
 
-    async def _publish(self, job: Job) -> str | None:
-        """Point the plan's tags at a build that succeeded; the error if that failed."""
+    async def _publish(self, job: Job, engine: BakeEngine) -> str | None:
+        """Point the plan's tags at a build that succeeded (or hold them back for the end of
+        the run); the error if that failed."""
         if job.test:
             return None
         t = job.target
         ref = hand_off_ref(t, self.versions)
+        tags = tuple(tag for tag in t.tags if tag != ref)
         try:
-            await images.point_tags(self.engine, t, ref, [tag for tag in t.tags if tag != ref])
+            if self.defer_tags:
+                self.deferred[job.key] = Deferred(t, ref, tags)
+            else:
+                await images.point_tags(engine, t, ref, tags)
         except OrchError as exc:
             return f"built as {ref}, but the plan's tags could not be moved to it: {exc.message}"
         with contextlib.suppress(OSError):  # only `orch why` reads it, and says when it is missing
@@ -202,6 +299,7 @@ class EngineBuilder:
         path: Path,
         found: Mapping[str, ImageInfo],
         error: str | None,
+        on: str = "",
     ) -> None:
         warnings = list(got.warnings)
         rel = path.relative_to(self.root)
@@ -216,12 +314,15 @@ class EngineBuilder:
         versioned = None if job.test else hand_off_ref(job.target, self.versions)
         info = found.get(versioned) if built and versioned else None
         status: Status = ("passed" if job.test else "built") if built else "failed"
+        kind = failures.classify(error or got.error, failed_step=got.failed_step)
+        said = status if built or kind == "build" else "retried"
+        self._attempt(job.key, on, said, got.duration_s, None if built else error or got.error)
         self.results[job.key] = JobResult(
             key=job.key,
             status=status,
             duration_s=got.duration_s,
             version=short(self.job_versions[job.key]),
-            image=job.image if built else None,
+            image=job.image if built and not self.defer_tags else None,
             versioned_image=versioned if built else None,
             digest=(info.digest if info else got.digest) if built and versioned else None,
             size_bytes=info.size_bytes if info else None,
@@ -233,15 +334,27 @@ class EngineBuilder:
             error=error or got.error,
             tail=got.tail,
             warnings=tuple(warnings),
+            builder=on or None,
+            attempts=tuple(self.attempts[job.key]),
         )
 
-    def _fail(self, job: Job, error: str) -> None:
+    def _fail(self, job: Job, error: str, on: str = "") -> None:
+        self._attempt(job.key, on, "failed", 0.0, error)
         self.results[job.key] = JobResult(
             key=job.key,
             status="failed",
             duration_s=0.0,
             version=short(self.job_versions[job.key]),
             error=error,
+            builder=on or None,
+            attempts=tuple(self.attempts[job.key]),
+        )
+
+    def _attempt(
+        self, key: str, on: str, outcome: str, duration_s: float, error: str | None = None
+    ) -> None:
+        self.attempts.setdefault(key, []).append(
+            Attempt(builder=on, outcome=outcome, duration_s=duration_s, error=error)
         )
 
     def _outcome(self, key: str) -> TargetOutcome:

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from orchestrator import __version__
-from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError
+from orchestrator.errors import (
+    EXIT_ENGINE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    OrchError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from orchestrator.changes import Affected
@@ -252,7 +259,18 @@ def _run_options(fn: Any) -> Any:
     fn = click.option(
         "--keep-going", is_flag=True, help="Build what does not depend on a failure (default)."
     )(fn)
-    fn = click.option("--builder", help="The buildx builder to use (default: the current one).")(fn)
+    fn = click.option(
+        "--builder",
+        help="The buildx builder to use, or several separated by commas to spread the run "
+        "over (default: the plan's builders:, else the current one).",
+    )(fn)
+    fn = click.option(
+        "--retries",
+        type=click.IntRange(0, 10),
+        default=None,
+        help="Attempts more for a job that failed for a passing reason: a registry's 5xx, a "
+        "reset connection, a lost builder session (default: 2 under CI, else 0).",
+    )(fn)
     fn = click.option(
         "--force", is_flag=True, help="Build every selected target, even those up to date."
     )(fn)
@@ -281,6 +299,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
     import anyio
 
     from orchestrator import ci, jobs, report, resolve, run
+    from orchestrator import pool as pools
     from orchestrator.console import StatusView, wants_live
     from orchestrator.engine import Engine
     from orchestrator.files import destination
@@ -313,20 +332,37 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
                 junit_out.write(junit_xml(nothing))
             return EXIT_OK
     jobset = jobs.select_test_jobs(project, targets) if test else jobs.build_jobs(project, targets)
-    engine = Engine(builder=opts["builder"], pull=opts["pull"])
-    if opts["builder"]:
-        engine.check()  # else the first engine call finds out, one round trip fewer
     names = sorted({job.target.name for job in jobset.jobs.values()})
+    parallel = opts["jobs_alias"] or opts["parallel"]
+    choices = pools.choose(project.plan, opts["builder"], parallel)
+    push = bool(opts.get("push"))
+    pools.check_registry(project.plan, names, choices, push=push, cli=opts["builder"] is not None)
+    entries: list[run.PoolEntry] = []
+    left_out: list[str] = []
+    if len(choices) > 1:
+        engines, left_out = anyio.run(lambda: pools.open_pool(choices, pull=opts["pull"]))
+        slots = {c.name: c.slots for c in choices}
+        entries = [run.PoolEntry(e.name, slots[e.name], e) for e in engines]
+        engine = engines[0]
+    else:
+        engine = Engine(builder=choices[0].name if choices else None, pull=opts["pull"])
+        if choices:
+            engine.check()  # else the first engine call finds out, one round trip fewer
     manifests = anyio.run(
         lambda: resolve.versions(project, names, engine, pull=opts["pull"])
     ).manifests
+    retries = opts["retries"]
     options = run.RunOptions(
-        parallel=opts["jobs_alias"] or opts["parallel"],
+        parallel=parallel,
         max_batch=opts["max_batch"],
         fail_fast=opts["fail_fast"],
         force=opts["force"],
+        retries=retries if retries is not None else (2 if os.environ.get("CI") else 0),
+        push=push,
     )
     view = StatusView(list(jobset.order), live=wants_live(sys.stderr))
+    for warning in left_out:
+        view.print(f"warning: {warning}")
     with catch_interrupts() as interrupts:
         with view:
             outcome = run.run(
@@ -337,7 +373,9 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
                 options=options,
                 test=test,
                 on_event=view.event,
+                on_place=view.place,
                 interrupts=interrupts,
+                pool=entries,
             )
         report.summary(view, outcome)
         if out is not None:
@@ -353,12 +391,20 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
                 view.print(f"warning: {warning}")
     if outcome.interrupted:
         return EXIT_INTERRUPTED
+    if outcome.engine_gone:
+        return EXIT_ENGINE
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 @cli.command("build")
 @click.argument("targets", nargs=-1)
 @_run_options
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Publish all or nothing: build and push every target under its versioned tag, then "
+    "move the plan's tags, only if every one succeeded.",
+)
 @click.pass_context
 def build_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> None:
     """Build TARGETS (every service when none) and what they need, in dependency order."""

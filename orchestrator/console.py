@@ -64,6 +64,7 @@ class StatusView:
         self.state = dict.fromkeys(keys, "queued")
         self.since: dict[str, float] = {}
         self.elapsed: dict[str, float] = {}
+        self.on: dict[str, str] = {}  # key -> the builder it runs on, in a run over a pool
         self.started = time.monotonic()
         self.console = Console(file=self.stream, highlight=False)
         self._live = (
@@ -92,6 +93,11 @@ class StatusView:
             self._live.refresh()
             self._live.stop()
 
+    def place(self, key: str, builder: str) -> None:
+        """The scheduler put `key` on `builder` (named only in a run over a pool)."""
+        if builder:
+            self.on[key] = builder
+
     def event(self, key: str, status: str, elapsed_s: float | None = None) -> None:
         self.state[key] = status
         now = time.monotonic()
@@ -106,7 +112,8 @@ class StatusView:
             return
         stamp = f"[{now - self.started:7.1f}s]"
         took = f" in {elapsed_s:.1f}s" if elapsed_s is not None and status != "building" else ""
-        self.stream.write(f"{stamp} {key}: {status}{took}\n")
+        on = f" on {self.on[key]}" if key in self.on and status in ("building", "built") else ""
+        self.stream.write(f"{stamp} {key}: {status}{on}{took}\n")
         self.stream.flush()
 
     def _table(self) -> Table:
@@ -114,12 +121,15 @@ class StatusView:
         table.add_column("target")
         table.add_column("state")
         table.add_column("time", justify="right")
+        if self.on:
+            table.add_column("builder")
         now = time.monotonic()
         for key, status in self.state.items():
             building = status == "building"
             secs = now - self.since.get(key, now) if building else self.elapsed.get(key)
             shown = f"{secs:.1f}s" if secs is not None else ""
-            table.add_row(key, f"[{STYLES.get(status, '')}]{status}[/]", shown)
+            on = [self.on.get(key, "")] if self.on else []
+            table.add_row(key, f"[{STYLES.get(status, '')}]{status}[/]", shown, *on)
         return table
 
     def print(self, text: str = "", style: str | None = None) -> None:

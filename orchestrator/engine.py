@@ -77,7 +77,13 @@ class Engine:
                 hint="install Docker with buildx, or run scripts/engine",
             )
         self._docker = [docker]
+        self._bake_builder = builder  # what bake gets as --builder, once resolved
         self._children: dict[str, tuple[str, ...]] = {}
+
+    @property
+    def name(self) -> str:
+        """The builder as the user named it; "" for the one the docker CLI picks."""
+        return self.builder or ""
 
     def check(self) -> None:
         """Raise EngineError (exit 3) unless the daemon, buildx and the builder answer."""
@@ -96,12 +102,26 @@ class Engine:
                 f"{what} is not available" + (f": {said[-1]}" if said else ""),
                 hint="list builders with `docker buildx ls`; pick one with --builder NAME",
             )
+        if self.builder:
+            self._use(proc.stdout.decode("utf-8", "replace"))
+
+    def _use(self, inspected: str) -> None:
+        """Reach a builder of the `docker` driver through its docker context: buildx builds on
+        such a builder only from that context, and its images are in that daemon's store."""
+        driver = re.search(r"^Driver:\s*(\S+)", inspected, re.MULTILINE)
+        endpoint = re.search(r"^Endpoint:\s*(\S+)", inspected, re.MULTILINE)
+        if driver and driver.group(1) == "docker" and endpoint:
+            self._docker = [self._docker[0], "--context", endpoint.group(1)]
+            self._bake_builder = None
+        else:
+            self._docker = self._docker[:1]
+            self._bake_builder = self.builder
 
     def bake_argv(self, bake_file: Path, names: Sequence[str], metadata: Path) -> list[str]:
         argv = [*self._docker, "buildx", "bake", "-f", str(bake_file)]
         argv += ["--metadata-file", str(metadata), "--progress", "plain"]
-        if self.builder:
-            argv += ["--builder", self.builder]
+        if self._bake_builder:
+            argv += ["--builder", self._bake_builder]
         if self.pull:
             argv.append("--pull")
         return [*argv, *names]
@@ -248,8 +268,8 @@ class Engine:
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
         """Point each registry tag at the manifest `source` names: a copy in the registry."""
         argv = ["buildx", "imagetools", "create"]
-        if self.builder:
-            argv += ["--builder", self.builder]
+        if self._bake_builder:
+            argv += ["--builder", self._bake_builder]
         for tag in tags:
             argv += ["--tag", tag]
         await self._run([*argv, source], check=True)

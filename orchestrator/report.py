@@ -26,6 +26,16 @@ def document(outcome: RunOutcome) -> dict[str, object]:
             "log": r.log,
             "cached_steps": r.cached_steps,
             "warnings": list(r.warnings),
+            "builder": r.builder,
+            "attempts": [
+                {
+                    "builder": a.builder or None,
+                    "outcome": a.outcome,
+                    "duration_s": round(a.duration_s, 3),
+                    "error": a.error,
+                }
+                for a in r.attempts
+            ],
         }
         if r.status == "failed":
             entry["failed_step"] = r.failed_step
@@ -36,6 +46,9 @@ def document(outcome: RunOutcome) -> dict[str, object]:
     return {
         "ok": outcome.ok,
         "interrupted": outcome.interrupted,
+        "engine_gone": outcome.engine_gone,
+        "lost_builders": [b or None for b in outcome.lost_builders],
+        "published": outcome.published,
         "targets": targets,
         "invocations": [
             {
@@ -43,6 +56,7 @@ def document(outcome: RunOutcome) -> dict[str, object]:
                 "started_s": round(i.started_s, 3),
                 "ended_s": round(i.ended_s, 3),
                 "bake_file": i.bake_file,
+                "builder": i.builder or None,
             }
             for i in outcome.invocations
         ],
@@ -64,25 +78,54 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
             view.print(f"  | {printable(line)}")
         if r.log:
             view.print(f"  full log: {r.log}")
+    for r in outcome.results:
+        if len(r.attempts) > 1:
+            tries = "; ".join(
+                f"{a.builder or 'default'}: {a.outcome}"
+                + (f" ({printable(a.error)})" if a.error else "")
+                for a in r.attempts
+            )
+            view.print(f"↻ {r.key}: {len(r.attempts)} attempts: {tries}")
+    if outcome.lost_builders:
+        gone = ", ".join(b or "default" for b in outcome.lost_builders)
+        cut = [r.key for r in outcome.results if r.error and r.error.startswith("cut off")]
+        view.print("")
+        if outcome.engine_gone:
+            view.print(
+                f"✗ the engine went away (builder {gone}); cut off: {', '.join(cut) or 'nothing'}"
+            )
+        else:
+            view.print(f"! builder {gone} went away; what it was building was built elsewhere")
+    if outcome.published is not None:
+        view.print("")
+        if outcome.published:
+            view.print("published: every target's tags moved to what this run built")
+        else:
+            view.print(
+                "not published: the plan's tags were left where they were, since not every "
+                "target succeeded (the versioned images that built are in the registry)"
+            )
     warnings = [f"{r.key}: {w}" for r in outcome.results for w in r.warnings]
     warnings += list(outcome.warnings)
     if warnings:
         view.print("")
         for w in warnings:
             view.print(f"warning: {printable(w)}")
-    built = [r for r in outcome.results if r.status == "built" and r.image]
+    built = [r for r in outcome.results if r.status == "built" and (r.image or r.versioned_image)]
     if built:
+        pool = any(r.builder for r in built)
         table = Table(box=None, show_header=True, pad_edge=False)
-        for column in ("target", "image", "size", "time", "cached steps"):
+        for column in ("target", "image", "size", "time", "cached steps", "builder")[: 5 + pool]:
             table.add_column(column)
         for r in built:
-            table.add_row(
+            row = [
                 r.key,
-                r.image or "",
+                r.image or r.versioned_image or "",
                 _size_with_change(r.size_bytes, r.previous_size_bytes),
                 f"{r.duration_s or 0.0:.1f}s",
                 str(r.cached_steps),
-            )
+            ]
+            table.add_row(*row, *([r.builder or "default"] if pool else []))
         view.console.print(table)
     words = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
     verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "FAILED")

@@ -10,6 +10,16 @@ DONE: frozenset[Status] = frozenset({"up-to-date", "built", "passed"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    """One builder invocation a job was part of: where, and how it ended."""
+
+    builder: str  # "" for the builder the docker CLI picks
+    outcome: str  # built, failed, retried (a transient failure), cut off, stopped by a sibling
+    duration_s: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobResult:
     """What one job came to, as the summary and the report show it."""
 
@@ -29,6 +39,8 @@ class JobResult:
     error: str | None = None  # failed: the cause; blocked or cancelled: why it did not run
     tail: tuple[str, ...] = ()  # the failing step's last lines, raw
     warnings: tuple[str, ...] = ()  # what went wrong without failing it
+    builder: str | None = None  # the builder of its last attempt, in a run over a pool
+    attempts: tuple[Attempt, ...] = ()  # every invocation it was part of, in order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +51,7 @@ class Invocation:
     started_s: float
     ended_s: float
     bake_file: str  # relative to the plan's directory
+    builder: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +63,11 @@ class RunOutcome:
     interrupted: bool = False
     invocations: tuple[Invocation, ...] = ()
     warnings: tuple[str, ...] = ()  # about the run itself, such as state it could not save
+    engine_gone: bool = False  # every builder stopped answering: the rest was cut off
+    lost_builders: tuple[str, ...] = ()  # builders that went away during the run
+    # `--push`: whether the plan's tags moved (all of them, after every job succeeded); None
+    # when the run did not hold them back.
+    published: bool | None = None
 
     @property
     def ok(self) -> bool:

@@ -2,31 +2,35 @@
 schedule the rest, keep one result per job.
 
 `execute` is the async core: jobs whose versioned image is there are `up-to-date`, and the
-scheduler drives an `EngineBuilder` over the others. `run` is the synchronous edge the CLI
-calls. The engine is a parameter (`BakeEngine`), so tests hand in a fake one.
+scheduler drives an `EngineBuilder` over the others, on one engine or over a pool of them.
+With `push`, the plan's tags move only at the end, and only when every job succeeded. `run` is
+the synchronous edge the CLI calls. Engines are parameters (`BakeEngine`), so tests hand in
+fake ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
 
 from orchestrator import history, images
 from orchestrator.bake import hand_off_ref
-from orchestrator.builder import BakeEngine, EngineBuilder, why
+from orchestrator.builder import BakeEngine, Deferred, EngineBuilder, why
 from orchestrator.errors import OrchError, PlanError
 from orchestrator.interrupts import Interrupts
 from orchestrator.jobs import Job, JobSet, pending
 from orchestrator.project import Project
-from orchestrator.results import JobResult, RunOutcome, Status
-from orchestrator.scheduler import RunResult, run_schedule
+from orchestrator.results import DONE, Attempt, JobResult, RunOutcome, Status
+from orchestrator.scheduler import Member, RunResult, run_schedule
 from orchestrator.versions import Manifest, short, stage_version
 from orchestrator.workspace import RunDir, open_run
 
 OnEvent = Callable[[str, str, float | None], None]
+OnPlace = Callable[[str, str], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +39,17 @@ class RunOptions:
     max_batch: int | None = None  # jobs per bake invocation
     fail_fast: bool = False
     force: bool = False  # build even what is up to date
+    retries: int = 0  # further attempts of a job that failed in a way worth a retry
+    push: bool = False  # move the plan's tags only once every job succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class PoolEntry:
+    """One builder of a run over several: its name, its bake invocations at once, its engine."""
+
+    name: str
+    slots: int
+    engine: BakeEngine
 
 
 def check_secrets(jobset: JobSet, environ: Mapping[str, str]) -> frozenset[tuple[str, str]]:
@@ -82,9 +97,11 @@ async def up_to_date(
     versions: Mapping[str, str],
     job_version: Mapping[str, str],
     previous_sizes: Mapping[str, int],
+    deferred: dict[str, Deferred] | None = None,
 ) -> dict[str, JobResult]:
     """The jobs with nothing to do: a build whose versioned image is there (its plan tags are
-    pointed at it if they moved), a test stage that passed at this version."""
+    pointed at it if they moved, or held back in `deferred`), a test stage that passed at this
+    version."""
     wanted = {
         key: (job.target, hand_off_ref(job.target, versions))
         for key, job in jobset.jobs.items()
@@ -103,7 +120,10 @@ async def up_to_date(
         if there is None:
             continue
         try:
-            await images.point_tags(engine, job.target, there.ref, there.stale_tags)
+            if deferred is None:
+                await images.point_tags(engine, job.target, there.ref, there.stale_tags)
+            elif there.stale_tags:
+                deferred[key] = Deferred(job.target, there.ref, tuple(there.stale_tags))
         except OrchError as exc:
             results[key] = JobResult(
                 key=key,
@@ -117,7 +137,7 @@ async def up_to_date(
             key=key,
             status="up-to-date",
             version=version,
-            image=job.target.ref,
+            image=job.target.ref if deferred is None or key not in deferred else None,
             versioned_image=there.ref,
             digest=there.digest,
             size_bytes=there.size_bytes,
@@ -137,10 +157,12 @@ async def execute(
     test: bool,
     absent_secrets: frozenset[tuple[str, str]] = frozenset(),
     on_event: OnEvent | None = None,
+    on_place: OnPlace | None = None,
     interrupts: Interrupts | None = None,
+    pool: Sequence[PoolEntry] = (),
 ) -> RunOutcome:
-    """Run the jobs that are not up to date; an interrupt cancels what runs and still gives
-    every job a result."""
+    """Run the jobs that are not up to date, with `engine` or over `pool`; an interrupt
+    cancels what runs and still gives every job a result."""
     history_path = run_dir.state / "history.json"
     weights = history.load(history_path)
     job_version = job_versions(jobset, manifests)
@@ -154,7 +176,9 @@ async def execute(
         job_versions=job_version,
         absent_secrets=absent_secrets,
         previous_sizes=previous_sizes,
+        defer_tags=options.push,
     )
+    members = [Member(e.name, e.slots, builder.on(e.name, e.engine)) for e in pool]
     settled: dict[str, JobResult] = {}
     scheduled: RunResult | None = None
     async with anyio.create_task_group() as tg:
@@ -163,7 +187,13 @@ async def execute(
         try:
             if not options.force:
                 settled = await up_to_date(
-                    jobset, engine, run_dir, builder.versions, job_version, previous_sizes
+                    jobset,
+                    engine,
+                    run_dir,
+                    builder.versions,
+                    job_version,
+                    previous_sizes,
+                    builder.deferred if options.push else None,
                 )
             for key, result in settled.items():
                 if on_event is not None:
@@ -172,22 +202,35 @@ async def execute(
             scheduled = await run_schedule(
                 todo.deps,
                 todo.order,
-                builder,
+                None if members else builder,
                 jobs=options.parallel,
+                pool=members,
                 max_batch=options.max_batch,
                 weights={k: weights.get(k, 1.0) for k in todo.order},
                 fail_fast=options.fail_fast,
+                retries=options.retries,
                 on_event=on_event,
+                on_place=on_place,
             )
         finally:
             tg.cancel_scope.cancel()
     interrupted = interrupts is not None and interrupts.interrupted
     results = tuple(
-        settled.get(key) or _final(jobset.jobs[key], builder.results.get(key), scheduled)
+        settled.get(key)
+        or _final(jobset.jobs[key], builder.results.get(key), scheduled, builder.attempts)
         for key in jobset.order
     )
     warnings: list[str] = []
+    published: bool | None = None
+    if options.push:
+        everything = not interrupted and all(r.status in DONE for r in results)
+        results, published, problems = await _publish(engine, builder.deferred, results, everything)
+        warnings += problems
     durations = {r.key: r.duration_s for r in results if r.status in ("built", "passed")}
+    # Per builder too, for a pool: how long each job takes where.
+    durations |= {
+        f"{r.key}@{r.builder}": r.duration_s for r in results if r.builder and r.key in durations
+    }
     try:
         history.update(history_path, {k: d for k, d in durations.items() if d})
     except OSError as exc:
@@ -212,21 +255,72 @@ async def execute(
         interrupted=interrupted,
         invocations=tuple(builder.invocations),
         warnings=tuple(warnings),
+        engine_gone=scheduled is not None and scheduled.engine_gone,
+        lost_builders=scheduled.lost if scheduled is not None else (),
+        published=published,
     )
 
 
-def _final(job: Job, built: JobResult | None, scheduled: RunResult | None) -> JobResult:
+async def _publish(
+    engine: BakeEngine,
+    deferred: Mapping[str, Deferred],
+    results: tuple[JobResult, ...],
+    everything: bool,
+) -> tuple[tuple[JobResult, ...], bool, list[str]]:
+    """`--push`: move every held-back tag once every job succeeded, else none. The results
+    with `image` set where the plan's tags point now, whether they moved, and what went wrong."""
+    if not everything:
+        return results, False, []
+    moved: set[str] = set()
+    problems: list[str] = []
+
+    async def move(key: str, held: Deferred) -> None:
+        try:
+            await images.point_tags(engine, held.target, held.ref, held.tags)
+        except OrchError as exc:
+            problems.append(
+                f"{key}: the plan's tags could not be moved to {held.ref}: {exc.message}"
+            )
+        else:
+            moved.add(key)
+
+    async with anyio.create_task_group() as tg:
+        for key, held in deferred.items():
+            tg.start_soon(move, key, held)
+    done = tuple(
+        dataclasses.replace(r, image=deferred[r.key].target.ref)
+        if r.key in moved and r.image is None
+        else r
+        for r in results
+    )
+    return done, not problems, problems
+
+
+def _final(
+    job: Job,
+    built: JobResult | None,
+    scheduled: RunResult | None,
+    attempts: Mapping[str, Sequence[Attempt]],
+) -> JobResult:
     """The job's one result: the builder's when it baked, else what the schedule decided."""
-    if built is not None:
-        return built
     decided = scheduled.targets.get(job.key) if scheduled is not None else None
+    if built is not None and (decided is None or decided.status != "cancelled"):
+        return built
+    tried = tuple(attempts.get(job.key, ()))
     if decided is None:
-        return JobResult(key=job.key, status="cancelled", error="the run was interrupted")
+        return JobResult(
+            key=job.key, status="cancelled", error="the run was interrupted", attempts=tried
+        )
     status: Status = decided.status
     if status == "built" and job.test:
         status = "passed"
     return JobResult(
-        key=job.key, status=status, duration_s=decided.duration_s, error=decided.detail or None
+        key=job.key,
+        status=status,
+        duration_s=decided.duration_s,
+        error=decided.detail or None,
+        builder=decided.builder or None,
+        attempts=tried,
     )
 
 
@@ -244,7 +338,9 @@ def run(
     options: RunOptions,
     test: bool,
     on_event: OnEvent | None = None,
+    on_place: OnPlace | None = None,
     interrupts: Interrupts | None = None,
+    pool: Sequence[PoolEntry] = (),
 ) -> RunOutcome:
     """The synchronous edge: check secrets, open the run's directory, run `execute`."""
     absent = check_secrets(jobset, os.environ)
@@ -262,7 +358,9 @@ def run(
                     test=test,
                     absent_secrets=absent,
                     on_event=on_event,
+                    on_place=on_place,
                     interrupts=interrupts,
+                    pool=pool,
                 )
             )
         )

@@ -15,7 +15,7 @@ import anyio
 
 from orchestrator.buildlog import BakeResult
 from orchestrator.engine import ImageInfo
-from orchestrator.errors import Location
+from orchestrator.errors import EngineError, Location
 from orchestrator.plan import Target
 from orchestrator.project import Project, load_project
 from orchestrator.specs import parse_cache_entry
@@ -129,7 +129,8 @@ def project_of(root: Path, plan_body: str, files: dict[str, str]) -> Project:
 class FakeEngine:
     """Stands in for BuildKit and the image store behind `builder.BakeEngine`: reads the bake
     file orch wrote and says what each target came to, by `outcomes` (bake name -> "built" |
-    "failed"; default built). A built target's tags name a new image in `images` (and in
+    "failed" | "transient", a registry's 503 | "gone", the engine going away; default built).
+    `transient` holds how many times each target fails with a 503 before it builds. A built target's tags name a new image in `images` (and in
     `registry` when it is pushed); its local `cache-to` directories get an index.json, as
     BuildKit's export does. `hold` makes every bake wait until the event is set.
     """
@@ -144,6 +145,12 @@ class FakeEngine:
     tagged: list[tuple[str, str]] = field(default_factory=list)  # (source, tag), in order
     lookups: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # engine calls
     sizes: dict[str, int] = field(default_factory=dict)  # ref -> size (default 1234 bytes)
+    transient: dict[str, int] = field(default_factory=dict)  # bake name -> 503s left
+    gone: bool = False  # the engine stopped answering
+
+    async def check_async(self) -> None:
+        if self.gone:
+            raise EngineError("the Docker Engine is not answering: connection refused")
 
     async def bake(
         self, bake_file: Path, names: Sequence[str], *, cwd: Path
@@ -152,11 +159,25 @@ class FakeEngine:
         self.calls.append(data)
         if self.hold is not None:
             await self.hold.wait()
+        for name in names:
+            if self.outcomes.get(name) == "gone":
+                self.gone = True
+        if self.gone:
+            error = "failed to solve: Unavailable: error reading from server: EOF"
+            return {n: BakeResult(status="failed", duration_s=1.0, error=error) for n in names}
         failing = [n for n in names if self.outcomes.get(n) == "failed"]
+        pushes = [n for n in names if self.transient.get(n, 0) > 0]
         results: dict[str, BakeResult] = {}
         for name in names:
             spec = data["target"][name]
-            if name in failing:
+            if name in pushes and not failing:
+                self.transient[name] -= 1
+                results[name] = BakeResult(
+                    status="failed",
+                    duration_s=1.0,
+                    error="failed to push: unexpected status: 503 Service Unavailable",
+                )
+            elif name in failing:
                 results[name] = BakeResult(
                     status="failed",
                     duration_s=1.0,

@@ -86,6 +86,7 @@ def test_the_report_has_one_entry_per_job_with_its_status():
             "started_s": 0.0,
             "ended_s": 1.0,
             "bake_file": ".orch/runs/x/001-base.json",
+            "builder": None,
         }
     ]
     assert doc["warnings"] == ["durations were not saved"]

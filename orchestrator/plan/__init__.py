@@ -6,6 +6,6 @@ names and image references in references.py) into the types of model.py.
 """
 
 from orchestrator.plan.load import load_plan
-from orchestrator.plan.model import Kind, NamedContext, Plan, Secret, Target
+from orchestrator.plan.model import BuilderSpec, Kind, NamedContext, Plan, Secret, Target
 
-__all__ = ["Kind", "NamedContext", "Plan", "Secret", "Target", "load_plan"]
+__all__ = ["BuilderSpec", "Kind", "NamedContext", "Plan", "Secret", "Target", "load_plan"]

@@ -122,12 +122,34 @@ class _Resolver:
                 location=self.doc.value_at(()),
                 hint="add services: with at least one service and its context:",
             )
+        builders, builders_at = self._builders()
         return Plan(
             path=self.root / self.doc.file.name,
             root=self.root,
             version=self.doc.data["version"],
             targets=targets,
+            builders=builders,
+            builders_at=builders_at,
         )
+
+    def _builders(self) -> tuple[tuple[BuilderSpec, ...], Location | None]:
+        listed = self.doc.data.get("builders")
+        if not listed:
+            return (), None
+        pool: list[BuilderSpec] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(listed):
+            name, jobs = (item, None) if isinstance(item, str) else (item["name"], item.get("jobs"))
+            at = self.doc.value_at(("builders", i))
+            if name in seen:
+                raise PlanError(
+                    f"builder {name!r} is in builders: twice (items {seen[name] + 1} and {i + 1})",
+                    location=at,
+                    hint="list each builder once; give it more slots with {name: NAME, jobs: N}",
+                )
+            seen[name] = i
+            pool.append(BuilderSpec(name=name, jobs=jobs, location=at))
+        return tuple(pool), self.doc.key_at(("builders",))
 
     def _collect_names(self) -> None:
         for key, kind, section in self.sections:

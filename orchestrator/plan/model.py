@@ -86,6 +86,15 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BuilderSpec:
+    """A buildx builder of the plan's pool: its name and, if set, its bake invocations at once."""
+
+    name: str
+    jobs: int | None = None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """A whole plan: every target by name, in the order the file declares them."""
 
@@ -93,6 +102,8 @@ class Plan:
     root: Path  # the plan file's directory: every path in the plan is inside it
     version: int
     targets: Mapping[str, Target]
+    builders: tuple[BuilderSpec, ...] = ()  # `builders:`: the pool a run spreads over
+    builders_at: Location | None = None
 
     @property
     def services(self) -> tuple[str, ...]:

@@ -214,6 +214,29 @@ PLAN_SCHEMA: dict[str, Any] = {
         },
         "stages": _targets(_STAGE, "a mapping of stage names to their settings"),
         "services": _targets(_SERVICE, "a mapping of service names to their settings"),
+        # A pool of buildx builders a run spreads over: names, or {name:, jobs:}.
+        "builders": {
+            "type": "array",
+            "minItems": 1,
+            "x-expected": "a list of buildx builder names (or {name: NAME, jobs: N} items)",
+            "items": {
+                "type": ["string", "object"],
+                "minLength": 1,
+                "x-expected": "a buildx builder name, or {name: NAME, jobs: N}",
+                "properties": {
+                    "name": {**_TEXT, "x-expected": "a buildx builder name"},
+                    "jobs": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 64,
+                        "x-expected": "a whole number of bake invocations at once, 1 to 64",
+                    },
+                },
+                "required": ["name"],
+                "x-required": {"name": "add `name: BUILDER` (see `docker buildx ls`)"},
+                "additionalProperties": False,
+            },
+        },
     },
     "required": ["version"],
     "x-required": {"version": "add `version: 1` as the first line"},
