@@ -239,6 +239,30 @@ def graph_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, since: str
     click.echo(render[fmt](project.graph, names), nl=False)
 
 
+@cli.command("lint")
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--hadolint/--no-hadolint",
+    default=True,
+    show_default=True,
+    help="Merge hadolint's findings when it is installed.",
+)
+@click.pass_context
+def lint_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, hadolint: bool) -> None:
+    """Check the Dockerfiles of TARGETS (every target when none) against the multi-stage
+    practice: exit 1 when an error is found, 0 with warnings only."""
+    from orchestrator.lint.command import lint_command
+
+    ctx.exit(lint_command(_project(ctx), targets, fmt, use_hadolint=hadolint))
+
+
 def _run_options(fn: Any) -> Any:
     fn = click.option(
         "-j",

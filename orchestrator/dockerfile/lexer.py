@@ -113,6 +113,10 @@ class Lexer:
         self.path = path
         self.escape = "\\"
         self._pos = 0
+        # The heredoc bodies of each instruction (by its first line), in order, and the lines
+        # they cover: a `#` line in a body is text, not a comment.
+        self.heredocs: dict[int, list[tuple[str, ...]]] = {}
+        self.body_lines: set[int] = set()
 
     def fail(self, message: str, place: tuple[int, int], hint: str) -> PlanError:
         return PlanError(message, location=Location(self.path, *place), hint=hint)
@@ -202,6 +206,7 @@ class Lexer:
         if kind not in _HEREDOC_INSTRUCTIONS or _is_json_array(instruction.text[args_at:]):
             return
         for name, chomp, at in _heredoc_markers(instruction.text):
+            body: list[str] = []
             while True:
                 if self._pos >= len(self.lines):
                     raise self.fail(
@@ -211,8 +216,11 @@ class Lexer:
                     )
                 candidate = self.lines[self._pos]
                 self._pos += 1
+                self.body_lines.add(self._pos)
                 if (candidate.lstrip("\t") if chomp else candidate) == name:
                     break
+                body.append(candidate.lstrip("\t") if chomp else candidate)
+            self.heredocs.setdefault(instruction.line, []).append(tuple(body))
 
 
 def _place(segments: tuple[Segment, ...], offset: int) -> tuple[int, int]:

@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Location, PlanError, did_you_mean, name_list
+from orchestrator.lint import ids as lint_ids
 from orchestrator.plan import references
 from orchestrator.plan.document import Document, YamlPath
-from orchestrator.plan.model import DevSettings, Kind, NamedContext, Plan, Secret, Target
+from orchestrator.plan.model import (
+    DevSettings,
+    Kind,
+    LintSettings,
+    NamedContext,
+    Plan,
+    Secret,
+    Target,
+)
 from orchestrator.plan.paths import PlanDirectory, watch_pattern_problem
 from orchestrator.plan.schema import SCHEMA_DIGEST, describe_value, validate
 from orchestrator.plan.yaml_reader import read_document
@@ -206,6 +215,7 @@ class _Resolver:
             registry=registry,
             max_size=max_size,
             max_size_at=max_size_at,
+            lint=self._lint(spec.get("lint", {}), at),
             dev=self._dev(spec, at) if "dev" in spec else None,
             location=self.doc.key_at(at),
             depends_on_at=self._depends_on(name, spec.get("depends_on", []), at),
@@ -366,6 +376,24 @@ class _Resolver:
                 path = self.directory.directory(value, where, f"named context {key!r}")
                 result.append(NamedContext(name=key, path=path))
         return tuple(result)
+
+    def _lint(self, spec: dict[str, list[str]], at: YamlPath) -> LintSettings:
+        """`lint: {ignore: [...], enable: [...]}`: each id must name a rule orch lint knows."""
+        where: dict[str, Location] = {}
+        for key in ("ignore", "enable"):
+            for index, rule_id in enumerate(spec.get(key, [])):
+                location = self.doc.value_at((*at, "lint", key, index))
+                if not lint_ids.is_known(rule_id):
+                    close = did_you_mean(rule_id.upper(), lint_ids.RULES)
+                    raise PlanError(
+                        f"lint.{key} names {rule_id!r}, which is no rule of orch lint",
+                        location=location,
+                        hint=f"{close + ' ' if close else ''}known rules: {lint_ids.known_list()}",
+                    )
+                where[rule_id] = location
+        return LintSettings(
+            ignore=tuple(spec.get("ignore", ())), enable=tuple(spec.get("enable", ())), at=where
+        )
 
     def _watch(self, patterns: list[str], at: YamlPath) -> tuple[str, ...]:
         for index, pattern in enumerate(patterns):

@@ -45,6 +45,16 @@ class DevSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LintSettings:
+    """`lint:` of a target: the `orch lint` rules it leaves out, and those it turns on where
+    they are off by default; each id with where it is written."""
+
+    ignore: tuple[str, ...] = ()
+    enable: tuple[str, ...] = ()
+    at: Mapping[str, Location] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     """One buildable unit of the plan: a shared stage or a service."""
 
@@ -69,6 +79,7 @@ class Target:
     registry: str | None = None  # e.g. localhost:5000; images are pushed there and pulled from it
     max_size: int | None = None  # bytes: a build whose image is larger fails
     max_size_at: Location | None = None
+    lint: LintSettings = field(default_factory=LintSettings)
     dev: DevSettings | None = None  # services only: `orch dev --run`'s container
     location: Location  # where the target is defined in the plan
     # Where values are written, for error messages: each declared dependency by name, the

@@ -101,6 +101,21 @@ _SECRET: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+# `orch lint`: rules to leave out for this target, or to turn on where they are off by default
+# (on a shared stage). Each id is checked against the rules in load.py.
+_RULE_IDS: dict[str, Any] = {
+    "type": "array",
+    "items": {**_TEXT, "x-expected": "a rule id such as OL101"},
+    "uniqueItems": True,
+    "x-expected": "a list of rule ids such as [OL101]",
+}
+_LINT: dict[str, Any] = {
+    "type": "object",
+    "x-expected": "a mapping with ignore: and enable: lists of rule ids",
+    "properties": {"ignore": _RULE_IDS, "enable": _RULE_IDS},
+    "additionalProperties": False,
+}
+
 _TARGET_KEYS: dict[str, Any] = {
     "context": {**_PATH, "x-expected": "a directory path relative to the plan file"},
     "dockerfile": {**_PATH, "x-expected": "a file path relative to the context"},
@@ -122,6 +137,7 @@ _TARGET_KEYS: dict[str, Any] = {
     },
     "watch": _list(_TEXT, "a list of gitignore-style patterns"),
     "secrets": _list(_SECRET, "a list of secrets, each with id: and env: or src:"),
+    "lint": _LINT,
     **_SHARED,
 }
 
