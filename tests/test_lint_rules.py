@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -386,3 +387,50 @@ def test_a_plan_stage_can_turn_the_digest_rule_on(tmp_path):
     files = {"base/Dockerfile": "FROM debian:bookworm-slim\n"}
     found = lint_tree(tmp_path, plan, files)
     assert rules(found) == ["OL109"]
+
+
+def test_a_cache_in_a_stage_that_does_not_ship_says_so(tmp_path):
+    dockerfile = (
+        "FROM python:3.13-slim AS build\nRUN pip install --prefix=/install flask\n"
+        f"FROM python:3.13-slim\nCOPY --from=build /install /usr/local\nRUN pip install gunicorn\n"
+        f"{NONROOT}"
+    )
+    build, shipped = only(lint_one(tmp_path, dockerfile), "OL106")
+    assert "does not ship" in build.why and build.line == 2
+    assert "does not ship" not in shipped.why and shipped.line == 5
+
+
+# --- hostile input --------------------------------------------------------------------------
+
+
+def test_a_fifo_a_git_file_and_odd_names_in_the_context(tmp_path):
+    write_tree(tmp_path, {'app/it\'s a "dir"/x': "x", "app/.git": "gitdir: /elsewhere\n"})
+    os.mkfifo(tmp_path / "app" / "pipe")
+    dockerfile = f"FROM busybox:latest\nCOPY . /app\n{NONROOT}"
+    (found,) = only(lint_one(tmp_path, dockerfile), "OL108")
+    assert "sends .git" in found.message
+
+
+def test_a_user_from_a_variable_is_not_guessed(tmp_path):
+    dockerfile = "FROM busybox:latest\nARG UID=10001\nUSER ${UID}\n"
+    assert only(lint_one(tmp_path, dockerfile), "OL101") == []
+
+
+def test_heredocs_onbuild_and_exec_forms_are_read(tmp_path):
+    dockerfile = (
+        "FROM busybox:latest\n"
+        "COPY <<EOF /etc/motd\n# orch-lint: this is text in a heredoc, not a comment\nEOF\n"
+        'ONBUILD RUN ["pip", "install", "x"]\n'
+        'RUN ["/bin/sh", "-c", "apt-get update && apt-get install -y curl"]\n'
+        f"{NONROOT}"
+    )
+    found = lint_one(tmp_path, dockerfile)
+    assert sorted(rules(found)) == ["OL105", "OL106", "OL109"]
+    assert {f.line for f in found if f.rule != "OL109"} == {6}
+
+
+def test_two_targets_sharing_a_dockerfile_report_once(tmp_path):
+    plan = "services:\n  a: {context: app}\n  b: {context: app, target: debug}\n"
+    files = {"app/Dockerfile": "FROM busybox:latest AS debug\nARG NPM_TOKEN\n"}
+    found = lint_tree(tmp_path, plan, files)
+    assert rules(found).count("OL103") == 1

@@ -187,8 +187,15 @@ def apt_recommends(s: Subject) -> Iterator[Finding]:
             )
 
 
+_NOT_SHIPPED = (
+    "; this stage does not ship, but the layer fills the build cache (exported whole with "
+    "mode=max), and a cache mount would keep the downloads for the next build"
+)
+
+
 def package_caches(s: Subject) -> Iterator[Finding]:
     """OL106: apt lists, apk's cache, pip's cache or dnf/yum's cache written into a layer."""
+    shipped = {id(step) for stage in s.chain(s.shipped) for step in stage.steps}
     for step in _runs(s):
         cmds = shell.commands(step)
         removed = [w for c in cmds if c.name == "rm" for w in c.words[1:]]
@@ -196,6 +203,8 @@ def package_caches(s: Subject) -> Iterator[Finding]:
             problem = _cache_problem(step, command, cmds, removed, s)
             if problem is not None:
                 message, why, fix = problem
+                if id(step) not in shipped:
+                    why += _NOT_SHIPPED
                 yield finding("OL106", s.target.name, s.file, _at(step, command), message, why, fix)
 
 
