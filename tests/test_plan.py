@@ -710,3 +710,57 @@ def test_a_max_size_that_is_no_size_is_a_plan_error_at_its_value(tmp_path: Path)
     assert caught.value.location is not None
     assert (caught.value.location.line, caught.value.location.column) == (5, 15)
     assert "max_size must be a size" in caught.value.message
+
+
+# --- Beside the plan directory ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "written", "words"),
+    [
+        ("context", "../plan-other/svc", "is outside the plan directory"),
+        ("context", "svc-link", "leads outside the plan directory through a symlink"),
+        ("dockerfile", "../../plan-other/svc/Dockerfile", "is outside the plan directory"),
+        ("named", "../plan-other/svc", "is outside the plan directory"),
+    ],
+)
+def test_a_directory_named_like_the_plan_directory_is_still_outside_it(
+    tmp_path: Path, setting: str, written: str, words: str
+) -> None:
+    """`plan-other` beside `plan` starts with the same letters; its files are not the plan's."""
+    write_tree(
+        tmp_path, {"plan-other/svc/Dockerfile": DOCKERFILE, "plan/app/Dockerfile": DOCKERFILE}
+    )
+    (tmp_path / "plan" / "svc-link").symlink_to(tmp_path / "plan-other" / "svc")
+    entry = {
+        "context": f"context: {written}",
+        "dockerfile": f"context: app\n    dockerfile: {written}",
+        "named": f"context: app\n    contexts: {{shared: {written}}}",
+    }[setting]
+    plan = tmp_path / "plan" / "buildplan.yaml"
+    plan.write_text(f"version: 1\nservices:\n  app:\n    {entry}\n")
+    with pytest.raises(PlanError) as caught:
+        load_plan(plan)
+    assert words in caught.value.message
+    assert caught.value.hint is not None
+    assert "orch builds only what is inside the plan directory" in caught.value.hint
+
+
+def test_the_plan_directory_itself_and_a_name_that_only_starts_like_it_inside_are_accepted(
+    tmp_path: Path,
+) -> None:
+    """The root as a context (`.`) and a directory `plan/plan-other` are inside."""
+    write_tree(
+        tmp_path / "plan",
+        {
+            "buildplan.yaml": "version: 1\nservices:\n  root: {context: .}\n"
+            "  deep: {context: plan-other/svc, dockerfile: ../../Dockerfile}\n",
+            "Dockerfile": DOCKERFILE,
+            "plan-other/svc/main.go": "package main\n",
+        },
+    )
+    plan = load_plan(tmp_path / "plan" / "buildplan.yaml")
+    root = (tmp_path / "plan").resolve()
+    assert plan.targets["root"].context == root
+    assert plan.targets["deep"].context == root / "plan-other" / "svc"
+    assert plan.targets["deep"].dockerfile == root / "Dockerfile"

@@ -297,6 +297,41 @@ def test_fail_fast_cancels_running_builds_and_reports_the_rest_cancelled() -> No
     assert builder.active == 0
 
 
+def test_fail_fast_in_one_bake_leaves_the_targets_it_stopped_cancelled_not_retried() -> None:
+    """a, b and c are ready together and go to one bake; a fails and bake stops b and c."""
+    deps = {"a": (), "b": (), "c": (), "d": ("b",), "e": ("a",)}
+    durations = {"a": 1, "b": 5, "c": 5, "d": 1, "e": 1}
+    builder = FakeBuilder(durations, fail=frozenset({"a"}))
+    done = run(deps, builder, jobs=1, fail_fast=True, weights=durations)
+    assert [sorted(c.batch) for c in builder.calls] == [["a", "b", "c"]]
+    assert done.statuses() == {
+        "a": "failed",
+        "b": "cancelled",
+        "c": "cancelled",
+        "d": "cancelled",
+        "e": "blocked",
+    }
+    assert done.elapsed == 1.0
+    assert "a failed" in done.result.targets["d"].detail
+    assert done.events_of("b") == ["queued", "building", "cancelled"]
+
+
+def test_without_fail_fast_the_targets_a_failing_bake_stopped_are_built_alone() -> None:
+    deps = {"a": (), "b": (), "c": (), "d": ("b",), "e": ("a",)}
+    durations = {"a": 1, "b": 5, "c": 5, "d": 1, "e": 1}
+    builder = FakeBuilder(durations, fail=frozenset({"a"}))
+    done = run(deps, builder, jobs=1, weights=durations)
+    assert sorted(builder.calls[0].batch) == ["a", "b", "c"]
+    assert done.statuses() == {
+        "a": "failed",
+        "b": "built",
+        "c": "built",
+        "d": "built",
+        "e": "blocked",
+    }
+    assert {c.batch for c in builder.calls[1:3]} == {("b",), ("c",)}
+
+
 def test_without_fail_fast_independent_targets_go_on() -> None:
     deps = {"a": (), "b": (), "c": ("b",)}
     builder = FakeBuilder({"a": 1, "b": 5, "c": 1}, fail=frozenset({"a"}))
