@@ -155,7 +155,7 @@ def effective_user(s: Subject, index: int) -> User:
         return User(up.user, None, f"the plan's `{base}` ({up.user_where})")
     if _NONROOT_IMAGE.search(base):
         return User("nonroot", None, f"the image {base}")
-    return User(None, None, f"no USER in {s.chain(index)[0].label} or what it builds on")
+    return User(None, None, "no USER in it or in what it builds on")
 
 
 def is_root(user: str | None) -> bool:
