@@ -211,9 +211,9 @@ def sends_unread(s: Subject) -> Iterator[Finding]:
             s.file,
             _sending_step(s, context),
             f"{which} sends {shown}: {missing}",
-            "BuildKit uploads them on every build and `COPY . .` puts them in the image; "
-            "orch's version of the target hashes every file a context sends, so every commit "
-            "(.git) or test run (__pycache__) rebuilds it and all that builds on it",
+            "BuildKit uploads them on every build and `COPY . .` puts them in the image (the "
+            "repository's history, a host's node_modules built for another OS); orch's version "
+            "leaves out .git and what git ignores, so two images of one version can differ",
             f"add to {where}: {', '.join(f'`{line}`' for line in lines)} (one a line)",
         )
 
