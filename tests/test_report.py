@@ -236,3 +236,166 @@ def test_the_summary_shows_each_built_images_size_and_its_change():
         previous_size_bytes=2_200_000,
     )
     assert "3.4 MB (+1.2 MB)" in printed(RunOutcome(results=(grown,), test=False))
+
+
+# --- every field, as a program reading them sees them ---------------------------------------
+
+EVERYTHING = RunOutcome(
+    results=(
+        JobResult(
+            key="base",
+            status="built",
+            duration_s=1.23456,
+            version="3f0c2b8d1e6a97c45b20",
+            image="orch/base:latest",
+            versioned_image="orch/base:3f0c2b8d1e6a97c45b20",
+            digest="sha256:b",
+            size_bytes=53_400_000,
+            uncompressed_bytes=140_000_000,
+            previous_size_bytes=53_000_000,
+            cached_steps=3,
+            log=".orch/logs/base.log",
+            warnings=("cache not imported from .orch-cache/base",),
+        ),
+        JobResult(key="cli", status="up-to-date", version="9a41d0c6e2b7f8a13c55"),
+        FAILED,
+        JobResult(key="web", status="blocked", error="upstream api failed"),
+        JobResult(key="api:test", status="passed", duration_s=0.5004),
+        JobResult(key="docs", status="cancelled", duration_s=0.25, error="fail-fast: api failed"),
+    ),
+    test=False,
+    invocations=(
+        Invocation(jobs=("base", "docs"), started_s=0.00049, ended_s=1.23456, bake_file="b.json"),
+    ),
+    warnings=("durations were not saved",),
+)
+
+
+def test_the_report_document_holds_every_field_of_every_job():
+    doc = report.document(EVERYTHING)
+    empty = {
+        "duration_s": None,
+        "version": None,
+        "image": None,
+        "versioned_image": None,
+        "digest": None,
+        "size_bytes": None,
+        "uncompressed_bytes": None,
+        "previous_size_bytes": None,
+        "log": None,
+        "cached_steps": 0,
+        "warnings": [],
+    }
+    expected = {
+        "base": {
+            "status": "built",
+            "duration_s": 1.235,
+            "version": "3f0c2b8d1e6a97c45b20",
+            "image": "orch/base:latest",
+            "versioned_image": "orch/base:3f0c2b8d1e6a97c45b20",
+            "digest": "sha256:b",
+            "size_bytes": 53_400_000,
+            "uncompressed_bytes": 140_000_000,
+            "previous_size_bytes": 53_000_000,
+            "log": ".orch/logs/base.log",
+            "cached_steps": 3,
+            "warnings": ["cache not imported from .orch-cache/base"],
+        },
+        "cli": {**empty, "status": "up-to-date", "version": "9a41d0c6e2b7f8a13c55"},
+        "api": {
+            **empty,
+            "status": "failed",
+            "duration_s": 2.5,
+            "log": ".orch/logs/api.log",
+            "failed_step": "[api 3/4] RUN go build",
+            "error": "process did not complete successfully: exit code: 1",
+        },
+        "web": {**empty, "status": "blocked", "reason": "upstream api failed"},
+        "api:test": {**empty, "status": "passed", "duration_s": 0.5},
+        "docs": {
+            **empty,
+            "status": "cancelled",
+            "duration_s": 0.25,
+            "reason": "fail-fast: api failed",
+        },
+    }
+    assert (doc["ok"], doc["interrupted"]) == (False, False)
+    targets = doc["targets"]
+    assert list(targets) == list(expected)  # type: ignore[call-overload]
+    for key, want in expected.items():
+        got = targets[key]  # type: ignore[index]
+        assert {k: got.get(k, "(missing)") for k in want} == want, key
+        # A failure has a step and an error; what did not run has a reason instead.
+        for only in {"failed_step", "error", "reason"} - set(want):
+            assert only not in got, (key, only)
+    (invocation,) = doc["invocations"]  # type: ignore[misc]
+    assert {k: invocation[k] for k in ("jobs", "started_s", "ended_s", "bake_file")} == {
+        "jobs": ["base", "docs"],
+        "started_s": 0.0,
+        "ended_s": 1.235,
+        "bake_file": "b.json",
+    }
+    assert doc["warnings"] == ["durations were not saved"]
+    assert json.loads(json.dumps(doc)) == doc
+
+
+def test_a_run_where_every_job_is_done_is_ok_and_one_left_undone_is_not():
+    done = ("built", "passed", "up-to-date")
+    results = tuple(JobResult(key=s, status=s) for s in done)  # type: ignore[arg-type]
+    assert report.document(RunOutcome(results=results, test=True))["ok"] is True
+    for undone in ("failed", "blocked", "cancelled"):
+        outcome = RunOutcome(results=(*results, JobResult(key="x", status=undone)), test=True)
+        assert report.document(outcome)["ok"] is False, undone
+
+
+def test_the_summary_of_every_kind_of_job_line_by_line():
+    lines = [line.rstrip() for line in printed(EVERYTHING).splitlines()]
+    assert lines == [
+        "",
+        "✗ api failed at [api 3/4] RUN go build",
+        "  process did not complete successfully: exit code: 1",
+        "  | main.go:3: undefined: x",
+        "  full log: .orch/logs/api.log",
+        "",
+        "warning: base: cache not imported from .orch-cache/base",
+        "warning: durations were not saved",
+        "target  image             size                 time  cached steps",
+        "base    orch/base:latest  53.4 MB (+400.0 kB)  1.2s  3",
+        "build FAILED: 1 blocked, 1 built, 1 cancelled, 1 failed, 1 passed, 1 up-to-date",
+    ]
+
+
+def test_a_summary_without_failures_or_warnings_is_the_table_and_the_verdict():
+    same = JobResult(
+        key="api",
+        status="built",
+        image="orch/api:v1",
+        size_bytes=2_200_000,
+        previous_size_bytes=2_200_000,
+    )
+    unknown = JobResult(key="cli", status="built", image="orch/cli:v1", duration_s=None)
+    imageless = JobResult(key="api:unit", status="passed", duration_s=2.0)
+    text = printed(RunOutcome(results=(same, unknown, imageless), test=True))
+    lines = [line.rstrip() for line in text.splitlines()]
+    assert lines == [
+        "target  image        size    time  cached steps",
+        "api     orch/api:v1  2.2 MB  0.0s  0",
+        "cli     orch/cli:v1          0.0s  0",
+        "test ok: 2 built, 1 passed",
+    ]
+
+
+def test_an_interrupted_summary_says_so_whatever_the_jobs_came_to():
+    outcome = RunOutcome(
+        results=(JobResult(key="a", status="cancelled"),), test=False, interrupted=True
+    )
+    assert printed(outcome).splitlines() == ["build interrupted: 1 cancelled"]
+
+
+def test_a_failure_without_a_step_error_or_log_is_one_line():
+    bare = JobResult(key="api", status="failed")
+    assert printed(RunOutcome(results=(bare,), test=False)).splitlines() == [
+        "",
+        "✗ api failed",
+        "build FAILED: 1 failed",
+    ]
