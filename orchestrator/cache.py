@@ -173,22 +173,45 @@ def _swap(dest: Path, version: Path) -> None:
 
 
 def _collect(dest: Path) -> None:
-    """Delete versions that are not current and that no running build holds."""
+    """Delete versions that are not current and that no running build holds: old ones, and
+    what a killed run left (its half-written export, a lock without its version)."""
     versions = _versions_dir(dest)
-    current = dest.resolve() if dest.is_symlink() else None
     if not versions.is_dir():
         return
     for entry in versions.iterdir():
-        if not entry.is_dir() or entry == current:
-            continue
-        lock_path = entry.with_name(entry.name + ".lock")
-        with lock_path.open("ab") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            shutil.rmtree(entry, ignore_errors=True)
-            lock_path.unlink(missing_ok=True)
+        if entry.name.endswith(".lock"):
+            if not entry.with_name(entry.name.removesuffix(".lock")).is_dir():
+                _remove_if_free(entry, None, dest)
+        elif entry.is_dir() and not entry.is_symlink():
+            _remove_if_free(entry.with_name(entry.name + ".lock"), entry, dest)
+    _remove_stale_links(dest)
+
+
+def _remove_if_free(lock_path: Path, version: Path | None, dest: Path) -> None:
+    """Remove a version (or a lone lock) unless a build holds it or it is current."""
+    with lock_path.open("ab") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        # Current as of now, not as of the listing: another run may have swapped it in.
+        if version is not None and dest.is_symlink() and dest.resolve() == version:
+            return
+        if version is not None:
+            shutil.rmtree(version, ignore_errors=True)
+        lock_path.unlink(missing_ok=True)
+
+
+# A swap's temporary link lives for microseconds; one this old was left by a killed run.
+STALE_LINK_S = 60.0
+
+
+def _remove_stale_links(dest: Path) -> None:
+    now = time.time()
+    for link in dest.parent.glob(f".{dest.name}.*.link"):
+        with contextlib.suppress(OSError):
+            if link.is_symlink() and now - link.lstat().st_mtime > STALE_LINK_S:
+                link.unlink()
 
 
 def lease(
@@ -212,6 +235,8 @@ def lease(
             dest_attr = entry.get("dest")
             if entry.type == "local" and dest_attr is not None:
                 dest = (root / dest_attr).absolute()
+                with contextlib.suppress(OSError):
+                    _collect(dest)  # what a killed run left: nobody else collects it
                 stamp = time.strftime("%Y%m%dT%H%M%S")
                 version = _versions_dir(dest) / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
                 version.parent.mkdir(parents=True, exist_ok=True)

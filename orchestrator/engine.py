@@ -24,6 +24,7 @@ from subprocess import CompletedProcess
 
 import anyio
 
+from orchestrator import processes
 from orchestrator.buildlog import BakeResult, BuildOutputReader, bake_results
 from orchestrator.errors import EngineError
 from orchestrator.files import read_json_object
@@ -156,14 +157,9 @@ class Engine:
         self, argv: list[str], cwd: Path, reader: BuildOutputReader, started: float
     ) -> int:
         env = {**os.environ, "BUILDKIT_PROGRESS": "plain"}
-        process = await anyio.open_process(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        # In a group of its own, which dies with orch even when orch is killed.
+        process = await processes.open_process(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:
             if process.stdout is None:  # opened with a pipe: never None
@@ -277,7 +273,7 @@ class Engine:
     async def _run(self, args: Sequence[str], *, check: bool = False) -> CompletedProcess[bytes]:
         """One short docker call; an EngineError when the daemon cannot be reached, and with
         `check` when the call fails."""
-        proc = await anyio.run_process([*self._docker, *args], check=False)
+        proc = await processes.run_process([*self._docker, *args])
         if proc.returncode != 0 and _UNREACHABLE.search(proc.stderr):
             raise _not_answering(proc.stderr)
         if check and proc.returncode != 0:

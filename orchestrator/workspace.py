@@ -140,15 +140,19 @@ def open_run(root: Path) -> RunDir:
     name = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     path = runs / name
     try:
-        path.mkdir(parents=True)
+        # Locked before its directory exists: a sweep never takes a run being opened.
+        runs.mkdir(parents=True, exist_ok=True)
         lock = (runs / f"{name}.lock").open("ab")
         fcntl.flock(lock, fcntl.LOCK_EX)
+        path.mkdir()
     except OSError as exc:
         raise StateError(
             f"cannot write orch's state directory {root / STATE_DIR}: {exc.strerror or exc}",
             hint=f"orch keeps bake files and logs there: make {root / STATE_DIR} a writable "
             "directory (or remove what is in its way)",
         ) from None
+    with contextlib.suppress(OSError):
+        sweep(root / STATE_DIR)
     return RunDir(root=root, path=path, _lock=lock)
 
 
@@ -171,6 +175,8 @@ def _try_lock_all(paths: list[Path]) -> list[IO[bytes]] | None:
         lock = path.open("ab")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not _still_at(path, lock):
+                raise BlockingIOError  # swept away by another run: take the new file
         except BlockingIOError:
             lock.close()
             for other in held:
@@ -178,6 +184,59 @@ def _try_lock_all(paths: list[Path]) -> list[IO[bytes]] | None:
             return None
         held.append(lock)
     return held
+
+
+def _still_at(path: Path, lock: IO[bytes]) -> bool:
+    """Whether the file `lock` holds is still the one at `path` (a sweep may have removed it
+    between the open and the lock)."""
+    try:
+        return path.stat().st_ino == os.fstat(lock.fileno()).st_ino
+    except OSError:
+        return False
+
+
+def sweep(state: Path) -> None:
+    """Remove what runs that are gone left behind (killed ones run no cleanup): job lock files
+    nobody holds, run locks without their directory, stray metadata files in the directories
+    of runs that no longer hold them. What a live run holds is never touched."""
+    for lock_path in (state / "locks").glob("*.lock"):
+        _unlink_if_free(lock_path)
+    runs = state / "runs"
+    for lock_path in runs.glob("*.lock"):
+        run = lock_path.with_suffix("")
+        if not run.is_dir():
+            _unlink_if_free(lock_path)
+            continue
+        strays = list(run.glob(".metadata-*"))
+        if not strays:
+            continue
+        with _free(lock_path) as free:
+            if free:
+                for stray in strays:
+                    stray.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _free(path: Path) -> Iterator[bool]:
+    """Hold `path`'s lock if no one does: yields whether it was free."""
+    try:
+        lock = path.open("ab")
+    except OSError:
+        yield False
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield _still_at(path, lock)
+
+
+def _unlink_if_free(path: Path) -> None:
+    with _free(path) as free:
+        if free:
+            path.unlink(missing_ok=True)
 
 
 def _prune(runs: Path, keep: int) -> None:
