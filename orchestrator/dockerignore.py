@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from orchestrator.errors import Location, PlanError
+
 IGNORE_FILE = ".dockerignore"
 
 # Go's unicode.IsSpace, which strings.TrimSpace uses (Python's strip also drops \x1c-\x1f).
@@ -407,11 +409,39 @@ def ignore_file_for(context: Path, dockerfile: Path | None) -> Path | None:
 
 
 def load(context: Path, dockerfile: Path | None = None) -> DockerIgnore:
-    """The rules BuildKit applies to `context`; pass the Dockerfile for the main context."""
+    """The rules BuildKit applies to `context`; pass the Dockerfile for the main context.
+
+    A pattern BuildKit rejects, or a file that cannot be read, is a PlanError at its line.
+    """
     path = ignore_file_for(context, dockerfile)
     if path is None:
         return DockerIgnore()
-    return _parsed(path.read_bytes())
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PlanError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            location=Location(path),
+            hint="make the ignore file readable, or remove it",
+        ) from None
+    try:
+        return _parsed(data)
+    except DockerIgnoreError as exc:
+        raise PlanError(
+            str(exc),
+            location=Location(path, _bad_line(data)),
+            hint="BuildKit rejects this pattern too: fix or remove it",
+        ) from None
+
+
+def _bad_line(data: bytes) -> int:
+    """The 1-based line of the first pattern BuildKit rejects; 0 if none is found alone."""
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            DockerIgnore.from_text(raw if number > 1 else raw.removeprefix(b"\xef\xbb\xbf"))
+        except DockerIgnoreError:
+            return number
+    return 0
 
 
 @functools.lru_cache(maxsize=256)
