@@ -7,6 +7,7 @@ Not a shell: enough of one to see `apt-get install`, `pip install` and `rm -rf .
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from dataclasses import dataclass
 
@@ -35,8 +36,13 @@ class Command:
         return any(w in flags or any(w.startswith(f + "=") for f in flags) for w in self.words)
 
 
-def commands(step: Step) -> list[Command]:
-    """The commands of a RUN step, in order."""
+@functools.lru_cache(maxsize=4096)
+def commands(step: Step) -> tuple[Command, ...]:
+    """The commands of a RUN step, in order (several rules ask about each step)."""
+    return tuple(_commands(step))
+
+
+def _commands(step: Step) -> list[Command]:
     if step.heredocs:
         return [c for body in step.heredocs for c in _script("\n".join(body), -1)]
     argv = step.exec_form()

@@ -209,7 +209,11 @@ def package_caches(s: Subject) -> Iterator[Finding]:
 
 
 def _cache_problem(
-    step: Step, command: shell.Command, cmds: list[shell.Command], removed: list[str], s: Subject
+    step: Step,
+    command: shell.Command,
+    cmds: tuple[shell.Command, ...],
+    removed: list[str],
+    s: Subject,
 ) -> tuple[str, str, str] | None:
     words, name = command.words, command.name
     if name in _APT and "update" in words:
