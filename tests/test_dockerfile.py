@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.dockerfile import Dockerfile, Ref, Stage, parse_dockerfile, read_dockerfile
+from orchestrator.dockerfile.shellwords import Shell, SubstitutionError, expand
 from orchestrator.errors import Location, PlanError
 
 PATH = Path("/repo/svc/Dockerfile")
@@ -525,3 +526,137 @@ def test_any_text_parses_or_raises_a_plan_error(text: str) -> None:
     for ref in df.refs:
         assert ref.line >= 1
         assert ref.column >= 1
+
+
+# --- one word as BuildKit's shell lexer reads it -------------------------------------------
+
+# Each result is what bash prints for `printf '%s\n' WORD` with these variables (no word
+# splitting: a Dockerfile word is one word), except where BuildKit differs, as noted.
+SHELL_ENV = {"V": "a.b*c+d[e]f\\g", "G": "golang:1.22-bookworm", "E": "", "N": "x y"}
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("${G#g?l}", "ang:1.22-bookworm"),
+        ("${G#*o}", "lang:1.22-bookworm"),
+        ("${G##*o}", "rm"),
+        ("${G%o*}", "golang:1.22-bookw"),
+        ("${G%%o*}", "g"),
+        ("${G#[gh]o}", "lang:1.22-bookworm"),
+        ("${G#[!h]o}", "lang:1.22-bookworm"),
+        ("${G#[^h]o}", "lang:1.22-bookworm"),
+        ("${G#[h]o}", "golang:1.22-bookworm"),
+        ("${G%[0-9]-*}", "golang:1.2"),
+        ("${G#[z-a]}", "golang:1.22-bookworm"),  # a range that is no range matches nothing here
+        ("${G#golang[}", "golang:1.22-bookworm"),  # an open bracket is a plain character
+        ("${G/[0-9]/N}", "golang:N.22-bookworm"),
+        ("${G//[0-9]/N}", "golang:N.NN-bookworm"),
+        ("${G//[!a-z]/}", "golangbookworm"),
+        ("${G/o}", "glang:1.22-bookworm"),
+        ("${G//o}", "glang:1.22-bkwrm"),
+        ("${G/?/X}", "Xolang:1.22-bookworm"),
+        ("${G#\\g}", "olang:1.22-bookworm"),
+        ("${G%\\m}", "golang:1.22-bookwor"),
+        ("${G/[.]/,}", "golang:1,22-bookworm"),
+        ("${G/[a-c]*/-}", "gol-"),
+        ("${G#*}", "golang:1.22-bookworm"),
+        ("${G##*}", ""),
+        ("${G%*}", "golang:1.22-bookworm"),
+        ("${G%%*}", ""),
+        ("${G%?}", "golang:1.22-bookwor"),
+        ("${G#??????}", ":1.22-bookworm"),
+        ("${G/l*g/_}", "go_:1.22-bookworm"),
+        ("${G/:*-/=}", "golang=bookworm"),
+        ("${G/x/y}", "golang:1.22-bookworm"),
+        ("${G#x}", "golang:1.22-bookworm"),
+        ("${V/./_}", "a_b*c+d[e]f\\g"),
+        ("${V//[.*+]/_}", "a_b_c_d[e]f\\g"),
+        ("${V/\\*/S}", "a.bSc+d[e]f\\g"),
+        ("${V#a.b\\*}", "c+d[e]f\\g"),
+        ("${V/[[]e[]]/()}", "a.b*c+d()f\\g"),
+        ("${V%\\\\g}", "a.b*c+d[e]f"),
+        ("${V/[\\\\]/|}", "a.b*c+d[e]f|g"),
+        ("${V%%[a-c]*}", ""),
+        ("${V##*[a-c]}", "+d[e]f\\g"),
+        ("${V#[!a]}", "a.b*c+d[e]f\\g"),
+        ("${V#[^.]}", ".b*c+d[e]f\\g"),
+        ("${V#[]}", "a.b*c+d[e]f\\g"),
+        ("${V//[a-c]}", ".*+d[e]f\\g"),
+        ("${V//}", "a.b*c+d[e]f\\g"),
+        ("'$V'", "$V"),
+        ('"$V"', "a.b*c+d[e]f\\g"),
+        ('"${V%%[*]*}"', "a.b"),
+        ("x'y'\"z\"", "xyz"),
+        ('"a\\$V"', "a$V"),
+        ('"a\\"b"', 'a"b'),
+        ('"a\\b"', "a\\b"),
+        ("${E:-d}", "d"),
+        ("${E-d}", ""),
+        ("${U:-d}", "d"),
+        ("${E:+a}", ""),
+        ("${E+a}", "a"),
+        ("${V?}", "a.b*c+d[e]f\\g"),
+        ("${E?}", ""),
+        ("$N", "x y"),
+        ("${N// /_}", "x_y"),
+        ("$1x", "x"),
+        ("${V:+'q'}", "q"),
+        ("a\\ b", "a b"),
+        ("a\\$V", "a$V"),
+        ("$", "$"),
+        ("a$", "a$"),
+        ("${U/x/y}", ""),
+        ("${E/x/y}", ""),
+        ("$G$N", "golang:1.22-bookwormx y"),
+    ],
+)
+def test_a_word_expands_as_a_posix_shell_expands_it(word: str, expected: str) -> None:
+    assert expand(word, SHELL_ENV, "\\") == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("a`$V", "a$V"),
+        ("`'q`'", "'q'"),
+        ("a\\$V", "a\\a.b*c+d[e]f\\g"),
+        ("${V%`g}", "a.b*c+d[e]f\\"),
+    ],
+)
+def test_with_a_backtick_escape_the_backslash_is_a_plain_character(
+    word: str, expected: str
+) -> None:
+    assert expand(word, SHELL_ENV, "`") == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        ("${V", "syntax error: missing '}'"),
+        ("${", "syntax error: missing '}'"),
+        ("${V:", "syntax error: missing '}'"),
+        ("${V-x", "syntax error: missing '}'"),
+        ("${V/x", "syntax error: missing '}'"),
+        ("${}", "syntax error: bad substitution"),
+        ("${:}", "syntax error: bad substitution"),
+        ("${V:#x}", "unsupported modifier (:#) in substitution"),
+        ("${V!}", "unsupported modifier (!) in substitution"),
+        ("${E:?}", "E: is not allowed to be empty"),
+        ("${U?}", "U: is not allowed to be unset"),
+        ("${U:?need it}", "U: need it"),
+        ("'abc", "unexpected end of statement while looking for matching single-quote"),
+        ('"abc', "unexpected end of statement while looking for matching double-quote"),
+    ],
+)
+def test_a_word_the_shell_lexer_rejects_says_why(word: str, message: str) -> None:
+    with pytest.raises(SubstitutionError) as caught:
+        expand(word, SHELL_ENV, "\\")
+    assert str(caught.value) == message
+
+
+def test_a_heredoc_word_keeps_what_is_unset_as_written() -> None:
+    word = "$V ${U} ${U:-x} ${V#a} ${U/x/y} ${U#x} $U"
+    assert Shell(word, SHELL_ENV, "\\", keep_unset=True).word("") == (
+        "a.b*c+d[e]f\\g ${U} ${U:-x} .b*c+d[e]f\\g ${U/x/y} ${U#x} $U"
+    )
