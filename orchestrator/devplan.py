@@ -155,7 +155,7 @@ def overrides(
                 )
             value = environ[name]
         variables[name] = value
-    if args and (not args[0] or any(c in args[0] for c in " \t\n'\"")):
+    if args and _whole_command(args[0]):
         raise UsageError(
             f"ARGS: the first word {args[0]!r} is a program name holding spaces or quotes; "
             "docker would look for a program of that whole name",
@@ -163,6 +163,14 @@ def overrides(
             '(or -- sh -c "a command line")',
         )
     return Overrides(ports=tuple(mappings), env=variables, command=tuple(args) or None)
+
+
+def _whole_command(word: str) -> bool:
+    """Whether the first word of ARGS is a command line passed as one word (`"sh -c 'x'"`),
+    which no program is named; an option to an image's ENTRYPOINT (`--name=a b`) is not."""
+    if word.startswith("-"):
+        return False
+    return not word or word[0] in "'\"" or any(c.isspace() for c in word)
 
 
 def run_spec(target: Target, image: str, given: Overrides) -> RunSpec:

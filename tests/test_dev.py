@@ -298,6 +298,8 @@ def test_a_command_line_overrides_rejects_a_whole_command_in_one_word():
     with pytest.raises(UsageError, match="holding spaces"):
         overrides([], [], ["python3 -m app"], {})
     assert overrides([], [], ["sh", "-c", "echo 'a b'"], {}).command == ("sh", "-c", "echo 'a b'")
+    # With an ENTRYPOINT, ARGS are its arguments: an option may hold a space.
+    assert overrides([], [], ["--name=a b"], {}).command == ("--name=a b",)
 
 
 # --- The loop, on a fake engine, with the change stream handed in --------------------------
