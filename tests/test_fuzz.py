@@ -63,3 +63,22 @@ def test_the_checker_catches_what_it_must(root: Path) -> None:
     unnamed = type(outcome)(code=2, out="", err="error: something\n")
     assert unnamed.problem(("plan",)) == "exit 2 without naming the file"
     assert type(outcome)(code=1, out="", err="").problem(("plan",)) is not None
+
+
+@pytest.mark.parametrize(
+    ("ignore", "line"),
+    [(b"[\n", 1), (b"# fine\nok\n!\n", 3), (b"a/\\\n", 1), (b"\xef\xbb\xbf[", 1)],
+)
+def test_a_dockerignore_buildkit_rejects_is_exit_2_at_its_line(
+    root: Path, ignore: bytes, line: int
+) -> None:
+    """Found by the fuzzer: such a pattern was a traceback."""
+    files = {
+        "buildplan.yaml": b"version: 1\nservices:\n  svc: {context: svc}\n",
+        "svc/Dockerfile": b"FROM busybox\n",
+        "svc/.dockerignore": ignore,
+    }
+    for argv in (("plan",), ("plan", "--json")):
+        outcome = run_case(Case(files=files, argv=argv), root)
+        assert outcome.code == 2, outcome.err
+        assert f"svc/.dockerignore:{line}: error: " in outcome.err, outcome.err
