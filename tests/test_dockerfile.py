@@ -660,3 +660,47 @@ def test_a_heredoc_word_keeps_what_is_unset_as_written() -> None:
     assert Shell(word, SHELL_ENV, "\\", keep_unset=True).word("") == (
         "a.b*c+d[e]f\\g ${U} ${U:-x} .b*c+d[e]f\\g ${U/x/y} ${U#x} $U"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "base"),
+    [
+        ('ARG A="x y" B=z\nFROM i:${A#x?}$B\n', "i:yz"),  # a quoted blank stays in the value
+        ("ARG B=z A='$B'\nFROM i:$A\n", "i:$B"),  # single quotes: no substitution
+        ("ARG A=x\\ y\nFROM i:${A#x?}\n", "i:y"),  # an escaped blank too
+        ('ARG A="" B=\nFROM i${A:-1}${B:-2}\n', "i12"),
+        ("ARG A=1\tB=2\nFROM i:$A$B\n", "i:12"),
+        ("ARG A=1 B=$A C=${B}x\nFROM i:$C\n", "i:1x"),  # each default sees the ones before it
+        ('# escape=`\nARG A=x`y B="q`"r"\nFROM i:$A$B\n', 'i:xyq"r'),
+        ("ARG  A=1  \nFROM i:$A\n", "i:1"),
+    ],
+)
+def test_an_arg_line_declares_each_of_its_words(text: str, base: str) -> None:
+    assert [s.base for s in parse(text).stages] == [base]
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
+        ("ARG =x\nFROM a\n", "ARG names can not be blank", 5),
+        ("ARG A=1 =2\nFROM a\n", "ARG names can not be blank", 5),
+        ("ARG\nFROM a\n", "ARG requires at least one argument", 4),
+        ("ARG A=${\nFROM a\n", "cannot substitute ARG A=${: syntax error: missing '}'", 5),
+        (
+            'ARG A="x\nFROM a\n',
+            'cannot substitute ARG A="x: unexpected end of statement while looking for matching '
+            "double-quote",
+            5,
+        ),
+    ],
+)
+def test_a_bad_arg_before_from_is_a_plan_error_at_its_words(
+    text: str, message: str, column: int
+) -> None:
+    err = error(text)
+    assert err.message == message
+    assert err.location == Location(PATH, 1, column)
+
+
+def test_a_build_arg_replaces_a_default_that_could_not_be_substituted() -> None:
+    assert [s.base for s in parse("ARG A=${\nFROM i:$A\n", A="ok").stages] == ["i:ok"]
