@@ -434,3 +434,15 @@ def test_two_targets_sharing_a_dockerfile_report_once(tmp_path):
     files = {"app/Dockerfile": "FROM busybox:latest AS debug\nARG NPM_TOKEN\n"}
     found = lint_tree(tmp_path, plan, files)
     assert rules(found).count("OL103") == 1
+
+
+def test_a_compiler_installed_and_purged_in_one_step_is_not_kept(tmp_path):
+    run = (
+        "RUN apt-get update && apt-get install -y --no-install-recommends gcc "
+        "&& pip install --no-cache-dir psutil && apt-get purge -y gcc "
+        "&& rm -rf /var/lib/apt/lists/*\n"
+    )
+    assert only(lint_one(tmp_path, f"FROM python:3.13-slim\n{run}{NONROOT}"), "OL102") == []
+    kept = run.replace("apt-get purge -y gcc", "true")
+    (found,) = only(lint_one(tmp_path, f"FROM python:3.13-slim\n{kept}{NONROOT}"), "OL102")
+    assert "installs gcc" in found.message

@@ -217,17 +217,28 @@ def toolchain_image(ref: str) -> str | None:
     return None
 
 
+_REMOVERS = frozenset(("purge", "remove", "autoremove", "del", "erase"))
+
+
 def installed_toolchain(step: Step) -> str | None:
-    """The toolchain package a RUN step installs, if it installs one."""
+    """The toolchain package a RUN step installs and keeps (not purged in the same step)."""
     if step.kind != "run":
         return None
+    installed: list[str] = []
+    removed: set[str] = set()
     for command in shell.commands(step):
         verb = _INSTALLERS.get(command.name)
-        if verb is None or verb not in command.words[1:]:
+        if verb is None:
             continue
-        for word in command.words[command.words.index(verb) + 1 :]:
-            if not word.startswith("-") and _TOOLCHAIN_PACKAGES.fullmatch(word):
-                return word.split("=", 1)[0]
+        words = command.words[1:]
+        if verb in words:
+            installed += words[words.index(verb) + 1 :]
+        elif any(w in _REMOVERS for w in words):
+            removed.update(w.split("=", 1)[0] for w in words)
+    for word in installed:
+        name = word.split("=", 1)[0]
+        if not word.startswith("-") and _TOOLCHAIN_PACKAGES.fullmatch(word) and name not in removed:
+            return name
     return None
 
 
