@@ -238,16 +238,17 @@ class Session:
             self.say(f"{self.service}: the container already runs {spec.image}")
             return
         started = time.monotonic()
-        await self._remove()
         labels = {
             LABEL_PLAN: os.path.realpath(self.plan_path),
             LABEL_TARGET: self.service,
             LABEL_SESSION: f"{os.uname().nodename}:{os.getpid()}",
         }
         try:
+            await self._remove()
             container_id = await self.containers.start(self.name, spec, labels)
-        except ContainerError as exc:
-            self.say(f"{self.service}: the container did not start\n{exc.render()}")
+        except OrchError as exc:  # docker refused it, or the engine stopped answering
+            self.say(f"{self.service}: the container did not start")
+            self.say(exc.render())
             return
         scope = anyio.CancelScope()
         self.running = Running(id=container_id, spec=spec, scope=scope)
@@ -268,8 +269,10 @@ class Session:
             out.flush()
 
         with running.scope:
-            await self.containers.follow(running.id, line)
-            code = await self.containers.exit_code(running.id)
+            code = None
+            with contextlib.suppress(OrchError):  # the engine went away: so did the container
+                await self.containers.follow(running.id, line)
+                code = await self.containers.exit_code(running.id)
             running.exited = True
             self.say(
                 f"{self.service}: the container stopped"
