@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -65,6 +67,28 @@ def _check_case(case: str, tmp_path: Path) -> None:
     assert err.location.file == plan
     line, column = expected.at
     assert err.render().startswith(f"{plan}:{line}:{column}: error: {err.message}\n  hint: ")
+
+
+# Every corpus error as the user reads it, word for word: the cases' expected.txt name the
+# words that matter, this pins the rest (a hint's wording is how the user fixes the plan).
+# After changing a message on purpose, rewrite the record:
+#   ORCH_REWRITE_CORPUS=1 .venv/bin/pytest tests/test_plan.py -k reads_exactly
+RENDERED = CORPUS / "rendered.json"
+
+
+def test_every_corpus_error_reads_exactly_as_recorded(tmp_path: Path) -> None:
+    got: dict[str, str] = {}
+    for case in CASES:
+        plan = prepare(CORPUS / case, tmp_path / case)
+        with pytest.raises(PlanError) as caught:
+            load_plan(plan)
+        text = caught.value.render()
+        for tmp in {str((tmp_path / case).resolve()), str(tmp_path / case)}:
+            text = text.replace(tmp, "<tmp>")
+        got[case] = text
+    if os.environ.get("ORCH_REWRITE_CORPUS"):
+        RENDERED.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+    assert got == json.loads(RENDERED.read_text())
 
 
 # --- Resolving a good plan -------------------------------------------------------------------
