@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 DEFAULT_PLAN = "buildplan.yaml"
 
 
-def _project(ctx: click.Context) -> Project:
+def _project(ctx: click.Context, registry: str | None = None) -> Project:
     from orchestrator.project import load_project
 
-    return load_project(Path(ctx.obj["plan"]))
+    return load_project(Path(ctx.obj["plan"]), registry=registry)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -311,11 +311,31 @@ def _run_options(fn: Any) -> Any:
         help="Look every external base image up in its registry first: a refreshed one "
         "rebuilds what uses it.",
     )(fn)
+    fn = click.option(
+        "--registry",
+        metavar="HOST[:PORT]",
+        help="Push every image there, and hand images on through it, as if the plan's "
+        "defaults said `registry: HOST[:PORT]` (a target's own registry: stays).",
+    )(fn)
     return click.option(
         "--report",
         metavar="FILE",
         help="Write a JSON report of the run to FILE (- for standard output).",
     )(fn)
+
+
+def _registry_option(registry: str | None) -> str | None:
+    if registry is None:
+        return None
+    from orchestrator.plan.references import fixed_registry, registry_problem
+
+    problem = registry_problem(registry)
+    if problem is not None:
+        raise UsageError(
+            f"--registry {registry!r} is not a registry address: {problem}",
+            hint=f"write it as host[:port][/path], such as --registry {fixed_registry(registry)}",
+        )
+    return registry
 
 
 def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any) -> int:
@@ -334,7 +354,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
         raise UsageError("--fail-fast and --keep-going contradict each other", hint="pick one")
     out = destination(opts["report"]) if opts["report"] is not None else None
     junit_out = destination(opts["junit"]) if opts.get("junit") else None
-    project = _project(ctx)
+    project = _project(ctx, _registry_option(opts["registry"]))
     affected = _affected(project, opts["since"])
     if affected is not None:
         pool = list(targets) or list(project.plan.services)

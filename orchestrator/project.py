@@ -38,8 +38,9 @@ class Project:
         return {d: self.plan.targets[d] for d in self.graph.deps(name)}
 
 
-def load_project(path: Path) -> Project:
-    """Read and check everything the plan names; raises PlanError on any user error."""
-    plan = load_plan(path)
+def load_project(path: Path, *, registry: str | None = None) -> Project:
+    """Read and check everything the plan names; raises PlanError on any user error.
+    `registry` stands in for the plan's default registry (see `load_plan`)."""
+    plan = load_plan(path, registry=registry)
     dockerfiles = {name: read_dockerfile(t.dockerfile, t.args) for name, t in plan.targets.items()}
     return Project(plan=plan, dockerfiles=dockerfiles, graph=build_graph(plan, dockerfiles))

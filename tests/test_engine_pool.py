@@ -120,8 +120,7 @@ services:
   slow2: {context: slow2}
 """
 SLOW_FILES = {
-    f"slow{i}/Dockerfile": f"FROM busybox:latest\nRUN sleep 8 && echo {i} > /out\n"
-    for i in (1, 2)
+    f"slow{i}/Dockerfile": f"FROM busybox:latest\nRUN sleep 8 && echo {i} > /out\n" for i in (1, 2)
 }
 
 
@@ -147,8 +146,18 @@ def test_a_node_killed_mid_run_has_its_targets_finished_on_the_other(
     report = root / "report.json"
     with throwaway_node(tmp_path) as node:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "build", "--builder", f"{node.name},default"]
-            + ["-j", "1", "--report", str(report)],
+            [
+                sys.executable,
+                "-m",
+                "orchestrator",
+                "build",
+                "--builder",
+                f"{node.name},default",
+                "-j",
+                "1",
+                "--report",
+                str(report),
+            ],
             cwd=root,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -182,8 +191,16 @@ def test_the_engine_going_away_is_exit_3_naming_what_was_cut_off(
     report = root / "report.json"
     with throwaway_node(tmp_path) as node:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "build", "--builder", node.name]
-            + ["--report", str(report)],
+            [
+                sys.executable,
+                "-m",
+                "orchestrator",
+                "build",
+                "--builder",
+                node.name,
+                "--report",
+                str(report),
+            ],
             cwd=root,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,

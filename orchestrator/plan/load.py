@@ -15,6 +15,7 @@ from orchestrator.lint import ids as lint_ids
 from orchestrator.plan import references
 from orchestrator.plan.document import Document, YamlPath
 from orchestrator.plan.model import (
+    BuilderSpec,
     DevSettings,
     Kind,
     LintSettings,
@@ -44,8 +45,11 @@ def _cache_dir() -> Path:
     return Path(base) / "orch"
 
 
-def load_plan(path: Path) -> Plan:
-    """Read, check and resolve the plan at `path`; every user mistake is a PlanError."""
+def load_plan(path: Path, *, registry: str | None = None) -> Plan:
+    """Read, check and resolve the plan at `path`; every user mistake is a PlanError.
+
+    `registry` (`--registry`) stands in for the plan's default registry: every target that
+    does not name its own is pushed there."""
     doc = read_document(path)
     _check_version(doc)
     marker = _checked(doc)
@@ -54,7 +58,7 @@ def load_plan(path: Path) -> Plan:
         with contextlib.suppress(OSError):  # only a cache: the next run checks again
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
-    return _Resolver(doc).plan()
+    return _Resolver(doc, registry=registry).plan()
 
 
 def _checked(doc: Document) -> Path:
@@ -107,8 +111,9 @@ def _check_version(doc: Document) -> None:
 class _Resolver:
     """Turns a schema-valid document into targets: defaults applied, names, paths, refs checked."""
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, *, registry: str | None = None) -> None:
         self.doc = doc
+        self.registry = registry
         self.directory = PlanDirectory(doc)
         self.root = self.directory.root
         data: dict[str, Any] = doc.data
@@ -304,6 +309,8 @@ class _Resolver:
     def _image(self, name: str, spec: dict[str, Any], at: YamlPath) -> tuple[str, str | None]:
         """The target's image repository, registry prefix applied, and the registry."""
         registry, registry_at = self._setting_at(spec, "registry", None, at)
+        if self.registry is not None and "registry" not in spec:
+            registry, registry_at = self.registry, None
         if registry and registry_at is not None:
             problem = references.registry_problem(registry)
             if problem is not None:
