@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.exports import image_output, local_only_targets
 from orchestrator.jobs import Job
 from orchestrator.plan import Secret, Target
 from orchestrator.project import Project
@@ -88,6 +89,7 @@ def bake_target(
     cache: CacheSpecs | None = None,
     absent_secrets: frozenset[str] = frozenset(),
     link_targets: bool = False,
+    local_only: bool = False,
 ) -> BakeTarget:
     """The bake target definition for one job.
 
@@ -99,7 +101,8 @@ def bake_target(
 
     With `versions`, a build is tagged with its versioned tag only (orch moves the plan's tags
     once it succeeded) and says its version in a label; a hand-run file (`link_targets`) has
-    the plan's tags as well, since nobody moves them afterwards.
+    the plan's tags as well, since nobody moves them afterwards. A `local_only` image (a stage
+    no other machine reads: see orchestrator.exports) is exported with the fast compression.
     """
     t = job.target
     versions = versions or {}
@@ -143,7 +146,7 @@ def bake_target(
         own = hand_off_ref(t, versions)
         plan_tags = link_targets or not version  # else orch moves them once the build succeeded
         definition["tags"] = [own] + ([x for x in t.tags if x != own] if plan_tags else [])
-        definition["output"] = ["type=image,push=true"] if t.registry else ["type=docker"]
+        definition["output"] = [image_output(t, local_only=local_only)]
     definition["attest"] = [NO_PROVENANCE]
     return definition
 
@@ -157,6 +160,7 @@ def bake_definitions(
 ) -> dict[str, BakeTarget]:
     """Each job's bake target definition, by job key, with what the run resolved."""
     root, inputs = project.plan.root, inputs or RunInputs()
+    local_only = local_only_targets(project.plan.targets, project.dockerfiles)
     return {
         job.key: bake_target(
             job,
@@ -169,6 +173,7 @@ def bake_definitions(
                 i for name, i in inputs.absent_secrets if name == job.target.name
             ),
             link_targets=link_targets,
+            local_only=job.target.name in local_only,
         )
         for job in jobs
     }

@@ -8,10 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.bake import NO_PROVENANCE, CacheSpecs, bake_file, bake_name, bake_target
-from orchestrator.jobs import build_job, stage_jobs
+from orchestrator.bake import (
+    NO_PROVENANCE,
+    CacheSpecs,
+    bake_definitions,
+    bake_file,
+    bake_name,
+    bake_target,
+)
+from orchestrator.jobs import build_job, build_jobs, select_test_jobs, stage_jobs
 from orchestrator.plan import NamedContext, Secret
-from tests.kit import PLAN_LOCATION, make_target
+from tests.kit import PLAN_LOCATION, make_target, project_of
 
 
 @pytest.fixture
@@ -267,3 +274,150 @@ def test_bake_file_groups_every_target_by_default(root):
     assert f["group"] == {"default": {"targets": ["base", "api"]}}
     assert f["target"]["api"]["contexts"] == {"base": "docker-image://orch/base:latest"}
     json.dumps(f)  # a bake file is JSON
+
+
+# --- image exports: gzip where another machine reads the image, fast zstd where none does ---
+
+FAST = "type=docker,compression=zstd,compression-level=1,oci-mediatypes=true"
+
+# The example's shape: a toolchain only a builder stage reads, a runtime stage services ship on.
+CHAIN_PLAN = """\
+stages:
+  base: {context: base}
+  go-toolchain: {context: go-toolchain}
+  python-runtime: {context: python-runtime}
+services:
+  api: {context: api, target: runtime, test: test}
+  worker: {context: worker, target: runtime}
+"""
+CHAIN_FILES = {
+    "base/Dockerfile": "FROM debian:bookworm-slim\nRUN useradd app\n",
+    "go-toolchain/Dockerfile": "FROM base\nRUN apt-get install -y golang-go\n",
+    "python-runtime/Dockerfile": "FROM base\nRUN apt-get install -y python3\n",
+    "api/Dockerfile": (
+        "FROM go-toolchain AS builder\nRUN go build -o /out/api .\n"
+        "FROM builder AS test\nRUN go test ./...\n"
+        "FROM scratch AS runtime\nCOPY --from=builder /out/api /api\n"
+    ),
+    "worker/Dockerfile": (
+        "FROM python-runtime AS build\nRUN python3 -m compileall /app\n"
+        "FROM build AS runtime\nUSER app\n"
+        "FROM python-runtime AS debug\nRUN true\n"
+    ),
+}
+
+
+def _outputs(project, names=None, **kwargs):
+    jobs = build_jobs(project, names or list(project.plan.targets))
+    definitions = bake_definitions(project, jobs.jobs.values(), **kwargs)
+    return {key: d["output"] for key, d in definitions.items()}
+
+
+def test_a_stage_only_builder_stages_read_is_exported_fast_and_shipped_ones_keep_gzip(tmp_path):
+    project = project_of(tmp_path, CHAIN_PLAN, CHAIN_FILES)
+    assert _outputs(project) == {
+        # worker ships `runtime`, made on python-runtime through its `build` stage, which is
+        # made on base: their layers are in the worker image, so they stay gzip.
+        "base": ["type=docker"],
+        "python-runtime": ["type=docker"],
+        # api ships `runtime`, FROM scratch: the toolchain's layers never leave this machine.
+        "go-toolchain": [FAST],
+        "api": ["type=docker"],
+        "worker": ["type=docker"],
+    }
+
+
+def test_a_stage_exports_the_same_way_whichever_targets_a_run_selects(tmp_path):
+    project = project_of(tmp_path, CHAIN_PLAN, CHAIN_FILES)
+    # Built alone, python-runtime still has worker, which ships it, in the plan.
+    assert _outputs(project, ["python-runtime"]) == {
+        "base": ["type=docker"],
+        "python-runtime": ["type=docker"],
+    }
+    assert _outputs(project, ["go-toolchain"]) == {"base": ["type=docker"], "go-toolchain": [FAST]}
+
+
+def test_the_hand_run_bake_file_has_the_same_outputs_as_a_run(tmp_path):
+    project = project_of(tmp_path, CHAIN_PLAN, CHAIN_FILES)
+    assert _outputs(project, link_targets=True) == _outputs(project)
+
+
+def test_a_stage_a_service_ships_on_through_an_arg_keeps_gzip(tmp_path):
+    files = dict(CHAIN_FILES)
+    files["api/Dockerfile"] = (
+        "ARG RUNTIME=go-toolchain\nFROM go-toolchain AS builder\nRUN go build\n"
+        "FROM builder AS test\nRUN go test ./...\n"
+        "FROM ${RUNTIME} AS runtime\nCOPY --from=builder /out/api /api\n"
+    )
+    project = project_of(tmp_path, CHAIN_PLAN, files)
+    assert _outputs(project, ["api"])["go-toolchain"] == ["type=docker"]
+
+
+def test_a_stage_read_only_by_copy_or_mount_or_a_test_stage_is_exported_fast(tmp_path):
+    plan = """\
+stages:
+  tools: {context: tools}
+  assets: {context: assets}
+  checker: {context: checker}
+services:
+  app: {context: app, test: [check]}
+"""
+    files = {
+        "tools/Dockerfile": "FROM busybox\nRUN true\n",
+        "assets/Dockerfile": "FROM busybox\nRUN true\n",
+        "checker/Dockerfile": "FROM busybox\nRUN true\n",
+        "app/Dockerfile": (
+            "FROM busybox AS build\nRUN --mount=from=tools,target=/t /t/run\n"
+            "FROM checker AS check\nRUN check\n"
+            "FROM busybox\nCOPY --from=assets /a /a\n"
+        ),
+    }
+    project = project_of(tmp_path, plan, files)
+    assert _outputs(project) == {
+        "tools": [FAST],
+        "assets": [FAST],
+        "checker": [FAST],
+        "app": ["type=docker"],
+    }
+
+
+def test_a_pushed_stage_and_every_stage_under_a_pushed_image_keep_gzip(tmp_path):
+    plan = """\
+stages:
+  base: {context: base}
+  sdk: {context: sdk, registry: "localhost:5000"}
+  lone: {context: lone}
+  image-base: {context: image-base}
+  published: {context: published, registry: "localhost:5000"}
+services:
+  app: {context: app}
+"""
+    files = {
+        "base/Dockerfile": "FROM busybox\nRUN true\n",
+        "sdk/Dockerfile": "FROM base\nRUN true\n",
+        "lone/Dockerfile": "FROM base\nRUN true\n",
+        "image-base/Dockerfile": "FROM busybox\nRUN true\n",
+        "published/Dockerfile": "FROM image-base\nRUN true\n",
+        "app/Dockerfile": "FROM busybox\nCOPY --from=sdk /x /x\nCOPY --from=lone /y /y\n",
+    }
+    project = project_of(tmp_path, plan, files)
+    outputs = _outputs(project)
+    assert outputs["sdk"] == outputs["published"] == ["type=image,push=true"]
+    # base is under the pushed sdk, image-base under the pushed published stage.
+    assert outputs["base"] == outputs["image-base"] == ["type=docker"]
+    assert outputs["lone"] == [FAST]
+
+
+def test_a_service_others_build_on_is_still_shipped_with_gzip(tmp_path):
+    plan = "services:\n  core: {context: core}\n  addon: {context: addon}\n"
+    files = {"core/Dockerfile": "FROM busybox\nRUN true\n", "addon/Dockerfile": "FROM core\n"}
+    project = project_of(tmp_path, plan, files)
+    assert _outputs(project) == {"core": ["type=docker"], "addon": ["type=docker"]}
+
+
+def test_test_stages_of_a_fast_stages_user_stay_cache_only(tmp_path):
+    project = project_of(tmp_path, CHAIN_PLAN, CHAIN_FILES)
+    jobs = select_test_jobs(project, ["api"])
+    definitions = bake_definitions(project, jobs.jobs.values())
+    assert definitions["api:test"]["output"] == ["type=cacheonly"]
+    assert definitions["go-toolchain"]["output"] == [FAST]
