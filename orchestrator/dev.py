@@ -162,13 +162,21 @@ class Session:
                 with anyio.move_on_after(max(0.0, due - anyio.current_time())) as waited:
                     batch = await receive.receive()
                 if waited.cancelled_caught:
-                    return relevant(project, self.service, burst.take())
-            if relevant(project, self.service, batch):
+                    return self._relevant(project, burst.take())
+            if self._relevant(project, batch):
                 burst.add(batch, anyio.current_time())
+
+    def _relevant(self, project: Project, paths: frozenset[Path]) -> Relevant:
+        try:
+            return relevant(project, self.service, paths)
+        except OrchError:  # an ignore file mid-edit: the build says what is wrong with it
+            return Relevant(hits={}, note="an ignore file that cannot be read")
 
     def _reload(self, project: Project) -> Project | None:
         try:
-            return load_project(self.plan_path)
+            reloaded = load_project(self.plan_path)
+            service_target(reloaded, self.service)
+            return reloaded
         except OrchError as exc:
             self.say(f"the plan or a Dockerfile cannot be read; still {self._state()}")
             self.say(exc.render())

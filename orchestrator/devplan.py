@@ -90,13 +90,15 @@ class Relevant:
 
     hits: Mapping[str, tuple[Hit, ...]]
     plan: bool = False  # the plan file itself changed
+    note: str = ""  # why the batch counts when its paths cannot be told apart
 
     def __bool__(self) -> bool:
-        return self.plan or bool(self.hits)
+        return self.plan or bool(self.hits) or bool(self.note)
 
     def describe(self, limit: int = 5) -> str:
         """`worker/app.py (context of worker), ...`: the first few reasons."""
         shown = ["the plan"] if self.plan else []
+        shown += [self.note] if self.note else []
         shown += [
             f"{h.path} ({h.rule} of {h.target})" for found in self.hits.values() for h in found
         ]

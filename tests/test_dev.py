@@ -362,6 +362,10 @@ def test_a_burst_of_edits_is_one_build_of_what_changed_and_other_edits_build_not
             project.plan.path.write_text(plan_text + "  broken: [\n")
             await send.send(frozenset({project.plan.path}))
             await quiet()
+            # The service renamed away: said so, and the session goes on.
+            project.plan.path.write_text(plan_text.replace("  app:", "  app2:"))
+            await send.send(frozenset({project.plan.path}))
+            await quiet()
             project.plan.path.write_text(plan_text)
             await send.send(frozenset({project.plan.path}))
             await builds(5)
@@ -378,4 +382,5 @@ def test_a_burst_of_edits_is_one_build_of_what_changed_and_other_edits_build_not
     text = err.getvalue()
     assert "build 2: services/app/.main.sh.swp~ (context of app), services/app/main.sh" in text
     assert "the plan or a Dockerfile cannot be read" in text
+    assert "unknown target 'app'" in text
     assert "build 4 ok" in text and "app up-to-date" in text
