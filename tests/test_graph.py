@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import shutil
@@ -301,6 +302,59 @@ def test_a_target_depending_on_itself_is_a_cycle() -> None:
     with pytest.raises(PlanError) as caught:
         build_graph(make_plan(a), {})
     assert caught.value.message.splitlines()[0] == "dependency cycle: a -> a"
+
+
+@pytest.mark.parametrize("order", ["abc", "acb", "bac", "bca", "cab", "cba"])
+def test_a_cycle_is_told_from_the_target_the_plan_declares_first(order: str) -> None:
+    # b needs a, c needs b, a needs c: the cycle a -> b -> c -> a, whatever the plan's order.
+    needs = {"a": "c", "b": "a", "c": "b"}
+    targets = [make_target(n, depends_on=[needs[n]], line=1 + 3 * i) for i, n in enumerate(order)]
+    with pytest.raises(PlanError) as caught:
+        build_graph(make_plan(*targets), {})
+    at = "abc".index(order[0])
+    path = ("abc" * 2)[at : at + 3] + order[0]
+    err = caught.value
+    assert err.message.splitlines()[0] == "dependency cycle: " + " -> ".join(path)
+    # The place shown is the first edge of that path: its downstream's depends_on entry.
+    downstream = next(t for t in targets if t.name == path[1])
+    assert err.location == downstream.depends_on_at[path[0]]
+    assert err.hint == (
+        "remove one of these dependencies, or move what both need into a shared stage"
+    )
+
+
+def test_a_cycle_through_a_file_outside_the_plan_directory_shows_its_whole_path() -> None:
+    a = make_target("a", depends_on=["b"], line=1)
+    outside = Path("/elsewhere/b/Dockerfile")
+    b = dataclasses.replace(make_target("b", line=4), dockerfile=outside)
+    dockerfile = dataclasses.replace(make_dockerfile(b, [("FROM", "a", 2, 6)]), path=outside)
+    with pytest.raises(PlanError) as caught:
+        build_graph(make_plan(a, b), {"b": dockerfile})
+    assert caught.value.message.splitlines()[1:] == [
+        "  a -> b: FROM a at /elsewhere/b/Dockerfile:2:6",
+        "  b -> a: depends_on at buildplan.yaml:2:9",
+    ]
+
+
+def test_a_graph_without_a_plan_directory_shows_locations_as_given() -> None:
+    edges = [
+        Edge("a", "b", "depends_on", Location(Path("plan.yaml"), 3, 9)),
+        Edge("b", "a", "depends_on", Location(Path("/abs/plan.yaml"), 7, 9)),
+    ]
+    with pytest.raises(PlanError) as caught:
+        BuildGraph(("a", "b"), edges)
+    assert caught.value.message.splitlines() == [
+        "dependency cycle: a -> b -> a",
+        "  a -> b: depends_on at plan.yaml:3:9",
+        "  b -> a: depends_on at /abs/plan.yaml:7:9",
+    ]
+
+
+def test_selecting_from_a_plan_without_targets_says_it_has_none() -> None:
+    with pytest.raises(UsageError) as caught:
+        BuildGraph((), ()).select(["api"])
+    assert caught.value.message == "unknown target 'api'"
+    assert caught.value.hint == "the plan has no targets"
 
 
 # --- selection ------------------------------------------------------------------------------
