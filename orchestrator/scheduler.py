@@ -150,6 +150,7 @@ class Schedule:
         max_batch: int | None = None,
         fail_fast: bool = False,
         retries: int = 0,
+        chain: bool = False,
     ) -> None:
         if max_batch is not None and max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
@@ -162,6 +163,8 @@ class Schedule:
         self.priority: Mapping[str, float] = priorities(self._deps, weights)
         self._rank = {n: (-self.priority[n], i) for i, n in enumerate(self._order)}
         self._max_batch = max_batch
+        self._chain = chain
+        self._position = {n: i for i, n in enumerate(self._order)}
         self._fail_fast = fail_fast
         self._retries = retries
         self._tries: Counter[str] = Counter()  # invocations each target was part of
@@ -259,6 +262,8 @@ class Schedule:
             batches.append(tuple(others[at:end]))
             at = end
         batches.sort(key=lambda batch: self._rank[batch[0]])
+        if self._chain:
+            batches = self._chained(batches)
         for batch in batches:
             for name in batch:
                 self._ready.discard(name)
@@ -267,6 +272,27 @@ class Schedule:
                 self._tries[name] += 1
                 self._events.append(Event(name, "building"))
         return batches
+
+    def _chained(self, batches: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        """Each batch with the waiting targets that build on it alone: every upstream of
+        theirs not built yet is in that batch. One bake then links them (`target:`), so a
+        downstream build starts as soon as its upstream's last step is done, not after its
+        image was exported; at most `max_batch` targets a batch, as before."""
+        home: dict[str, int] = {name: i for i, batch in enumerate(batches) for name in batch}
+        grown = [list(batch) for batch in batches]
+        for name in self._order:
+            if self._state[name] != "waiting" or name in home:
+                continue
+            ups = [u for u in self._deps[name] if self._state[u] != "built"]
+            homes = {home[u] for u in ups if u in home}
+            if len(homes) != 1 or any(u not in home for u in ups):
+                continue
+            i = homes.pop()
+            if self._max_batch is not None and len(grown[i]) >= self._max_batch:
+                continue
+            grown[i].append(name)
+            home[name] = i
+        return [tuple(batch) for batch in grown]
 
     def lose(self, batch: Sequence[str]) -> None:
         """A started batch's builder went away: its targets are ready again, for another
@@ -290,21 +316,33 @@ class Schedule:
                 reported[name] = TargetOutcome("failed", outcome.duration_s, detail)
         if self._fail_fast and any(o.status == "failed" for o in reported.values()):
             self._stopped = True
-        for name, outcome in reported.items():
-            if outcome.status == "built":
+        # In build order: a chained target comes after the upstream it was built with.
+        for name in sorted(reported, key=self._position.__getitem__):
+            outcome = reported[name]
+            failed_up = next(
+                (u for u in self._deps[name] if self._state[u] in ("failed", "blocked")), None
+            )
+            if failed_up is not None and outcome.status != "built":
+                # Chained with an upstream that failed: never started, and never will.
+                self._close(name, TargetResult("blocked", None, f"upstream {failed_up} failed"))
+            elif outcome.status == "built":
                 self._close(name, TargetResult("built", outcome.duration_s, outcome.detail))
                 for down in self._below[name]:
                     self._unbuilt[down] -= 1
-                    if not self._unbuilt[down] and not self._stopped:
+                    waiting = self._state[down] == "waiting"
+                    if not self._unbuilt[down] and waiting and not self._stopped:
                         self._enqueue(down)
             elif outcome.status in ("cancelled", "retry", "lost"):
                 # cancelled: buildx bake stops the rest of a bake when one target fails: not
                 # this target's fault, so it is built again, alone, where no sibling can stop
                 # it. retry: again, alone, once the run's backoff has passed. lost: again,
-                # elsewhere, as it was.
+                # elsewhere, as it was. A chained target whose upstream did not build waits
+                # for it again.
                 if outcome.status != "lost":
                     self._solo.add(name)
-                if not self._stopped:
+                if self._unbuilt[name]:
+                    self._state[name] = "waiting"
+                elif not self._stopped:
                     self._enqueue(name)
                 else:
                     self._state[name] = "queued"
@@ -373,6 +411,7 @@ async def run_schedule(
     fail_fast: bool = False,
     max_batch: int | None = None,
     retries: int = 0,
+    chain: bool = False,
     backoff: Callable[[int], float] = backoff_s,
     on_event: OnEvent | None = None,
     on_place: OnPlace | None = None,
@@ -387,7 +426,13 @@ async def run_schedule(
     """
     members = _members(builder, jobs, pool)
     schedule = Schedule(
-        deps, order, weights, max_batch=max_batch, fail_fast=fail_fast, retries=retries
+        deps,
+        order,
+        weights,
+        max_batch=max_batch,
+        fail_fast=fail_fast,
+        retries=retries,
+        chain=chain,
     )
     by_name = {m.name: m for m in members}
     capacity = {m.name: m.slots for m in members}
