@@ -19,7 +19,7 @@ import fcntl
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -56,7 +56,7 @@ from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError
 from orchestrator.interrupts import Interrupts
 from orchestrator.project import Project, load_project
 from orchestrator.results import RunOutcome
-from orchestrator.versions import short
+from orchestrator.versions import Manifest, short
 from orchestrator.watcher import WatchRoots
 from orchestrator.workspace import STATE_DIR, StateError, open_run
 
@@ -232,11 +232,39 @@ class Session:
         if not outcome.ok:
             if self.running is not None:
                 self.say(f"the container keeps running {self.running.spec.image}")
+            await self._forget_stale(project, resolved.manifests, outcome)
             return
         if self.containers is None:
             self.say(f"{self.service} is at {version}")
+        else:
+            await self._restart(spec)
+        await self._forget_stale(project, resolved.manifests, outcome)
+
+    async def _forget_stale(
+        self, project: Project, manifests: Mapping[str, Manifest], outcome: RunOutcome
+    ) -> None:
+        """Untag the versioned image of a target whose inputs changed while it was built.
+
+        Its version was worked out before BuildKit read the files, so the image may hold the
+        later edit; kept under the earlier version, an undo back to that content would find
+        it up to date and run the wrong code. Without the tag, that version is built again.
+        """
+        built = [r.key for r in outcome.results if r.status == "built"]
+        if not built:
             return
-        await self._restart(spec)
+        bases = {name: dict(m.bases) for name, m in manifests.items()}
+        try:
+            now = project.manifests(list(manifests), bases=bases)
+        except (OSError, OrchError):
+            return  # the next build, which the change brings, works it out
+        stale = [n for n in built if now[n].version != manifests[n].version]
+        if not stale:
+            return
+        versions = {name: m.version for name, m in manifests.items()}
+        refs = [hand_off_ref(project.plan.targets[n], versions) for n in stale]
+        with contextlib.suppress(OrchError):
+            await self.engine.remove(refs)
+        self.say(f"changed while being built, so not kept as up to date: {', '.join(refs)}")
 
     async def _restart(self, spec: RunSpec) -> None:
         """Replace the container with one of `spec`; an unchanged, running one stays."""

@@ -384,3 +384,50 @@ def test_a_burst_of_edits_is_one_build_of_what_changed_and_other_edits_build_not
     assert "the plan or a Dockerfile cannot be read" in text
     assert "unknown target 'app'" in text
     assert "build 4 ok" in text and "app up-to-date" in text
+
+
+def test_an_image_whose_inputs_changed_during_its_build_is_not_kept_as_up_to_date(project):
+    """Its version was worked out before BuildKit read the files: an undo back to that
+    content must build again, not run an image that may hold the later edit."""
+    root = project.plan.root
+    source = root / "services/app/main.sh"
+    engine = FakeEngine()
+    err = io.StringIO()
+
+    async def scenario() -> list[list[str]]:
+        send, receive = anyio.create_memory_object_stream[frozenset[Path]](100)
+
+        async def watch(roots, out):
+            async for batch in receive:
+                await out.send(batch)
+
+        session = Session(
+            plan_path=project.plan.path, service="app", engine=engine, watch=watch, err=err
+        )
+
+        async def until(check) -> None:
+            with anyio.fail_after(60):
+                while not check():
+                    await anyio.sleep(0.01)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(session.serve, project)
+            await until(lambda: len(session.outcomes) == 1)
+            engine.hold = anyio.Event()
+            source.write_text("echo v2\n")
+            await send.send(frozenset({source}))
+            await until(lambda: len(engine.calls) == 3)  # build 2's bake of app, held
+            source.write_text("echo v3\n")  # while BuildKit would be reading the context
+            await send.send(frozenset({source}))
+            engine.hold.set()
+            await until(lambda: len(session.outcomes) == 3)  # build 3: the v3 content
+            source.write_text("echo v2\n")  # an undo
+            await send.send(frozenset({source}))
+            await until(lambda: len(session.outcomes) == 4)
+            tg.cancel_scope.cancel()
+        return [[r.key for r in o.results if r.status == "built"] for o in session.outcomes]
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    built = anyio.run(scenario, backend="trio", backend_options={"clock": clock})
+    assert built == [["base", "app"], ["app"], ["app"], ["app"]]  # the undo built app again
+    assert "changed while being built, so not kept as up to date: devtest/app:" in err.getvalue()
