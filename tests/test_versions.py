@@ -20,6 +20,7 @@ from orchestrator.versions import (
     InputChange,
     Manifest,
     compute_manifests,
+    compute_versions,
     diff_manifests,
 )
 
@@ -513,3 +514,50 @@ def test_watch_sees_untracked_files_but_not_ignored_ones(tmp_path: Path):
     assert versions(root) == before
     (root / "libs/proto/new.proto").write_text("new\n")
     assert versions(root)["api"] != before["api"]
+
+
+def test_a_manifest_from_json_keeps_its_scheme_and_bases_and_an_older_one_has_no_bases(
+    tmp_path: Path,
+):
+    root = make_tree(tmp_path)
+    api = replace(
+        manifests(root)["api"],
+        scheme=SCHEME - 1,
+        bases=(("busybox:latest", "sha256:b1"), ("debian:bookworm-slim", "sha256:d2")),
+    )
+    data = api.to_json()
+    back = Manifest.from_json(data)
+    assert back.scheme == SCHEME - 1
+    assert back.bases == api.bases
+    assert back.version == api.version
+    written_before_bases = {k: v for k, v in data.items() if k != "bases"}
+    assert Manifest.from_json(written_before_bases).bases == ()
+    # The scheme is an input: a manifest of an older scheme never has today's version.
+    assert replace(api, scheme=SCHEME).version != api.version
+
+
+def test_a_named_context_moving_between_an_image_and_a_directory_is_told_both_ways(
+    tmp_path: Path,
+):
+    root = make_tree(tmp_path)
+    before = manifests(root)["api"]
+    as_directory = replace(
+        targets(root)["api"], contexts=(Ctx("tools", path=root / "libs/shared"),)
+    )
+    after = manifests(root, tweak={"api": as_directory})["api"]
+    assert [str(c) for c in diff_manifests(before, after)] == [
+        "context:tools: docker-image://busybox:latest -> directory libs/shared"
+    ]
+    assert [str(c) for c in diff_manifests(after, before)] == [
+        "context:tools: directory libs/shared -> docker-image://busybox:latest"
+    ]
+    none = manifests(root, tweak={"api": replace(as_directory, contexts=())})["api"]
+    assert [str(c) for c in diff_manifests(none, after)] == ["context:tools: added"]
+    assert [str(c) for c in diff_manifests(after, none)] == ["context:tools: removed"]
+
+
+def test_compute_versions_is_each_manifests_version(tmp_path: Path):
+    root = make_tree(tmp_path)
+    expected = versions(root, use_git=False)
+    assert compute_versions(root, targets(root), UPSTREAM) == expected
+    assert len(set(expected.values())) == len(expected)
