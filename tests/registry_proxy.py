@@ -10,7 +10,8 @@ Modes, for each request that fails: "503" answers `503 Service Unavailable` with
 "hang" reads the request and never answers (a registry that stopped answering), holding the
 connection until the proxy stops. `fail_first=None` fails every request. `only`, a regular
 expression searched in "METHOD /path", restricts the faults to matching requests (the others
-are forwarded and do not count against `fail_first`).
+are forwarded and do not count against `fail_first`). `after` lets that many matching
+requests through before the faults start: a registry that fails in the middle of a push.
 
 Each connection carries one request: the proxy reads its head, decides, and when it forwards
 it, asks the registry to close after answering (`Connection: close`) and relays the bytes both
@@ -66,7 +67,8 @@ class Seen:
 
 class RegistryProxy:
     """Listens on 127.0.0.1 at a free port and forwards to `upstream`, failing the first
-    `fail_first` requests (matching `only`) the way `mode` says."""
+    `fail_first` requests (matching `only`, after the first `after` of them) the way `mode`
+    says."""
 
     def __init__(
         self,
@@ -75,15 +77,19 @@ class RegistryProxy:
         *,
         upstream: str = REGISTRY,
         only: str | None = None,
+        after: int = 0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if fail_first is not None and fail_first < 0:
             raise ValueError(f"fail_first must be at least 0, not {fail_first}")
+        if after < 0:
+            raise ValueError(f"after must be at least 0, not {after}")
         host, _, port = upstream.rpartition(":")
         self.upstream = (host or "127.0.0.1", int(port))
         self.mode: Mode = mode
         self._left = fail_first  # faults still to inject; None: every request
+        self._spare = after  # matching requests still to let through before the faults
         self._only = re.compile(only) if only is not None else None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -207,11 +213,13 @@ class RegistryProxy:
         method, _, rest = line.partition(" ")
         target = f"{method} {rest.rpartition(' ')[0] or rest}"
         with self._lock:
-            fail = (
-                (not tls or self.mode == "hang")
-                and (self._only is None or self._only.search(target) is not None)
-                and (self._left is None or self._left > 0)
+            fail = (not tls or self.mode == "hang") and (
+                self._only is None or self._only.search(target) is not None
             )
+            if fail and self._spare > 0:
+                self._spare -= 1
+                fail = False
+            fail = fail and (self._left is None or self._left > 0)
             if fail and self._left is not None:
                 self._left -= 1
             verdict: Verdict = self.mode if fail else "forwarded"

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.failures import classify
 from tests.kit import docker, write_tree
-from tests.registry_proxy import RegistryProxy
+from tests.registry_proxy import Mode, RegistryProxy
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -137,6 +138,13 @@ def test_only_matching_requests_fail_and_count(upstream: str) -> None:
         assert [s.verdict for s in p.seen] == ["forwarded", "forwarded", "503", "forwarded"]
 
 
+def test_faults_can_start_after_some_requests_went_through(upstream: str) -> None:
+    with RegistryProxy(fail_first=2, upstream=upstream, only=r"^PUT ", after=1) as proxy:
+        got = [request(proxy.address, method)[0] for method in ("PUT", "GET", "PUT", "PUT", "PUT")]
+        assert got == [200, 200, 503, 503, 200]
+        assert proxy.faults == 2
+
+
 def test_a_keep_alive_client_is_counted_per_request(upstream: str) -> None:
     # One client connection reused: the registry closes after each answer, so the client
     # reconnects and every request passes the proxy's decision.
@@ -178,8 +186,10 @@ def test_a_registry_that_is_down_gives_502(upstream: str) -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="mode must be one of 503, reset, hang"):
         RegistryProxy(mode="slow")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="at least 0"):
+    with pytest.raises(ValueError, match="fail_first must be at least 0"):
         RegistryProxy(fail_first=-1)
+    with pytest.raises(ValueError, match="after must be at least 0"):
+        RegistryProxy(after=-1)
 
 
 def test_every_thread_stops_on_exit(upstream: str) -> None:
@@ -202,25 +212,30 @@ def test_the_real_registry_through_the_proxy_answers_503_then_200() -> None:
         assert [request(proxy.address)[0] for _ in range(3)] == [503, 503, 200]
 
 
+def push(context: Path, ref: str) -> subprocess.CompletedProcess[str]:
+    """`docker buildx build` of `context`, pushed to `ref`, with plain progress."""
+    nonce = uuid.uuid4().hex  # a new image every time: nothing is in the registry yet
+    write_tree(context, {"Dockerfile": f"FROM busybox:latest\nRUN echo {nonce} > /nonce\n"})
+    return subprocess.run(
+        [
+            *("docker", "buildx", "build", "--progress", "plain"),
+            *("--output", f"type=image,name={ref},push=true", str(context)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 @pytest.mark.engine
 def test_a_push_through_the_proxy_outlasts_a_short_outage(tmp_path: Path) -> None:
     # BuildKit retries each failed registry request itself (after 1 s, 2 s, 4 s): three 503s
     # in a row are absorbed and the push succeeds.
-    nonce = uuid.uuid4().hex
-    write_tree(tmp_path, {"Dockerfile": f"FROM busybox:latest\nRUN echo {nonce} > /nonce\n"})
     with RegistryProxy(fail_first=3) as proxy:
-        ref = f"{proxy.address}/orchtest-{nonce[:10]}/proxied:v1"
+        ref = f"{proxy.address}/orchtest-{uuid.uuid4().hex[:10]}/proxied:v1"
         try:
-            proc = subprocess.run(
-                [
-                    *("docker", "buildx", "build", "--progress", "plain"),
-                    *("--output", f"type=image,name={ref},push=true", str(tmp_path)),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
+            proc = push(tmp_path, ref)
             assert proc.returncode == 0, proc.stderr[-3000:]
             assert proxy.faults == 3
             assert "503 Service Unavailable" in proc.stderr
@@ -229,3 +244,53 @@ def test_a_push_through_the_proxy_outlasts_a_short_outage(tmp_path: Path) -> Non
             assert "Digest:" in manifest
         finally:
             docker("image", "rm", "-f", ref, check=False)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [
+        ("503", "503 Service Unavailable"),
+        ("reset", "connection reset by peer"),
+        ("hang", "net/http: TLS handshake timeout"),
+    ],
+)
+def test_a_registry_that_stays_down_fails_the_push_with_an_error_worth_a_retry(
+    tmp_path: Path, mode: Mode, says: str
+) -> None:
+    # The words BuildKit ends with are what orch reads to tell a registry's bad moment from
+    # the build's own fault.
+    with RegistryProxy(fail_first=None, mode=mode) as proxy:
+        ref = f"{proxy.address}/orchtest-{uuid.uuid4().hex[:10]}/down:v1"
+        try:
+            proc = push(tmp_path, ref)
+        finally:
+            docker("image", "rm", "-f", ref, check=False)
+    assert proc.returncode != 0
+    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert error.startswith(f"ERROR: failed to solve: failed to push {ref}: ")
+    assert error.endswith(says)
+    assert classify(error) == "transient"
+    # BuildKit tries a request that got an answer four times; a handshake that never ends,
+    # once.
+    assert proxy.faults >= (1 if mode == "hang" else 4)
+
+
+@pytest.mark.engine
+def test_one_503_in_the_docker_drivers_second_push_fails_the_build(tmp_path: Path) -> None:
+    # With the docker driver, BuildKit pushes (and retries), then buildx has the daemon push
+    # the image again ("pushing ... with docker"); that second push tries each request once.
+    # The tag's manifest is PUT once by BuildKit, then again by the daemon: fail the second.
+    with RegistryProxy(fail_first=1, only=r"^PUT /v2/[^ ]*/manifests/v1$", after=1) as proxy:
+        ref = f"{proxy.address}/orchtest-{uuid.uuid4().hex[:10]}/second:v1"
+        try:
+            proc = push(tmp_path, ref)
+        finally:
+            docker("image", "rm", "-f", ref, check=False)
+    assert proc.returncode != 0
+    assert proxy.faults == 1
+    assert f"pushing {ref} with docker" in proc.stderr
+    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert error.startswith('ERROR: failed commit on ref "manifest-sha256:')
+    assert error.endswith(": 503 Service Unavailable")
+    assert classify(error) == "transient"
