@@ -89,6 +89,7 @@ def bake_target(
     cache: CacheSpecs | None = None,
     absent_secrets: frozenset[str] = frozenset(),
     link_targets: bool = False,
+    linked: frozenset[str] = frozenset(),
     local_only: bool = False,
 ) -> BakeTarget:
     """The bake target definition for one job.
@@ -98,6 +99,7 @@ def bake_target(
     the Dockerfile as a named context of the same name, so `FROM go-toolchain` works as written:
     as the image orch built (`docker-image://`), or with `link_targets` as the bake target of the
     same file (`target:`), which makes one self-contained file for a single hand-run bake.
+    A run links the upstream targets in `linked` (built in the same bake) the same way.
 
     With `versions`, a build is tagged with its versioned tag only (orch moves the plan's tags
     once it succeeded) and says its version in a label; a hand-run file (`link_targets`) has
@@ -109,7 +111,7 @@ def bake_target(
     cache = cache or plan_cache(job)
     contexts: dict[str, str] = {
         name: f"target:{bake_name(name)}"
-        if link_targets
+        if link_targets or name in linked
         else f"docker-image://{hand_off_ref(dep, versions)}"
         for name, dep in upstream.items()
     }
@@ -156,10 +158,14 @@ def bake_definitions(
     jobs: Iterable[Job],
     *,
     link_targets: bool = False,
+    chained: bool = False,
     inputs: RunInputs | None = None,
 ) -> dict[str, BakeTarget]:
-    """Each job's bake target definition, by job key, with what the run resolved."""
+    """Each job's bake target definition, by job key, with what the run resolved. `chained`:
+    the jobs are one bake, and an upstream target that is one of them is linked (`target:`)."""
+    jobs = list(jobs)
     root, inputs = project.plan.root, inputs or RunInputs()
+    linked = frozenset(job.target.name for job in jobs if not job.test) if chained else frozenset()
     local_only = local_only_targets(project.plan.targets, project.dockerfiles)
     return {
         job.key: bake_target(
@@ -173,6 +179,7 @@ def bake_definitions(
                 i for name, i in inputs.absent_secrets if name == job.target.name
             ),
             link_targets=link_targets,
+            linked=linked,
             local_only=job.target.name in local_only,
         )
         for job in jobs

@@ -151,7 +151,7 @@ class EngineBuilder:
         started = time.monotonic() - self.clock0
         try:
             path = self.run_dir.bake_file(
-                keys, bake_file(bake_definitions(self.project, jobs, inputs=inputs))
+                keys, bake_file(bake_definitions(self.project, jobs, chained=True, inputs=inputs))
             )
         except OSError as exc:
             for job in jobs:

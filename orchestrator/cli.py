@@ -281,6 +281,13 @@ def _run_options(fn: Any) -> Any:
     )(fn)
     fn = click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")(fn)
     fn = click.option(
+        "--no-chain",
+        is_flag=True,
+        help="Build each level in a bake of its own, after the images it builds on were "
+        "exported (default: a target goes into its upstream's bake, linked, when that bake "
+        "holds every upstream of it still to build).",
+    )(fn)
+    fn = click.option(
         "--keep-going", is_flag=True, help="Build what does not depend on a failure (default)."
     )(fn)
     fn = click.option(
@@ -403,6 +410,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
         force=opts["force"],
         retries=retries if retries is not None else (2 if os.environ.get("CI") else 0),
         push=push,
+        chain=not opts["no_chain"],
     )
     view = StatusView(list(jobset.order), live=wants_live(sys.stderr))
     for warning in left_out:

@@ -41,6 +41,7 @@ class RunOptions:
     force: bool = False  # build even what is up to date
     retries: int = 0  # further attempts of a job that failed in a way worth a retry
     push: bool = False  # move the plan's tags only once every job succeeded
+    chain: bool = True  # a job whose upstream starts in a bake goes into it, linked
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,7 @@ async def execute(
                 weights={k: weights.get(k, 1.0) for k in todo.order},
                 fail_fast=options.fail_fast,
                 retries=options.retries,
+                chain=options.chain,
                 on_event=on_event,
                 on_place=on_place,
             )

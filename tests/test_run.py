@@ -123,10 +123,38 @@ def test_a_failure_blocks_its_dependents_and_the_rest_is_built(project):
 
 def test_a_sibling_stopped_by_a_failing_bake_is_built_again_alone(project):
     engine = FakeEngine(outcomes={"web": "failed"})
-    outcome = build(project, engine, "api", "web", parallel=1)
+    outcome = build(project, engine, "api", "web", parallel=1, chain=False)
     assert statuses(outcome) == {"base": "built", "api": "built", "web": "failed"}
     batches = [sorted(call["target"]) for call in engine.calls]
     assert batches == [["base"], ["api", "web"], ["api"]]
+
+
+def test_what_needs_building_after_an_upstream_goes_into_its_bake_linked(project):
+    engine = FakeEngine()
+    outcome = build(project, engine, "api", "web")
+    assert statuses(outcome) == {"base": "built", "api": "built", "web": "built"}
+    (call,) = engine.calls
+    assert sorted(call["target"]) == ["api", "base", "web"]
+    assert call["target"]["api"]["contexts"] == {"base": "target:base"}
+    # Each image still gets its own versioned tag, and the plan's tags move to it.
+    base = outcome.results[0]
+    assert call["target"]["base"]["tags"] == [f"orch/base:{base.version}"]
+    assert (
+        engine.images["orch/api:latest"] == engine.images[f"orch/api:{outcome.results[1].version}"]
+    )
+
+
+def test_a_failure_in_a_linked_bake_blocks_its_dependents_and_retries_the_rest_alone(project):
+    engine = FakeEngine(outcomes={"web": "failed"})
+    outcome = build(project, engine, "api", "web")
+    assert statuses(outcome) == {"base": "built", "api": "built", "web": "failed"}
+    batches = [sorted(call["target"]) for call in engine.calls]
+    # base and api were stopped by web's failure: base again (with api linked), not web.
+    assert batches == [["api", "base", "web"], ["api", "base"]]
+    engine = FakeEngine(outcomes={"base": "failed"})
+    outcome = build(project, engine, "api", "web")
+    assert statuses(outcome) == {"base": "failed", "api": "blocked", "web": "blocked"}
+    assert len(engine.calls) == 1
 
 
 def test_test_stages_that_build_are_passed(project):
@@ -410,7 +438,7 @@ def test_editing_a_stage_rebuilds_it_and_what_builds_on_it(project):
 
 def test_upstream_images_are_handed_on_by_their_versioned_tag(project):
     engine = FakeEngine()
-    outcome = build(project, engine, "api")
+    outcome = build(project, engine, "api", chain=False)
     base = outcome.results[0]
     api = engine.calls[-1]["target"]["api"]
     assert api["contexts"] == {"base": f"docker-image://orch/base:{base.version}"}
