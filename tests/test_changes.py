@@ -17,7 +17,7 @@ from orchestrator.changes import (
     effective_entries,
     plan_changes,
 )
-from orchestrator.errors import UsageError
+from orchestrator.errors import Location, PlanError, UsageError
 from orchestrator.project import load_project
 from tests.kit import commit, git, write_tree
 
@@ -570,8 +570,9 @@ def test_a_plan_at_the_top_of_the_repository(tmp_path: Path) -> None:
     assert PlanChange(target="one", keys=("args",)) in result.reasons["one"]
 
 
-def test_an_ignore_pattern_buildkit_rejects_is_a_usage_error(top: Path) -> None:
-    write_tree(top, {"mono/services/api/.dockerignore": "[\n"})
-    with pytest.raises(UsageError) as caught:
+def test_an_ignore_pattern_buildkit_rejects_is_a_plan_error_at_its_line(top: Path) -> None:
+    write_tree(top, {"mono/services/api/.dockerignore": "node_modules\n[\n"})
+    with pytest.raises(PlanError) as caught:
         since_before(top)
-    assert caught.value.message.startswith(str(top / "mono/services/api/.dockerignore"))
+    assert caught.value.location == Location(top / "mono/services/api/.dockerignore", 2)
+    assert caught.value.hint == "BuildKit rejects this pattern too: fix or remove it"
