@@ -169,13 +169,13 @@ class RegistryProxy:
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
-                client, _ = self._server.accept()
+                client, peer = self._server.accept()
             except OSError:
                 return  # the listening socket was shut down
             if not self._track(client):
                 client.close()
                 return
-            self._start(self._serve, f"registry-proxy {client.getpeername()[1]}", client)
+            self._start(self._serve, f"registry-proxy {peer[1]}", client)
 
     def _serve(self, client: socket.socket) -> None:
         try:
