@@ -349,6 +349,28 @@ def test_an_args_change_in_one_target_does_not_hit_another(top: Path) -> None:
     assert result.reasons["api"][0].describe() == "its plan entry changed: args"
 
 
+def test_the_keys_of_a_changed_entry_are_told_in_the_plans_order(top: Path) -> None:
+    edit_plan(
+        top,
+        "    context: services/api\n    args: {MODE: debug}",
+        "    tags: [edge]\n    args: {MODE: trace}\n    context: services/api\n"
+        "    labels: {team: core}\n    platforms: [linux/arm64]\n    target: b",
+    )
+    result = since_before(top)
+    (change,) = result.reasons["api"]
+    assert change == PlanChange(
+        target="api", keys=("target", "args", "labels", "platforms", "tags")
+    )
+    assert change.describe() == "its plan entry changed: target, args, labels, platforms, tags"
+
+
+def test_a_target_new_in_the_plan_is_told_so(top: Path) -> None:
+    edit_plan(top, "  docs:\n", "  api2:\n    context: services/api\n  docs:\n")
+    result = since_before(top)
+    assert result.reasons["api2"] == (PlanChange(target="api2", new=True),)
+    assert result.reasons["api2"][0].describe() == "new in the plan"
+
+
 def test_a_defaults_change_hits_the_targets_that_inherit_it(top: Path) -> None:
     edit_plan(top, 'GO: "1.22", MODE: prod', 'GO: "1.23", MODE: prod')
     result = since_before(top)
