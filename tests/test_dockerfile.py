@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.dockerfile import Dockerfile, Ref, Stage, parse_dockerfile, read_dockerfile
+from orchestrator.dockerfile.lexer import instruction_lines, mount_from
 from orchestrator.dockerfile.shellwords import Shell, SubstitutionError, expand
 from orchestrator.errors import Location, PlanError
 
@@ -704,3 +705,88 @@ def test_a_bad_arg_before_from_is_a_plan_error_at_its_words(
 
 def test_a_build_arg_replaces_a_default_that_could_not_be_substituted() -> None:
     assert [s.base for s in parse("ARG A=${\nFROM i:$A\n", A="ok").stages] == ["i:ok"]
+
+
+# --- flags: --mount's fields, quotes and escapes in flag words ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "found"),
+    [
+        ("type=bind,from=x,target=/x", "x"),
+        ("type=cache,target=/x", None),
+        ("from=a,FROM=b", "b"),  # the last one wins; the key is not case sensitive
+        ('type=bind,"from=a,b",target=/x', "a,b"),  # a quoted field may hold a comma
+        ("from==x", "=x"),
+        ("source=a=b,from=c=d", "c=d"),
+        ("From=z", "z"),
+        ("fromx=y,xfrom=z", None),
+    ],
+)
+def test_the_from_of_a_mount_is_read_as_buildkit_reads_its_fields(
+    spec: str, found: str | None
+) -> None:
+    assert mount_from(spec) == found
+
+
+@pytest.mark.parametrize(
+    ("run", "ref"),
+    [
+        ('RUN --mount="type=bind,from=shared,target=/s" true', "shared"),
+        ("RUN --mount='type=bind,from=shared' --network=none true", "shared"),
+        ('RUN --mount=type=bind,"from=shared",target=/t true', "shared"),
+        ('RUN --network=none --mount="from=shared" \\\n  true', "shared"),
+        ('RUN --mount="from=sh\\ared" true', "shared"),  # a backslash escapes in a flag
+        ('RUN --mount=from=sh"ar"ed true', "shared"),
+    ],
+)
+def test_a_mount_flag_with_quotes_still_names_its_stage(run: str, ref: str) -> None:
+    df = parse(f"FROM busybox\n{run}\n")
+    assert names(df) == [("FROM", "busybox"), ("RUN --mount", ref)]
+
+
+def test_a_quoted_mount_naming_a_stage_alias_is_no_reference() -> None:
+    df = parse('FROM a AS x\nFROM b\nRUN --mount="type=bind,from=x,target=/s" true\n')
+    assert names(df) == [("FROM", "a"), ("FROM", "b")]
+
+
+@pytest.mark.parametrize(
+    ("text", "stages"),
+    [
+        ("FROM b\nRUN echo a \\ \t\n  b\nFROM c\n", [("b", None), ("c", None)]),
+        ("FROM b\nRUN echo a \\\\\nFROM c\n", [("b", None), ("c", None)]),  # an escaped escape
+        ("FROM b \\\t\n AS q\nFROM q\n", [("b", "q"), ("q", None)]),
+        ("FROM \\\nb\n", [("b", None)]),
+        ("# escape=`\nFROM b `\n AS q\nRUN echo \\\nFROM c\n", [("b", "q"), ("c", None)]),
+    ],
+)
+def test_a_line_continues_only_on_an_unescaped_escape_before_blanks(
+    text: str, stages: list[tuple[str, str | None]]
+) -> None:
+    assert [(s.base, s.name) for s in parse(text).stages] == stages
+
+
+def test_instruction_lines_reads_any_bytes_and_gives_each_instructions_arguments(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(
+        b"FROM busybox\n# \xff\xfe\nRUN --mount=type=cache,target=/c echo \\\n  hi\n"
+        b"COPY --chown=1 a b\n"
+    )
+    assert instruction_lines(path) == [
+        (1, "from", "busybox"),
+        (3, "run", "echo   hi"),
+        (5, "copy", "a b"),
+    ]
+
+
+def test_instruction_lines_of_a_broken_dockerfile_is_a_plan_error_in_that_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM busybox\nRUM true\n")
+    with pytest.raises(PlanError) as caught:
+        instruction_lines(path)
+    assert caught.value.location == Location(path, 2, 1)
+    assert caught.value.message == "unknown instruction: RUM"
