@@ -24,9 +24,9 @@ from subprocess import CompletedProcess
 
 import anyio
 
-from orchestrator import processes
+from orchestrator import processes, registry
 from orchestrator.buildlog import BakeResult, BuildOutputReader, bake_results
-from orchestrator.errors import EngineError
+from orchestrator.errors import EngineError, name_list
 from orchestrator.files import read_json_object
 
 # Ctrl-C must stop everything within 5 s: bake gets SIGTERM (it cancels the solve in the
@@ -34,6 +34,8 @@ from orchestrator.files import read_json_object
 TERM_GRACE_S = 3.0
 # Registry look-ups at once: each is one HTTPS round trip.
 REGISTRY_LOOKUPS = 8
+# A registry that answered its probe and then stalls on one call: bounded all the same.
+REGISTRY_CALL_S = 60.0
 _NO_SUCH_IMAGE = re.compile(r"No such image: (\S+)")
 _NO_BUILDX = re.compile(rb"'buildx' is not a docker command|unknown command \"buildx\"")
 _UNREACHABLE = re.compile(
@@ -55,6 +57,14 @@ def _not_answering(stderr: bytes) -> EngineError:
     return EngineError(
         "the Docker Engine is not answering" + (f": {said[-1]}" if said else ""),
         hint="start dockerd (scripts/engine installs and starts one), or set DOCKER_HOST",
+    )
+
+
+def _registry_stalled(ref: str) -> EngineError:
+    host = registry.host_of(ref)
+    return EngineError(
+        f"the registry {host} did not answer about {ref} within {REGISTRY_CALL_S:g} s",
+        hint=f"check that the registry at {host} is up and answering, or use another",
     )
 
 
@@ -80,6 +90,7 @@ class Engine:
         self._docker = [docker]
         self._bake_builder = builder  # what bake gets as --builder, once resolved
         self._children: dict[str, tuple[str, ...]] = {}
+        self.registries = registry.Registries()  # each probed once, before it is waited on
 
     @property
     def name(self) -> str:
@@ -136,6 +147,10 @@ class Engine:
         os.close(fd)
         metadata = Path(name)
         try:
+            await self.registries.require(
+                registry.hosts_in_bake(read_json_object(bake_file)),
+                f"before building {', '.join(names)}",
+            )
             reader = BuildOutputReader(list(names))
             started = time.monotonic()
             code = await self._run_bake(
@@ -236,11 +251,23 @@ class Engine:
         found: dict[str, str] = {}
         errors: list[EngineError] = []
         limiter = anyio.CapacityLimiter(REGISTRY_LOOKUPS)
+        await self.registries.require(
+            [registry.host_of(r) for r in refs],
+            lambda host: (
+                "looking up "
+                + name_list([r for r in refs if registry.host_of(r) == host])
+                + " in its registry"
+            ),
+        )
 
         async def look(ref: str) -> None:
             try:
                 async with limiter:
-                    proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+                    with anyio.fail_after(REGISTRY_CALL_S):
+                        proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+            except TimeoutError:
+                errors.append(_registry_stalled(ref))
+                return
             except EngineError as exc:  # raised once, below, not as a group of them
                 errors.append(exc)
                 return
@@ -268,7 +295,15 @@ class Engine:
             argv += ["--builder", self._bake_builder]
         for tag in tags:
             argv += ["--tag", tag]
-        await self._run([*argv, source], check=True)
+        await self.registries.require(
+            [registry.host_of(r) for r in [source, *tags]],
+            f"pointing {', '.join(tags)} at {source}",
+        )
+        try:
+            with anyio.fail_after(REGISTRY_CALL_S):
+                await self._run([*argv, source], check=True)
+        except TimeoutError:
+            raise _registry_stalled(source) from None
 
     async def _run(self, args: Sequence[str], *, check: bool = False) -> CompletedProcess[bytes]:
         """One short docker call; an EngineError when the daemon cannot be reached, and with
