@@ -3,6 +3,7 @@
     .venv/bin/python bench/mutation_score.py              # every module of [tool.mutmut]
     .venv/bin/python bench/mutation_score.py graph plan   # some of them
     .venv/bin/python bench/mutation_score.py --report     # print the last results, run nothing
+    .venv/bin/python bench/mutation_score.py --survivors  # test again only what survived last
 
 mutmut copies the package into mutants/, makes each mutant there (a single change: `<` for
 `<=`, a string altered, an argument dropped, ...) and runs the unit tests that cover the mutated
@@ -15,6 +16,7 @@ listed in tests/equivalent_mutants.md change no behaviour; the last column leave
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -44,11 +46,16 @@ def modules() -> dict[str, str]:
     return found
 
 
-def equivalent_names() -> set[str]:
-    """The mutants tests/equivalent_mutants.md lists: each line starts with `name`."""
+def equivalent_patterns() -> list[str]:
+    """The mutants tests/equivalent_mutants.md lists: each line starts with `- `NAME``, where
+    NAME may hold `*` for every mutant of a function."""
     if not EQUIVALENT.is_file():
-        return set()
-    return set(re.findall(r"^- `([^`]+)`", EQUIVALENT.read_text(), flags=re.MULTILINE))
+        return []
+    return re.findall(r"^- `([^`]+)`", EQUIVALENT.read_text(), flags=re.MULTILINE)
+
+
+def is_listed(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def results() -> dict[str, int | None]:
@@ -61,7 +68,7 @@ def results() -> dict[str, int | None]:
 
 def report(prefixes: dict[str, str]) -> None:
     codes = results()
-    equivalent = equivalent_names()
+    equivalent = equivalent_patterns()
     rows = []
     totals: Counter[str] = Counter()
     for module, prefix in prefixes.items():
@@ -71,7 +78,7 @@ def report(prefixes: dict[str, str]) -> None:
             "not run" if v is None else "other"
             for v in mine.values()
         )  # fmt: skip
-        eq = sum(1 for k, v in mine.items() if k in equivalent and v in SURVIVED)
+        eq = sum(1 for k, v in mine.items() if v in SURVIVED and is_listed(k, equivalent))
         count["equivalent"] = eq
         count["total"] = len(mine)
         totals.update(count)
@@ -88,17 +95,26 @@ def report(prefixes: dict[str, str]) -> None:
               f"{c['not run']:>7} {c['equivalent']:>5} {adjusted:>15.1%}")  # fmt: skip
     survivors = sorted(
         k for k, v in codes.items()
-        if v in SURVIVED and k not in equivalent and k.startswith(tuple(prefixes.values()))
+        if v in SURVIVED
+        and k.startswith(tuple(prefixes.values()))
+        and not is_listed(k, equivalent)
     )  # fmt: skip
-    print(f"\n{len(survivors)} survivors not listed as equivalent; `.venv/bin/mutmut show NAME`")
-    for name in survivors:
-        print("  ", name)
+    listing = ROOT / "mutants" / "survivors.txt"
+    listing.parent.mkdir(exist_ok=True)
+    listing.write_text("".join(f"{name}\n" for name in survivors))
+    print(
+        f"\n{len(survivors)} survivors not listed as equivalent, in "
+        f"{listing.relative_to(ROOT)}; `.venv/bin/mutmut show NAME` shows one"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module", nargs="*", help="short names: graph, plan, dockerfile, ...")
     parser.add_argument("--report", action="store_true", help="print the last results only")
+    parser.add_argument(
+        "--survivors", action="store_true", help="test again only the mutants that survived last"
+    )
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     known = modules()
@@ -110,14 +126,24 @@ def main() -> int:
     if not args.report:
         mutmut = Path(sys.executable).with_name("mutmut")
         argv = ["nice", "-n", "15", str(mutmut), "run", "--max-children", str(args.workers)]
+        names = [p + "*" for p in chosen.values()]
+        if args.survivors:
+            codes = results()
+            names = sorted(
+                k
+                for k, v in codes.items()
+                if v in SURVIVED and k.startswith(tuple(chosen.values()))
+            )
+            if not names:
+                print("no survivors to test again")
+                report(chosen)
+                return 0
         started = time.monotonic()
         # mutmut's live counter goes to a log; the table below is what it found.
         log_path = ROOT / "mutants" / "run.log"
         log_path.parent.mkdir(exist_ok=True)
         with log_path.open("w") as log:
-            proc = subprocess.run(
-                [*argv, *(p + "*" for p in chosen.values())], stdout=log, stderr=log, check=False
-            )
+            proc = subprocess.run([*argv, *names], stdout=log, stderr=log, check=False)
         print(f"mutmut ran {time.monotonic() - started:.0f} s (exit {proc.returncode}); "
               f"its output is in {log_path.relative_to(ROOT)}\n")  # fmt: skip
         if proc.returncode != 0:

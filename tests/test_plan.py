@@ -276,6 +276,41 @@ def test_the_fixed_references_in_hints_are_valid(text: str) -> None:
     assert references.registry_problem(references.fixed_registry(text)) is None
 
 
+@pytest.mark.parametrize(
+    ("written", "fixed"),
+    [
+        ("localhost:5000", "localhost:5000"),
+        ("https://ghcr.io/acme/", "ghcr.io/acme"),  # the scheme and the last '/' go
+        ("http://Reg_Istry.example.com:50x00/team", "Reg-Istry.example.com:5000/team"),
+        ("-bad-.example.-com", "bad.example.com"),
+        ("a..b", "a.b"),
+        ("host:port", "host"),
+        ("ghcr.io:abc/x", "ghcr.io/x"),
+        ("reg.io/UPPER/Case", "reg.io/upper/case"),
+        ("under_score.io:5000/a__b", "under-score.io:5000/a__b"),
+        ("!!!", "localhost"),  # nothing of a host is left
+        ("https://", "localhost"),
+    ],
+)
+def test_the_registry_a_hint_suggests_is_the_nearest_valid_one(written: str, fixed: str) -> None:
+    assert references.fixed_registry(written) == fixed
+
+
+@pytest.mark.parametrize(
+    ("written", "fixed"),
+    [
+        ("Ghcr.IO/Acme/App", "Ghcr.IO/acme/app"),  # a host keeps its case, a path does not
+        ("ex_ample.com:5x0/app", "ex-ample.com:50/app"),
+        ("-x-/app", "x/app"),
+        ("a.b:99/c", "a.b:99/c"),
+        ("localhost/App", "localhost/app"),
+        ("!!!/app", "app"),
+    ],
+)
+def test_the_repository_a_hint_suggests_is_the_nearest_valid_one(written: str, fixed: str) -> None:
+    assert references.fixed_repository(written) == fixed
+
+
 def test_cache_entries_are_parsed_once_with_their_place(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
