@@ -823,3 +823,88 @@ def test_the_plan_directory_itself_and_a_name_that_only_starts_like_it_inside_ar
     assert plan.targets["root"].context == root
     assert plan.targets["deep"].context == root / "plan-other" / "svc"
     assert plan.targets["deep"].dockerfile == root / "Dockerfile"
+
+
+# --- dev: how `orch dev --run` runs a service -------------------------------------------------
+
+DEV_PLAN = "version: 1\nservices:\n  app:\n    context: app\n    dev:\n"
+
+
+def test_dev_ports_env_and_a_string_command_are_read_into_their_parts(tmp_path: Path) -> None:
+    body = (
+        '      ports: ["8080:80", 9000, "127.0.0.1:5353:53/udp"]\n'
+        '      env: {A: "1", B: ""}\n'
+        '      command: python3 -m worker "--name=a b"\n'
+    )
+    dev = load_plan(_write(tmp_path, DEV_PLAN + body)).targets["app"].dev
+    assert dev is not None
+    assert [(p.ip, p.host, p.container, p.protocol) for p in dev.ports] == [
+        ("", "8080", "80", "tcp"),
+        ("", "", "9000", "tcp"),
+        ("127.0.0.1", "5353", "53", "udp"),
+    ]
+    assert dict(dev.env) == {"A": "1", "B": ""}
+    assert dev.command == ("python3", "-m", "worker", "--name=a b")
+    assert dev.location == Location(tmp_path / "buildplan.yaml", 5, 5)
+
+
+def test_a_dev_command_list_is_taken_word_for_word(tmp_path: Path) -> None:
+    body = '      command: [python3, -m, worker, "a b", "it\'s"]\n'
+    dev = load_plan(_write(tmp_path, DEV_PLAN + body)).targets["app"].dev
+    assert dev is not None
+    assert dev.command == ("python3", "-m", "worker", "a b", "it's")
+    assert (dev.ports, dict(dev.env)) == ((), {})
+
+
+@pytest.mark.parametrize(
+    ("body", "at", "message", "hint"),
+    [
+        (
+            '      ports: ["8080:80", "80:x"]\n',
+            (6, 26),
+            "port '80:x' of 'app' cannot be published: the container port 'x' is not a number",
+            'write it as docker run -p does, such as "8080:80" (host 8080 to container 80), '
+            '"127.0.0.1:8080:80" or "80/udp"',
+        ),
+        (
+            '      env: {A: "1", "A=B": "1"}\n',
+            (6, 21),
+            "dev.env 'A=B' of 'app': a variable name must be non-empty and hold no '=' or NUL",
+            "name a variable without '=', and give it a value without NUL",
+        ),
+        (
+            '      env: {A: "x\\0y"}\n',
+            (6, 13),
+            "dev.env 'A' of 'app': a value cannot hold a NUL",
+            "name a variable without '=', and give it a value without NUL",
+        ),
+        (
+            '      command: "python3 \'unclosed"\n',
+            (6, 16),
+            "dev.command of 'app' cannot be split into words: No closing quotation",
+            "close the quote, or write the command as a list of words: "
+            '[python3, -m, worker, "--name=a b"]',
+        ),
+        (
+            '      command: ""\n',
+            (6, 16),
+            "dev.command of 'app' is empty",
+            "remove command: to run the image's own, or name a program",
+        ),
+        (
+            '      command: ["", x]\n',
+            (6, 16),
+            "dev.command of 'app' is empty",
+            "remove command: to run the image's own, or name a program",
+        ),
+    ],
+)
+def test_a_dev_setting_that_cannot_work_is_a_plan_error_at_its_value(
+    tmp_path: Path, body: str, at: tuple[int, int], message: str, hint: str
+) -> None:
+    with pytest.raises(PlanError) as caught:
+        load_plan(_write(tmp_path, DEV_PLAN + body))
+    err = caught.value
+    assert err.location is not None
+    assert (err.location.line, err.location.column) == at
+    assert (err.message, err.hint) == (message, hint)
