@@ -62,7 +62,12 @@ def results() -> dict[str, int | None]:
     """Every mutant's exit code from mutants/**/*.meta (None: not run yet)."""
     codes: dict[str, int | None] = {}
     for meta in (ROOT / "mutants" / "orchestrator").rglob("*.py.meta"):
-        codes.update(json.loads(meta.read_text())["exit_code_by_key"])
+        for _ in range(20):  # a running mutmut rewrites these files as results come in
+            try:
+                codes.update(json.loads(meta.read_text())["exit_code_by_key"])
+                break
+            except json.JSONDecodeError:
+                time.sleep(0.1)
     return codes
 
 
