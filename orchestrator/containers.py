@@ -118,7 +118,11 @@ class Containers:
         proc = await self._run(run_argv(name, spec, labels))
         if proc.returncode == 0:
             return proc.stdout.decode().strip()
-        said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        said = [
+            line
+            for line in proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            if line.strip() and not line.startswith(("Run 'docker", "See 'docker"))
+        ]
         made = await self.find(name)
         if made is not None and made.labels.get(LABEL_SESSION) == labels.get(LABEL_SESSION):
             await self.remove(made.id)

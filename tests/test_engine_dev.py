@@ -175,3 +175,15 @@ def test_a_container_orch_did_not_start_is_left_alone(repo):
         assert state == "true"
     finally:
         docker("rm", "-f", name, check=False)
+
+
+def test_a_container_docker_cannot_start_is_reported_and_removed(repo):
+    dev = Dev(repo, "app", "--run", "--", "no-such-program-here")
+    try:
+        wait_for("docker's refusal", dev.said("the container did not start"))
+        assert "no-such-program-here" in dev.text()  # docker's own words
+        assert containers_of(repo / "buildplan.yaml") == []  # the one docker created is gone
+        assert dev.proc.poll() is None  # the session goes on, for the next edit
+    finally:
+        code = dev.stop()
+    assert code == 130
