@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from orchestrator.dockerfile import Dockerfile, Ref, Stage, parse_dockerfile, read_dockerfile
 from orchestrator.dockerfile.lexer import instruction_lines, mount_from
 from orchestrator.dockerfile.shellwords import Shell, SubstitutionError, expand
+from orchestrator.dockerfile.steps import parse_steps, read_steps
 from orchestrator.errors import Location, PlanError
 
 PATH = Path("/repo/svc/Dockerfile")
@@ -790,3 +791,86 @@ def test_instruction_lines_of_a_broken_dockerfile_is_a_plan_error_in_that_file(
         instruction_lines(path)
     assert caught.value.location == Location(path, 2, 1)
     assert caught.value.message == "unknown instruction: RUM"
+
+
+# --- every instruction, for linters -----------------------------------------------------------
+
+STEPS_TEXT = """# syntax=docker/dockerfile:1
+ARG BASE=busybox
+# the build stage
+FROM $BASE AS build
+COPY --from=tools --chown=app:app --from=other /a /b
+RUN <<EOF cat >/x && \\
+  true
+# not a comment: a heredoc line
+echo hi
+EOF
+CMD ["python3", "-m", "app"]
+  # indented comment
+FROM scratch
+  ENTRYPOINT [1, 2]
+CMD ["broken"
+"""
+
+
+def test_steps_are_every_instruction_by_stage_with_places_heredocs_and_comments() -> None:
+    steps = parse_steps(STEPS_TEXT, PATH)
+    assert steps.path == PATH
+    assert steps.lines == 15
+    assert steps.comments == {
+        1: "syntax=docker/dockerfile:1",
+        3: "the build stage",
+        12: "indented comment",
+    }
+    assert [(s.kind, s.flags, s.args, s.line, s.end_line) for s in steps.meta] == [
+        ("arg", (), "BASE=busybox", 2, 2)
+    ]
+    shown = [
+        [(s.kind, s.flags, s.args, s.heredocs, s.line, s.column, s.end_line) for s in stage]
+        for stage in steps.stages
+    ]
+    assert shown == [
+        [
+            ("from", (), "$BASE AS build", (), 4, 1, 4),
+            ("copy", ("--from=tools", "--chown=app:app", "--from=other"), "/a /b", (), 5, 1, 5),
+            (
+                "run",
+                (),
+                "<<EOF cat >/x &&   true",
+                (("# not a comment: a heredoc line", "echo hi"),),
+                6,
+                1,
+                10,
+            ),
+            ("cmd", (), '["python3", "-m", "app"]', (), 11, 1, 11),
+        ],
+        [
+            ("from", (), "scratch", (), 13, 1, 13),
+            ("entrypoint", (), "[1, 2]", (), 14, 3, 14),
+            ("cmd", (), '["broken"', (), 15, 1, 15),
+        ],
+    ]
+    copy = steps.stages[0][1]
+    assert copy.flag("from") == ["tools", "other"]
+    assert copy.flag("chown") == ["app:app"]
+    assert copy.flag("fro") == []
+    assert copy.place(0) == (5, 48)
+    assert copy.place(3) == (5, 51)
+    assert steps.stages[1][1].place(1) == (14, 15)
+    forms = [s.exec_form() for stage in steps.stages for s in stage]
+    assert forms == [None, None, None, ["python3", "-m", "app"], None, None, None]
+
+
+def test_a_json_args_value_that_is_no_list_of_strings_is_the_shell_form() -> None:
+    text = 'FROM a\nCMD {"a": 1}\nCMD []\nCMD  ["x"]  \nCMD ["x", null]\n'
+    (stage,) = parse_steps(text, PATH).stages
+    assert [s.exec_form() for s in stage] == [None, None, [], ["x"], None]
+
+
+def test_read_steps_reads_any_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(b"FROM busybox\n# caf\xe9\nRUN true\n")
+    steps = read_steps(path)
+    assert steps.path == path
+    assert steps.comments == {2: "caf\ufffd"}
+    assert [[s.kind for s in stage] for stage in steps.stages] == [["from", "run"]]
