@@ -66,15 +66,25 @@ def _tell(line: str) -> None:
     """Send one line to the watchdog, starting it first if this process has none."""
     global _pipe, _owner
     with _lock:
-        if _pipe is None or _owner != os.getpid():
-            _pipe, _owner = _start_watchdog(), os.getpid()
-        with contextlib.suppress(OSError):  # no watchdog: the child is merely unguarded
-            os.write(_pipe, line.encode() + b"\n")
+        for _ in range(2):  # a watchdog that is gone (killed by hand) is started anew
+            if _pipe is None or _owner != os.getpid():
+                try:
+                    _pipe, _owner = _start_watchdog(), os.getpid()
+                except OSError:
+                    return  # no watchdog to be had: the child runs unguarded, as before
+            try:
+                os.write(_pipe, line.encode() + b"\n")
+                return
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.close(_pipe)
+                _pipe = None
 
 
 def _start_watchdog() -> int:
     read, write = os.pipe()  # both close-on-exec: no child but the watchdog holds them
     devnull = os.open(os.devnull, os.O_RDWR)
+    spawned = False
     try:
         os.posix_spawn(
             sys.executable,
@@ -87,9 +97,12 @@ def _start_watchdog() -> int:
             ],
             setsid=True,  # a Ctrl-C at the terminal is orch's to handle, not the watchdog's
         )
+        spawned = True
     finally:
         os.close(read)
         os.close(devnull)
+        if not spawned:
+            os.close(write)
     return write
 
 
