@@ -16,7 +16,7 @@ from orchestrator.cli import main
 from orchestrator.console import StatusView, printable
 from orchestrator.errors import EXIT_USAGE, UsageError
 from orchestrator.files import destination
-from orchestrator.results import Invocation, JobResult, RunOutcome
+from orchestrator.results import Attempt, Invocation, JobResult, RunOutcome
 from tests.kit import REPO
 
 FAILED = JobResult(
@@ -399,3 +399,44 @@ def test_a_failure_without_a_step_error_or_log_is_one_line():
         "✗ api failed",
         "build FAILED: 1 failed",
     ]
+
+
+def test_a_run_over_a_pool_reports_each_attempt_and_the_builders_lost():
+    moved = JobResult(
+        key="api",
+        status="built",
+        duration_s=3.0,
+        builder="node2",
+        attempts=(
+            Attempt(builder="", outcome="cut off", duration_s=1.23456, error="builder went away"),
+            Attempt(builder="node2", outcome="built", duration_s=1.76544),
+        ),
+    )
+    outcome = RunOutcome(
+        results=(moved,),
+        test=False,
+        engine_gone=True,
+        lost_builders=("", "node3"),
+        published=False,
+        invocations=(
+            Invocation(jobs=("api",), started_s=0.0, ended_s=1.2, bake_file="a.json"),
+            Invocation(
+                jobs=("api",), started_s=1.2, ended_s=3.0, bake_file="b.json", builder="node2"
+            ),
+        ),
+    )
+    doc = report.document(outcome)
+    assert (doc["engine_gone"], doc["lost_builders"], doc["published"]) == (
+        True,
+        [None, "node3"],
+        False,
+    )
+    api = doc["targets"]["api"]  # type: ignore[index]
+    assert api["builder"] == "node2"
+    assert api["attempts"] == [
+        {"builder": None, "outcome": "cut off", "duration_s": 1.235, "error": "builder went away"},
+        {"builder": "node2", "outcome": "built", "duration_s": 1.765, "error": None},
+    ]
+    assert [i["builder"] for i in doc["invocations"]] == [None, "node2"]  # type: ignore[index]
+    plain = report.document(RunOutcome(results=(), test=False))
+    assert (plain["engine_gone"], plain["lost_builders"], plain["published"]) == (False, [], None)
