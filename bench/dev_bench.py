@@ -7,7 +7,7 @@ A copy of the example (the root plan and examples/) is made a git repository and
 edit appends a comment to worker/app.py. Printed, each the median (min-max) over the edits:
 - edit -> orch says the new container runs (`docker run -d` has returned);
 - edit -> the new container's first log line (the worker is up and watching its spool);
-- the build alone, as orch dev reports it.
+- of that, the build and the container's replacement, as orch dev reports them.
 """
 
 from __future__ import annotations
@@ -31,11 +31,15 @@ REPO = Path(__file__).resolve().parent.parent
 EDITED = "examples/monorepo/services/worker/worker/app.py"
 WAIT_S = 180
 _BUILD = re.compile(r"build \d+ ok in ([0-9.]+)s")
+_STARTED = re.compile(r"started in ([0-9.]+)s")
 
 
 def lines_of(stream: object, into: queue.Queue[tuple[float, str]]) -> None:
     for line in stream:  # type: ignore[attr-defined]
         into.put((time.perf_counter(), line.rstrip("\n")))
+
+
+SEEN: list[str] = []  # every line so far, shown when something fails
 
 
 def wait_line(lines: queue.Queue[tuple[float, str]], *wanted: str) -> dict[str, float]:
@@ -46,15 +50,17 @@ def wait_line(lines: queue.Queue[tuple[float, str]], *wanted: str) -> dict[str, 
         try:
             at, line = lines.get(timeout=max(0.1, deadline - time.perf_counter()))
         except queue.Empty:
-            raise SystemExit(f"timed out waiting for {wanted}") from None
+            raise SystemExit(f"timed out waiting for {wanted}:\n" + "\n".join(SEEN)) from None
+        SEEN.append(line)
         if "FAILED" in line or "error:" in line:
-            raise SystemExit(f"orch dev: {line}")
+            raise SystemExit("orch dev failed:\n" + "\n".join(SEEN[-40:]))
         for w in wanted:
             if w not in seen and w in line:
                 seen[w] = at
-                match = _BUILD.search(line)
-                if match:
-                    seen["build_s"] = float(match.group(1))
+                for key, pattern in (("build_s", _BUILD), ("start_s", _STARTED)):
+                    match = pattern.search(line)
+                    if match:
+                        seen[key] = float(match.group(1))
     return seen
 
 
@@ -84,7 +90,7 @@ def main() -> None:
         )
         lines: queue.Queue[tuple[float, str]] = queue.Queue()
         threading.Thread(target=lines_of, args=(proc.stdout, lines), daemon=True).start()
-        running, up, builds = [], [], []
+        running, up, builds, starts = [], [], [], []
         try:
             wait_line(lines, "worker: running", "worker | ")
             for _ in range(args.edits):
@@ -96,6 +102,7 @@ def main() -> None:
                 running.append(seen["worker: running"] - edited)
                 up.append(seen["worker | "] - edited)
                 builds.append(seen["build_s"])
+                starts.append(seen["start_s"])
         finally:
             proc.send_signal(signal.SIGINT)
             code = proc.wait(timeout=60)
@@ -108,7 +115,8 @@ def main() -> None:
     print(f"worker, {args.edits} edits of worker/app.py, median (min-max):")
     print(f"  edit -> new container running:     {figure(running)}")
     print(f"  edit -> its first log line:        {figure(up)}")
-    print(f"  the build itself:                  {figure(builds)}")
+    print(f"  of which the build (orch dev's):   {figure(builds)}")
+    print(f"  of which docker rm -f + run -d:    {figure(starts)}")
 
 
 if __name__ == "__main__":
