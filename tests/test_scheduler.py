@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from orchestrator.errors import EngineError
 from orchestrator.scheduler import (
     NO_RESULT,
+    BuilderLost,
     RunResult,
     Schedule,
     TargetOutcome,
@@ -570,3 +571,12 @@ def test_random_graphs_respect_dependencies_and_jobs(case: Case) -> None:
             upstream_failed = any(a in case.fail for a in ancestors(case.deps, name))
             expected = "blocked" if upstream_failed else "failed" if name in case.fail else "built"
             assert status[name] == expected, name
+
+
+def test_a_lost_builder_says_which_builder_went_away_and_how() -> None:
+    lost = BuilderLost("", "error reading from server: EOF")
+    assert str(lost) == "builder default went away: error reading from server: EOF"
+    assert (lost.builder, lost.why) == ("", "error reading from server: EOF")
+    named = BuilderLost("node2", "connection refused")
+    assert str(named) == "builder node2 went away: connection refused"
+    assert (named.builder, named.why) == ("node2", "connection refused")
