@@ -172,7 +172,9 @@ class Containers:
                 await _stop(process)
 
     async def _run(self, args: Sequence[str]) -> subprocess.CompletedProcess[bytes]:
-        proc = await anyio.run_process([self._docker, *args], check=False)
+        # In a session of its own: a second Ctrl-C at the terminal, which reaches the whole
+        # foreground process group, must not kill the `docker rm -f` that cleans up.
+        proc = await anyio.run_process([self._docker, *args], check=False, start_new_session=True)
         if proc.returncode != 0 and b"Cannot connect to the Docker daemon" in proc.stderr:
             raise EngineError(
                 "the Docker Engine is not answering",

@@ -56,12 +56,15 @@ class Dev:
         self.root = root
         self.out, self.err = root / "dev.out", root / "dev.err"
         with self.out.open("w") as out, self.err.open("w") as err:
+            # A process group of its own, as a shell gives a foreground job: a terminal's
+            # Ctrl-C reaches every process in it.
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "orchestrator", "dev", *args],
                 cwd=root,
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
 
     def text(self) -> str:
@@ -73,6 +76,14 @@ class Dev:
     def stop(self, sig: int = signal.SIGINT) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+    def ctrl_c_twice(self) -> int:
+        """Two Ctrl-Cs at a terminal: SIGINT to the whole process group, and again."""
+        for _ in range(2):
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGINT)
+            time.sleep(0.3)
         return self.proc.wait(timeout=30)
 
 
@@ -123,7 +134,7 @@ def test_an_edit_restarts_the_container_a_broken_one_keeps_it_and_ctrl_c_leaves_
         wait_for("the fixed container", dev.said("app | v3"))
         [(third, _, _)] = containers_of(plan)
     finally:
-        code = dev.stop()
+        code = dev.ctrl_c_twice()
     assert code == 130, dev.text()
     assert containers_of(plan) == []
     assert processes_with(third) == []  # no `docker logs --follow` left
