@@ -51,9 +51,10 @@ def _window(report: dict, job: str) -> tuple[float, float]:
     raise AssertionError(f"{job} never ran: {report['invocations']}")
 
 
-def test_diamond_builds_in_dependency_order_and_hands_images_on(tmp_path, image_prefix):
+@pytest.mark.parametrize("chain", [True, False], ids=["chained", "level-by-level"])
+def test_diamond_builds_in_dependency_order_and_hands_images_on(tmp_path, image_prefix, chain):
     root = diamond(tmp_path, image_prefix)
-    code, out, report = orch_build(root)
+    code, out, report = orch_build(root, *([] if chain else ["--no-chain"]))
     assert code == 0, out
     assert report["ok"] is True
     assert {k: v["status"] for k, v in report["targets"].items()} == dict.fromkeys(
@@ -65,6 +66,15 @@ def test_diamond_builds_in_dependency_order_and_hands_images_on(tmp_path, image_
     assert app["size_bytes"] > 0
     assert (root / app["log"]).is_file()
     assert image_file(app["image"], "/all.txt") == "base\nleft\nright\n"
+    for name in ("base", "left", "right"):  # each image is there, under the plan's tag
+        assert image_file(f"{image_prefix}/{name}:latest", "/base.txt") == "base\n"
+    if chain:
+        # Everything needed building after base: one bake, linked by target: contexts.
+        (bake,) = report["invocations"]
+        assert sorted(bake["jobs"]) == ["app", "base", "left", "right"]
+        linked = json.loads((root / bake["bake_file"]).read_text())["target"]["app"]["contexts"]
+        assert linked == {"base": "target:base", "left": "target:left", "right": "target:right"}
+        return
     # Each target started only after what it builds on had finished.
     assert _window(report, "left")[0] >= _window(report, "base")[1]
     assert _window(report, "app")[0] >= max(_window(report, "left")[1], _window(report, "right")[1])
