@@ -410,7 +410,8 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
         force=opts["force"],
         retries=retries if retries is not None else (2 if os.environ.get("CI") else 0),
         push=push,
-        chain=not opts["no_chain"],
+        # In a pool, a chain would keep a whole connected graph on one builder.
+        chain=not opts["no_chain"] and not entries,
     )
     view = StatusView(list(jobset.order), live=wants_live(sys.stderr))
     for warning in left_out:
