@@ -265,7 +265,7 @@ EVERYTHING = RunOutcome(
     ),
     test=False,
     invocations=(
-        Invocation(jobs=("base", "docs"), started_s=0.00049, ended_s=1.23456, bake_file="b.json"),
+        Invocation(jobs=("base", "docs"), started_s=0.2504, ended_s=1.23456, bake_file="b.json"),
     ),
     warnings=("durations were not saved",),
 )
@@ -331,7 +331,7 @@ def test_the_report_document_holds_every_field_of_every_job():
     (invocation,) = doc["invocations"]  # type: ignore[misc]
     assert {k: invocation[k] for k in ("jobs", "started_s", "ended_s", "bake_file")} == {
         "jobs": ["base", "docs"],
-        "started_s": 0.0,
+        "started_s": 0.25,
         "ended_s": 1.235,
         "bake_file": "b.json",
     }
@@ -440,3 +440,71 @@ def test_a_run_over_a_pool_reports_each_attempt_and_the_builders_lost():
     assert [i["builder"] for i in doc["invocations"]] == [None, "node2"]  # type: ignore[index]
     plain = report.document(RunOutcome(results=(), test=False))
     assert (plain["engine_gone"], plain["lost_builders"], plain["published"]) == (False, [], None)
+
+
+@pytest.mark.parametrize("engine_gone", [True, False])
+def test_the_summary_of_a_run_over_a_pool_tells_attempts_lost_builders_and_publishing(
+    engine_gone,
+):
+    moved = JobResult(
+        key="api",
+        status="built",
+        duration_s=3.0,
+        builder="node2",
+        versioned_image="orch/api:3f0c",
+        attempts=(
+            Attempt(builder="", outcome="cut off", duration_s=1.2, error="builder went away"),
+            Attempt(builder="node2", outcome="built", duration_s=1.8),
+        ),
+    )
+    once = JobResult(
+        key="cli",
+        status="built",
+        duration_s=1.0,
+        image="orch/cli:v1",
+        attempts=(Attempt(builder="", outcome="built", duration_s=1.0),),
+    )
+    cut = JobResult(key="web", status="cancelled", error="cut off: the engine went away (node3)")
+    outcome = RunOutcome(
+        results=(moved, once, cut),
+        test=False,
+        engine_gone=engine_gone,
+        lost_builders=("", "node3"),
+        published=not engine_gone,
+    )
+    lost = (
+        "✗ the engine went away (builder default, node3); cut off: web"
+        if engine_gone
+        else "! builder default, node3 went away; what it was building was built elsewhere"
+    )
+    published = (
+        "not published: the plan's tags were left where they were, since not every target "
+        "succeeded (the versioned images that built are in the registry)"
+        if engine_gone
+        else "published: every target's tags moved to what this run built"
+    )
+    assert [line.rstrip() for line in printed(outcome).splitlines()] == [
+        "↻ api: 2 attempts: default: cut off (builder went away); node2: built",
+        "",
+        lost,
+        "",
+        published,
+        "target  image          size  time  cached steps  builder",
+        "api     orch/api:3f0c        3.0s  0             node2",
+        "cli     orch/cli:v1          1.0s  0             default",
+        "build FAILED: 2 built, 1 cancelled",
+    ]
+
+
+def test_an_engine_gone_with_nothing_cut_off_says_so():
+    outcome = RunOutcome(
+        results=(JobResult(key="a", status="built"),),
+        test=False,
+        engine_gone=True,
+        lost_builders=("n1",),
+    )
+    assert printed(outcome).splitlines() == [
+        "",
+        "✗ the engine went away (builder n1); cut off: nothing",
+        "build ok: 1 built",
+    ]
