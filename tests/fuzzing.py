@@ -188,7 +188,9 @@ def plan_documents(draw: st.DrawFn) -> dict[Any, Any]:
         if not _rarely(draw, 6):
             odd = _rarely(draw, 10)
             names = draw(
-                st.lists(_text if odd else st.sampled_from(CONTEXTS), max_size=3, unique=True)
+                st.lists(
+                    _text if odd else st.sampled_from(CONTEXTS), min_size=1, max_size=3, unique=True
+                )
             )
             doc[section] = {name: draw(_target()) for name in names}
     if _rarely(draw, 3):
