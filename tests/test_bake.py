@@ -340,6 +340,7 @@ def test_a_stage_exports_the_same_way_whichever_targets_a_run_selects(tmp_path):
 def test_the_hand_run_bake_file_has_the_same_outputs_as_a_run(tmp_path):
     project = project_of(tmp_path, CHAIN_PLAN, CHAIN_FILES)
     assert _outputs(project, link_targets=True) == _outputs(project)
+    assert _outputs(project, chained=True) == _outputs(project)
 
 
 def test_a_stage_a_service_ships_on_through_an_arg_keeps_gzip(tmp_path):
