@@ -1,16 +1,18 @@
 """Mutation score of the pure core, per module: how many plausible bugs the unit suite notices.
 
-    .venv/bin/python bench/mutation_score.py              # every module of [tool.mutmut]
-    .venv/bin/python bench/mutation_score.py graph plan   # some of them
-    .venv/bin/python bench/mutation_score.py --report     # print the last results, run nothing
-    .venv/bin/python bench/mutation_score.py --survivors  # test again only what survived last
+    scripts/mutation                     # every module of [tool.orch-mutation] in pyproject.toml
+    scripts/mutation graph plan          # some of them
+    scripts/mutation --report            # print the last results, run nothing
+    scripts/mutation --survivors report  # test again only what survived last (after new tests)
 
-mutmut copies the package into mutants/, makes each mutant there (a single change: `<` for
-`<=`, a string altered, an argument dropped, ...) and runs the unit tests that cover the mutated
-function, never the engine tests. A mutant is killed when a test fails (or it times out), and
-survives when every test passes. Each run tests every mutant of the modules named, and keeps
-the results in mutants/ for --report. It runs under `nice -n 15` with two workers. Mutants
-listed in tests/equivalent_mutants.md change no behaviour; the last column leaves them out.
+mutmut makes each mutant (a single change: `<` for `<=`, a string altered, an argument
+dropped, ...) in a copy of the package and runs the unit tests that reach the mutated function,
+never the engine tests. A mutant is killed when a test fails (or it times out), and survives
+when every test passes, or when no test reaches it. Each module runs on its own in
+.mutation/MODULE/ (a copy of orchestrator/ and tests/, and mutmut's settings for that module:
+its files, its tests), under `nice -n 15` with two workers; its results stay there for
+--report. Mutants listed in tests/equivalent_mutants.md change no behaviour, or cannot be
+switched on by mutmut; the last column leaves them out.
 """
 
 from __future__ import annotations
@@ -18,37 +20,39 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 import tomllib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
 EQUIVALENT = ROOT / "tests" / "equivalent_mutants.md"
 
 # mutmut's exit codes of a mutant's test run (mutmut/stats.py), as this score counts them.
-KILLED = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout",
-          152: "timeout", 255: "timeout", 37: "killed"}  # fmt: skip
-SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
+KILLED = {1, 3, 36, -24, 24, 152, 255, 37}  # a test failed, it timed out, the type check caught it
+SURVIVED = {0, 5, 33}  # every test passed, or no test reaches the mutated function
 
 
-def modules() -> dict[str, str]:
-    """Each module to mutate (by short name) and its mutant-name prefix, from pyproject."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
-    found: dict[str, str] = {}
-    for pattern in config["only_mutate"]:
-        dotted = pattern.removesuffix("/*").removesuffix(".py").replace("/", ".")
-        found[dotted.removeprefix("orchestrator.")] = dotted + "."
-    return found
+def config() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """mutmut's shared settings, each module's files and tests, and pytest's settings."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    return tool["mutmut"], tool["orch-mutation"], tool["pytest"]["ini_options"]
+
+
+def prefix(patterns: list[str]) -> tuple[str, ...]:
+    """The mutant names of a module's files start with these."""
+    return tuple(p.removesuffix("*").removesuffix(".py").replace("/", ".") for p in patterns)
 
 
 def equivalent_patterns() -> list[str]:
-    """The mutants tests/equivalent_mutants.md lists: each line starts with `- `NAME``, where
-    NAME may hold `*` for every mutant of a function."""
+    """The mutants tests/equivalent_mutants.md lists: each such line starts with `- `NAME``,
+    where NAME may hold `*` for every mutant of a function."""
     if not EQUIVALENT.is_file():
         return []
     return re.findall(r"^- `([^`]+)`", EQUIVALENT.read_text(), flags=re.MULTILINE)
@@ -58,10 +62,10 @@ def is_listed(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def results() -> dict[str, int | None]:
-    """Every mutant's exit code from mutants/**/*.meta (None: not run yet)."""
+def results(module: str) -> dict[str, int | None]:
+    """Every mutant's exit code in the module's last run (None: not run yet)."""
     codes: dict[str, int | None] = {}
-    for meta in (ROOT / "mutants" / "orchestrator").rglob("*.py.meta"):
+    for meta in (WORK / module / "mutants" / "orchestrator").rglob("*.py.meta"):
         for _ in range(20):  # a running mutmut rewrites these files as results come in
             try:
                 codes.update(json.loads(meta.read_text())["exit_code_by_key"])
@@ -71,45 +75,94 @@ def results() -> dict[str, int | None]:
     return codes
 
 
-def report(prefixes: dict[str, str]) -> None:
-    codes = results()
+def toml_value(value: object) -> str:
+    return json.dumps(value)  # strings, lists of strings, booleans and numbers read the same
+
+
+def prepare(module: str, spec: dict[str, Any]) -> Path:
+    """A copy of the package and the tests, and mutmut's settings for this module alone."""
+    shared, _, pytest_ini = config()
+    work = WORK / module
+    work.mkdir(parents=True, exist_ok=True)
+    for part in ("orchestrator", "tests"):
+        shutil.rmtree(work / part, ignore_errors=True)
+        shutil.copytree(ROOT / part, work / part, ignore=shutil.ignore_patterns("__pycache__"))
+    settings = {
+        **shared,
+        "only_mutate": spec["mutate"],
+        "pytest_add_cli_args_test_selection": spec["tests"],
+    }
+    lines = ["[tool.mutmut]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
+    lines += ["", "[tool.pytest.ini_options]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in pytest_ini.items()]
+    (work / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    return work
+
+
+def run(module: str, spec: dict[str, Any], *, survivors: bool, workers: int) -> None:
+    names = [p + "*" for p in prefix(spec["mutate"])]
+    if survivors:
+        names = sorted(k for k, v in results(module).items() if v in SURVIVED)
+        if not names:
+            print(f"{module}: no survivors to test again")
+            return
+    work = prepare(module, spec)
+    mutmut = Path(sys.executable).with_name("mutmut")
+    argv = ["nice", "-n", "15", str(mutmut), "run", "--max-children", str(workers), *names]
+    log_path = work / "run.log"
+    started = time.monotonic()
+    # mutmut's live counter goes to a log; the table is made from its results.
+    with log_path.open("w") as log:
+        proc = subprocess.run(argv, cwd=work, stdout=log, stderr=log, check=False)
+    took = time.monotonic() - started
+    print(f"{module}: mutmut ran {took:.0f} s (exit {proc.returncode}), log in {log_path}")
+    if proc.returncode != 0:
+        print(log_path.read_text()[-3000:])
+
+
+def report(modules: dict[str, dict[str, Any]]) -> None:
     equivalent = equivalent_patterns()
-    rows = []
     totals: Counter[str] = Counter()
-    for module, prefix in prefixes.items():
-        mine = {k: v for k, v in codes.items() if k.startswith(prefix)}
-        count = Counter(
-            "killed" if v in KILLED else "survived" if v in SURVIVED else
-            "not run" if v is None else "other"
-            for v in mine.values()
-        )  # fmt: skip
-        eq = sum(1 for k, v in mine.items() if v in SURVIVED and is_listed(k, equivalent))
-        count["equivalent"] = eq
-        count["total"] = len(mine)
+    rows = []
+    survivors = []
+    for module in modules:
+        codes = results(module)
+        count: Counter[str] = Counter()
+        for name, code in codes.items():
+            if code in KILLED:
+                count["killed"] += 1
+            elif code in SURVIVED:
+                count["survived"] += 1
+                if is_listed(name, equivalent):
+                    count["listed"] += 1
+                else:
+                    survivors.append(name)
+            elif code is None:
+                count["not run"] += 1
+            else:
+                count["other"] += 1  # a crash of the test process, counted as survived
+                survivors.append(name)
+        meta = list((WORK / module / "mutants").rglob("*.py.meta"))
+        when = max((m.stat().st_mtime for m in meta), default=0.0)
         totals.update(count)
-        rows.append((module, count))
-    rows.append(("all", totals))
-    print(f"{'module':<22} {'killed':>6} {'total':>6} {'score':>7} {'survived':>8} "
-          f"{'not run':>7} {'equiv':>5} {'score w/o equiv':>15}")  # fmt: skip
-    for module, c in rows:
+        rows.append((module, count, time.strftime("%Y-%m-%d %H:%M", time.gmtime(when))))
+    rows.append(("all", totals, ""))
+    print(f"{'module':<11} {'killed':>6} {'tested':>6} {'score':>6} {'survived':>8} "
+          f"{'listed':>6} {'w/o listed':>10} {'not run':>7}  last result (UTC)")  # fmt: skip
+    for module, c, when in rows:
         tested = c["killed"] + c["survived"] + c["other"]
         score = c["killed"] / tested if tested else 0.0
-        rest = tested - c["equivalent"]
+        rest = tested - c["listed"]
         adjusted = c["killed"] / rest if rest else 0.0
-        print(f"{module:<22} {c['killed']:>6} {tested:>6} {score:>7.1%} {c['survived']:>8} "
-              f"{c['not run']:>7} {c['equivalent']:>5} {adjusted:>15.1%}")  # fmt: skip
-    survivors = sorted(
-        k for k, v in codes.items()
-        if v in SURVIVED
-        and k.startswith(tuple(prefixes.values()))
-        and not is_listed(k, equivalent)
-    )  # fmt: skip
-    listing = ROOT / "mutants" / "survivors.txt"
+        print(f"{module:<11} {c['killed']:>6} {tested:>6} {score:>6.1%} {c['survived']:>8} "
+              f"{c['listed']:>6} {adjusted:>10.1%} {c['not run']:>7}  {when}")  # fmt: skip
+    listing = WORK / "survivors.txt"
     listing.parent.mkdir(exist_ok=True)
-    listing.write_text("".join(f"{name}\n" for name in survivors))
+    listing.write_text("".join(f"{name}\n" for name in sorted(survivors)))
     print(
-        f"\n{len(survivors)} survivors not listed as equivalent, in "
-        f"{listing.relative_to(ROOT)}; `.venv/bin/mutmut show NAME` shows one"
+        f"\n{len(survivors)} survivors not in {EQUIVALENT.relative_to(ROOT)}: "
+        f"{listing.relative_to(ROOT)}; `cd .mutation/MODULE && mutmut show NAME` shows one"
     )
 
 
@@ -122,37 +175,14 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    known = modules()
+    _, known, _ = config()
     unknown = [m for m in args.module if m not in known]
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}; known: {', '.join(known)}")
     chosen = {m: known[m] for m in args.module} if args.module else known
-    os.chdir(ROOT)
     if not args.report:
-        mutmut = Path(sys.executable).with_name("mutmut")
-        argv = ["nice", "-n", "15", str(mutmut), "run", "--max-children", str(args.workers)]
-        names = [p + "*" for p in chosen.values()]
-        if args.survivors:
-            codes = results()
-            names = sorted(
-                k
-                for k, v in codes.items()
-                if v in SURVIVED and k.startswith(tuple(chosen.values()))
-            )
-            if not names:
-                print("no survivors to test again")
-                report(chosen)
-                return 0
-        started = time.monotonic()
-        # mutmut's live counter goes to a log; the table below is what it found.
-        log_path = ROOT / "mutants" / "run.log"
-        log_path.parent.mkdir(exist_ok=True)
-        with log_path.open("w") as log:
-            proc = subprocess.run([*argv, *names], stdout=log, stderr=log, check=False)
-        print(f"mutmut ran {time.monotonic() - started:.0f} s (exit {proc.returncode}); "
-              f"its output is in {log_path.relative_to(ROOT)}\n")  # fmt: skip
-        if proc.returncode != 0:
-            print(log_path.read_text()[-3000:])
+        for module, spec in chosen.items():
+            run(module, spec, survivors=args.survivors, workers=args.workers)
     report(chosen)
     return 0
 
