@@ -465,15 +465,16 @@ def test_the_summary_of_a_run_over_a_pool_tells_attempts_lost_builders_and_publi
         attempts=(Attempt(builder="", outcome="built", duration_s=1.0),),
     )
     cut = JobResult(key="web", status="cancelled", error="cut off: the engine went away (node3)")
+    cut2 = JobResult(key="docs", status="cancelled", error="cut off: the engine went away (node3)")
     outcome = RunOutcome(
-        results=(moved, once, cut),
+        results=(moved, once, cut, cut2),
         test=False,
         engine_gone=engine_gone,
         lost_builders=("", "node3"),
         published=not engine_gone,
     )
     lost = (
-        "✗ the engine went away (builder default, node3); cut off: web"
+        "✗ the engine went away (builder default, node3); cut off: web, docs"
         if engine_gone
         else "! builder default, node3 went away; what it was building was built elsewhere"
     )
@@ -492,7 +493,7 @@ def test_the_summary_of_a_run_over_a_pool_tells_attempts_lost_builders_and_publi
         "target  image          size  time  cached steps  builder",
         "api     orch/api:3f0c        3.0s  0             node2",
         "cli     orch/cli:v1          1.0s  0             default",
-        "build FAILED: 2 built, 1 cancelled",
+        "build FAILED: 2 built, 2 cancelled",
     ]
 
 
