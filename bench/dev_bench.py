@@ -7,7 +7,8 @@ A copy of the example (the root plan and examples/) is made a git repository and
 edit appends a comment to worker/app.py. Printed, each the median (min-max) over the edits:
 - edit -> orch says the new container runs (`docker run -d` has returned);
 - edit -> the new container's first log line (the worker is up and watching its spool);
-- of that, the build and the container's replacement, as orch dev reports them.
+- of that, the build and the container's replacement, as orch dev reports them;
+- the same by hand: edit, `orch build worker`, `docker rm -f` and `docker run -d`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,22 @@ def wait_line(lines: queue.Queue[tuple[float, str]], *wanted: str) -> dict[str, 
     return seen
 
 
+def by_hand_round(root: Path, orch: list[str]) -> float:
+    """What orch dev saves a person: edit, `orch build worker`, replace the container."""
+    name = f"orch-dev-bench-{uuid.uuid4().hex[:8]}"
+    image = "orch/worker:latest"
+    subprocess.run(["docker", "run", "-d", "--name", name, image], check=True, capture_output=True)
+    path = root / EDITED
+    edited = time.perf_counter()
+    path.write_text(path.read_text() + f"\n# edited {uuid.uuid4().hex}\n")
+    subprocess.run([*orch, "build", "worker"], cwd=root, check=True, capture_output=True)
+    subprocess.run(["docker", "rm", "-f", name], check=True, capture_output=True)
+    subprocess.run(["docker", "run", "-d", "--name", name, image], check=True, capture_output=True)
+    took = time.perf_counter() - edited
+    subprocess.run(["docker", "rm", "-f", name], check=True, capture_output=True)
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--edits", type=int, default=5)
@@ -108,6 +125,7 @@ def main() -> None:
             code = proc.wait(timeout=60)
         if code != 130:
             raise SystemExit(f"orch dev exited {code}, not 130")
+        by_hand = [by_hand_round(root, orch) for _ in range(args.edits)]
 
     def figure(values: list[float]) -> str:
         return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
@@ -117,6 +135,8 @@ def main() -> None:
     print(f"  edit -> its first log line:        {figure(up)}")
     print(f"  of which the build (orch dev's):   {figure(builds)}")
     print(f"  of which docker rm -f + run -d:    {figure(starts)}")
+    print(f"  by hand, orch build + rm + run:    {figure(by_hand)}")
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
