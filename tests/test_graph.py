@@ -323,6 +323,44 @@ def test_a_cycle_is_told_from_the_target_the_plan_declares_first(order: str) -> 
     )
 
 
+def test_a_cycle_reached_from_outside_it_is_told_from_its_first_declared_target() -> None:
+    # x is declared first and leads into the cycle at b: the search meets b first.
+    x = make_target("x", line=1)
+    a = make_target("a", depends_on=["c"], line=4)
+    b = make_target("b", depends_on=["x", "a"], line=8)
+    c = make_target("c", depends_on=["b"], line=13)
+    with pytest.raises(PlanError) as caught:
+        build_graph(make_plan(x, a, b, c), {})
+    assert caught.value.message.splitlines()[0] == "dependency cycle: a -> b -> c -> a"
+
+
+def test_a_depends_on_without_its_own_place_is_shown_at_the_target() -> None:
+    a = dataclasses.replace(make_target("a", depends_on=["b"], line=3), depends_on_at={})
+    b = dataclasses.replace(make_target("b", depends_on=["a"], line=7), depends_on_at={})
+    with pytest.raises(PlanError) as caught:
+        build_graph(make_plan(a, b), {})
+    assert caught.value.message.splitlines()[1:] == [
+        "  a -> b: depends_on at buildplan.yaml:7:3",
+        "  b -> a: depends_on at buildplan.yaml:3:3",
+    ]
+
+
+def test_an_edge_naming_a_target_the_graph_lacks_is_a_programming_error() -> None:
+    for upstream, downstream in (("ghost", "a"), ("a", "ghost")):
+        with pytest.raises(ValueError, match=f"edge {upstream} -> {downstream} names an unknown"):
+            BuildGraph(("a",), [Edge(upstream, downstream, "depends_on", Location(PLAN, 1, 1))])
+
+
+def test_a_stage_asked_of_a_dockerfile_without_named_stages_says_none_has_a_name() -> None:
+    app = make_target("app", target="runtime", line=2)
+    with pytest.raises(PlanError) as caught:
+        build_graph(make_plan(app), {"app": make_dockerfile(app, stages=[None, None])})
+    assert caught.value.message == (
+        "target 'app' builds stage 'runtime', which services/app/Dockerfile does not have"
+    )
+    assert caught.value.hint == "its stages are: none has a name (`FROM image AS name`)"
+
+
 def test_a_cycle_through_a_file_outside_the_plan_directory_shows_its_whole_path() -> None:
     a = make_target("a", depends_on=["b"], line=1)
     outside = Path("/elsewhere/b/Dockerfile")
