@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +23,8 @@ from orchestrator.versions import (
     compute_manifests,
     compute_versions,
     diff_manifests,
+    stage_version,
+    versioned_ref,
 )
 
 
@@ -561,3 +564,41 @@ def test_compute_versions_is_each_manifests_version(tmp_path: Path):
     expected = versions(root, use_git=False)
     assert compute_versions(root, targets(root), UPSTREAM) == expected
     assert len(set(expected.values())) == len(expected)
+
+
+def test_diff_describes_each_kind_of_entry_added_removed_or_changed(tmp_path: Path):
+    root = make_tree(tmp_path)
+    api = root / "services/api"
+    (api / "old-dir").mkdir()
+    (api / "link-to-dir").symlink_to("bin")
+    (api / "becomes-exec").write_text("x\n")
+    before = manifests(root)["api"]
+    (api / "old-dir").rmdir()
+    (api / "bin/run").unlink()  # an executable file removed, so bin/ is empty now
+    (api / "tool").write_text("#!/bin/sh\n")
+    (api / "tool").chmod(0o755)
+    (api / "new-link").symlink_to("main.go")
+    (api / "link-to-dir").unlink()
+    (api / "link-to-dir").mkdir()
+    (api / "becomes-exec").write_text("y\n")
+    (api / "becomes-exec").chmod(0o755)
+    (api / "current").unlink()
+    (api / "current").mkdir()
+    after = manifests(root)["api"]
+    assert [str(c) for c in diff_manifests(before, after)] == [
+        "context becomes-exec: exec bit set, content changed",
+        "context bin/run: removed (was executable file)",
+        "context current: symlink to main.go -> directory",
+        "context link-to-dir: symlink to bin -> directory",
+        "context new-link: added (symlink to main.go)",
+        "context old-dir: removed (was directory)",
+        "context tool: added (executable file)",
+    ]
+
+
+def test_a_versioned_ref_and_a_test_stage_version_follow_the_version():
+    version = "3f0c2b8d1e6a97c45b20" + "0" * 44
+    assert versioned_ref("orch/api", version) == "orch/api:3f0c2b8d1e6a97c45b20"
+    unit = stage_version(version, "unit")
+    assert unit == hashlib.sha256(f"{version}\0stage\0unit".encode()).hexdigest()
+    assert unit != stage_version(version, "lint") != stage_version("1" + version[1:], "unit")
