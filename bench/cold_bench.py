@@ -22,6 +22,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -146,6 +147,8 @@ def load() -> str:
 
 
 def main() -> None:
+    # Stopped with SIGTERM as with Ctrl-C: the run's images and its copy are removed on the way.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--only", choices=["example", "dag"])
