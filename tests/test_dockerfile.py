@@ -874,3 +874,26 @@ def test_read_steps_reads_any_bytes(tmp_path: Path) -> None:
     assert steps.path == path
     assert steps.comments == {2: "caf\ufffd"}
     assert [[s.kind for s in stage] for stage in steps.stages] == [["from", "run"]]
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("$12x", "twelvex"),  # a positional name is all its digits
+        ("${12}x", "twelvex"),
+        ("$1x", "onex"),
+        ("$@", "at"),  # a special name is one character
+        ("$#", "hash"),
+        ("${#}", "hash"),
+        ("$A_1-", "a1-"),
+        ("$-", ""),
+        ("${V}}", "v}"),
+        ("${V:-}", "v"),
+        ("${V:+}", ""),
+        ("${V%}", "v"),
+        ("$V.x", "v.x"),
+    ],
+)
+def test_parameter_names_are_read_as_the_shell_reads_them(word: str, expected: str) -> None:
+    env = {"1": "one", "12": "twelve", "@": "at", "#": "hash", "A_1": "a1", "V": "v"}
+    assert expand(word, env, "\\") == expected
