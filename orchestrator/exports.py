@@ -3,7 +3,9 @@
 Exporting an image into the local store compresses its new layers; with gzip that is the
 longest part of a large stage's build (22 s of a toolchain's 36). A stage that is only built
 upon and stays in the local image store is read by BuildKit on this machine alone, so its
-layers are written with zstd at level 1, several times faster. Everything another machine
+layers are written with zstd at level 1, in a fraction of the time (the example's toolchain:
+4.1 s against 22.3 s on a quiet machine, 10.2 s against 17.4 s on a busy one); uncompressed
+would be quicker still but three times the size on disk. Everything another machine
 may read keeps gzip: services (what users push and run), targets with a registry, and every
 stage whose layers end up in one of those, since BuildKit reuses a layer's stored blob as it
 is when it exports an image built on it, zstd included.
