@@ -301,8 +301,9 @@ class Session:
         prefix = f"{self.service} | "
 
         def line(text: str) -> None:
-            out.write(prefix + text + "\n")
-            out.flush()
+            with contextlib.suppress(OSError):  # `| head` has left: the container runs on
+                out.write(prefix + text + "\n")
+                out.flush()
 
         with running.scope:
             code = None
