@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.contexts import ContentReader, blob_id, watch_bases
+from orchestrator.contexts import ContentReader, FileInput, Tree, blob_id, watch_bases
 from orchestrator.versions import (
     SCHEME,
     InputChange,
     Manifest,
+    NamedInput,
     compute_manifests,
     compute_versions,
     diff_manifests,
@@ -602,3 +603,80 @@ def test_a_versioned_ref_and_a_test_stage_version_follow_the_version():
     unit = stage_version(version, "unit")
     assert unit == hashlib.sha256(f"{version}\0stage\0unit".encode()).hexdigest()
     assert unit != stage_version(version, "lint") != stage_version("1" + version[1:], "unit")
+
+
+def _tree(path: str, *entries: FileInput) -> Tree:
+    return Tree.of(path, entries)
+
+
+def test_diff_names_every_kind_of_input_that_changed():
+    f = FileInput("a.go", "file", "d1")
+    before = Manifest(
+        target="api",
+        scheme=SCHEME - 1,
+        dockerfile=FileInput("services/api/Dockerfile", "file", "df1"),
+        context=_tree("services/api", f),
+        contexts=(
+            NamedInput("gone", ref="docker-image://x:1"),
+            NamedInput("img", ref="docker-image://busybox:1"),
+            NamedInput("lib", tree=_tree("libs/lib", FileInput("l.py", "file", "l1"))),
+            NamedInput("same", tree=_tree("libs/same", f)),
+        ),
+        watch=_tree(".", FileInput("proto/a.proto", "file", "p1")),
+        args=(("A", "1"),),
+        platforms=("linux/amd64",),
+        stage=None,
+        labels=(("team", "core"),),
+        secrets=("netrc", "old"),
+        upstream=(("base", "b" * 64), ("gone", "g" * 64)),
+        bases=(("busybox:latest", "sha256:1"), ("debian:12", ""), ("old:1", "sha256:o")),
+    )
+    after = Manifest(
+        target="api",
+        scheme=SCHEME,
+        dockerfile=FileInput("services/api/app.Dockerfile", "file", "df2"),
+        context=_tree("services/api", f),
+        contexts=(
+            NamedInput("img", ref="docker-image://busybox:2"),
+            NamedInput("lib", tree=_tree("libs/lib", FileInput("l.py", "file", "l2"))),
+            NamedInput("new", tree=_tree("libs/new")),
+            NamedInput("same", tree=_tree("libs/same", f)),
+        ),
+        watch=None,
+        args=(("A", "1"),),
+        platforms=("linux/amd64", "linux/arm64"),
+        stage="runtime",
+        labels=(("team", "web"), ("tier", "1")),
+        secrets=("netrc", "npm"),
+        upstream=(("base", "c" * 64), ("new", "n" * 64)),
+        bases=(("busybox:latest", "sha256:2"), ("debian:12", "sha256:3"), ("new:1", "sha256:n")),
+    )
+    assert diff_manifests(before, after) == [
+        InputChange("scheme", "", f"orch's version scheme {SCHEME - 1} -> {SCHEME}"),
+        InputChange(
+            "dockerfile", "services/api/app.Dockerfile", "moved from services/api/Dockerfile"
+        ),
+        InputChange("dockerfile", "services/api/app.Dockerfile", "content changed"),
+        InputChange("context:gone", "", "removed"),
+        InputChange("context:img", "", "docker-image://busybox:1 -> docker-image://busybox:2"),
+        InputChange("context:lib", "l.py", "content changed"),
+        InputChange("context:new", "", "added"),
+        InputChange("watch", "proto/a.proto", "removed (was file)"),
+        InputChange("label", "team", "'core' -> 'web'"),
+        InputChange("label", "tier", "added ('1')"),
+        InputChange("platforms", "", "['linux/amd64'] -> ['linux/amd64', 'linux/arm64']"),
+        InputChange("target", "", "stage (last) -> runtime"),
+        InputChange("secret", "npm", "added"),
+        InputChange("secret", "old", "removed"),
+        InputChange("upstream", "base", "version bbbbbbbbbbbb -> cccccccccccc"),
+        InputChange("upstream", "gone", "removed"),
+        InputChange("upstream", "new", "added"),
+        InputChange("base image", "busybox:latest", "moved from sha256:1 to sha256:2"),
+        InputChange("base image", "debian:12", "moved from (none) to sha256:3"),
+        InputChange("base image", "new:1", "added"),
+        InputChange("base image", "old:1", "removed"),
+    ]
+    back = diff_manifests(after, before)
+    assert InputChange("target", "", "stage runtime -> (last)") in back
+    assert InputChange("base image", "debian:12", "moved from sha256:3 to (none)") in back
+    assert diff_manifests(before, before) == []
