@@ -3,7 +3,7 @@
     scripts/mutation                     # every module of [tool.orch-mutation] in pyproject.toml
     scripts/mutation graph plan          # some of them
     scripts/mutation --report            # print the last results, run nothing
-    scripts/mutation --survivors report  # test again only what survived last (after new tests)
+    scripts/mutation --survivors report  # test only what survived or was not reached last
 
 mutmut makes each mutant (a single change: `<` for `<=`, a string altered, an argument
 dropped, ...) in a copy of the package and runs the unit tests that reach the mutated function,
@@ -103,7 +103,8 @@ def prepare(module: str, spec: dict[str, Any]) -> Path:
 def run(module: str, spec: dict[str, Any], *, survivors: bool, workers: int) -> None:
     names = [p + "*" for p in prefix(spec["mutate"])]
     if survivors:
-        names = sorted(k for k, v in results(module).items() if v in SURVIVED)
+        # What survived, and what an interrupted run did not reach.
+        names = sorted(k for k, v in results(module).items() if v in SURVIVED or v is None)
         if not names:
             print(f"{module}: no survivors to test again")
             return
@@ -171,7 +172,9 @@ def main() -> int:
     parser.add_argument("module", nargs="*", help="short names: graph, plan, dockerfile, ...")
     parser.add_argument("--report", action="store_true", help="print the last results only")
     parser.add_argument(
-        "--survivors", action="store_true", help="test again only the mutants that survived last"
+        "--survivors",
+        action="store_true",
+        help="test only the mutants that survived, or that an interrupted run did not reach",
     )
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
