@@ -897,3 +897,62 @@ def test_read_steps_reads_any_bytes(tmp_path: Path) -> None:
 def test_parameter_names_are_read_as_the_shell_reads_them(word: str, expected: str) -> None:
     env = {"1": "one", "12": "twelve", "@": "at", "#": "hash", "A_1": "a1", "V": "v"}
     assert expand(word, env, "\\") == expected
+
+
+def test_a_dockerfile_that_cannot_be_read_is_a_plan_error_naming_it(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_bytes(b"FROM a\n# \xff\n")
+    cases = [
+        (
+            tmp_path / "missing",
+            f"cannot read Dockerfile {tmp_path / 'missing'}: No such file or directory",
+            "check the target's `dockerfile:` path in the plan",
+        ),
+        (
+            tmp_path,
+            f"cannot read Dockerfile {tmp_path}: Is a directory",
+            "check the target's `dockerfile:` path in the plan",
+        ),
+        (
+            bad,
+            f"Dockerfile {bad} is not UTF-8 text: invalid start byte at byte 9",
+            "save the Dockerfile as UTF-8",
+        ),
+    ]
+    for path, message, hint in cases:
+        with pytest.raises(PlanError) as caught:
+            read_dockerfile(path, {})
+        assert (caught.value.message, caught.value.hint) == (message, hint)
+        assert caught.value.location == Location(path)
+
+
+def test_a_dockerfile_read_from_disk_names_its_file_in_its_errors(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM a\nRUM true\n")
+    with pytest.raises(PlanError) as caught:
+        read_dockerfile(path, {})
+    assert caught.value.location == Location(path, 2, 1)
+    with pytest.raises(PlanError) as caught:
+        parse_steps(path.read_text(), path)
+    assert caught.value.location == Location(path, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("run", "ref"),
+    [
+        ('RUN --mount="from=shared"', "shared"),  # the flag ends the file
+        ("RUN --mount=from=shared\\", "shared"),  # an escape ends the file
+        ('RUN --mount="from=reg.io/x:X1" true', "reg.io/x:X1"),
+        ('RUN --mount="from=a b" true', "a b"),  # a quoted blank is part of the word
+        ("RUN --mount='from=q\\\"' true", 'q"'),
+    ],
+)
+def test_a_flag_word_ends_where_the_shell_would_end_it(run: str, ref: str) -> None:
+    assert names(parse(f"FROM busybox\n{run}")) == [("FROM", "busybox"), ("RUN --mount", ref)]
+
+
+def test_a_comment_without_a_blank_and_a_heredoc_steps_places() -> None:
+    steps = parse_steps("FROM a\n#tight\nRUN <<EOF cat\nx\nEOF\n", PATH)
+    assert steps.comments == {2: "tight"}
+    run = steps.stages[0][1]
+    assert (run.args, run.place(0), run.place(6), run.end_line) == ("<<EOF cat", (3, 5), (3, 11), 5)
