@@ -262,6 +262,8 @@ _KEY_ORDER = (
 )
 _INHERITED = ("platforms", "image", "tags", "registry")  # from defaults unless set: whole
 _MERGED = ("args", "labels")  # defaults and the target's own, the target's winning key by key
+# How `orch dev` runs a service and what `orch lint` checks: no build reads them.
+_NOT_BUILT = ("dev", "lint")
 
 
 def read_plan_data(text: str) -> Any:
@@ -296,7 +298,7 @@ def effective_entries(data: Any) -> dict[str, dict[str, Any]]:
 
 
 def _effective(kind: str, spec: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"kind": kind, **spec}
+    entry: dict[str, Any] = {"kind": kind, **{k: v for k, v in spec.items() if k not in _NOT_BUILT}}
     for key in _INHERITED:
         if key not in spec and key in defaults:
             entry[key] = defaults[key]

@@ -478,6 +478,11 @@ def test_a_plan_that_did_not_exist_at_the_ref_affects_every_target(tmp_path: Pat
             {"services": {"a": {"context": "a", "test": ["t"]}}},
             {},
         ),
+        (  # how `orch dev` runs it and what `orch lint` checks: nothing a build reads
+            {"services": {"a": {"context": "a", "dev": {"ports": ["8080:8080"]}}}},
+            {"services": {"a": {"context": "a", "lint": {"ignore": ["OL101"]}}}},
+            {},
+        ),
     ],
 )
 def test_plan_entries_are_compared_with_defaults_applied(
