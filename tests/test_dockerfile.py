@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from orchestrator.dockerfile import Dockerfile, Ref, Stage, parse_dockerfile, read_dockerfile
 from orchestrator.dockerfile.lexer import instruction_lines, mount_from
-from orchestrator.dockerfile.shellwords import Shell, SubstitutionError, expand
+from orchestrator.dockerfile.shellwords import (
+    Shell,
+    SubstitutionError,
+    expand,
+    raw_words,
+    split_words,
+)
 from orchestrator.dockerfile.steps import parse_steps, read_steps
 from orchestrator.errors import Location, PlanError
 
@@ -956,3 +962,85 @@ def test_a_comment_without_a_blank_and_a_heredoc_steps_places() -> None:
     assert steps.comments == {2: "tight"}
     run = steps.stages[0][1]
     assert (run.args, run.place(0), run.place(6), run.end_line) == ("<<EOF cat", (3, 5), (3, 11), 5)
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('a "b c" d', [("a", 0), ('"b c"', 2), ("d", 8)]),
+        ("a 'b c'", [("a", 0), ("'b c'", 2)]),
+        ("a\\ b c", [("a\\ b", 0), ("c", 5)]),
+        ('a "b', []),  # an open quote: no words
+        ("a 'b", []),
+        ("x", [("x", 0)]),
+        ("  lead  trail  ", [("lead", 2), ("trail", 8)]),
+        ('a"b c"d e', [('a"b c"d', 0), ("e", 8)]),
+        ("\\'a b", [("\\'a", 0), ("b", 4)]),
+    ],
+)
+def test_raw_words_keep_quotes_and_escapes_and_their_offsets(
+    line: str, words: list[tuple[str, int]]
+) -> None:
+    assert raw_words(line) == words
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("A=\"x y\" '' B", ['A="x y"', "''", "B"]),
+        ('A="x\\', ['A="x']),  # an escape that ends the text inside quotes is dropped
+        ("x\\", ["x"]),
+        ('A="a\\"b"', ['A="a\\"b"']),  # an escaped quote does not close the quotes
+        ("A='a\\'b", ["A='a\\'b"]),  # in single quotes the backslash is a plain character
+        ('"A" B ', ['"A"', "B"]),
+        (' "A"', ['"A"']),
+        ('X"a b" Y', ['X"a b"', "Y"]),
+        ("'a\\ b' c", ["'a\\ b'", "c"]),
+        ('a\\ "b c"', ['a\\ "b c"']),
+    ],
+)
+def test_arg_words_split_on_blanks_outside_quotes(text: str, words: list[str]) -> None:
+    assert split_words(text, "\\") == words
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("x'a b'y", "xa by"),
+        ("x''y", "xy"),
+        ('"a"b', "ab"),
+        ("'a'x'b'", "axb"),
+        ("$12", "t"),
+        ("$XY", "xy"),
+    ],
+)
+def test_quotes_and_names_end_where_they_should(word: str, expected: str) -> None:
+    assert expand(word, {"12": "t", "XY": "xy", "X": "x"}, "\\") == expected
+
+
+def test_an_escape_that_ends_a_double_quoted_word_leaves_it_open() -> None:
+    with pytest.raises(SubstitutionError, match="matching double-quote"):
+        expand('"a\\', {}, "\\")
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("ARG\nFROM a\n", "write `ARG NAME` or `ARG NAME=default`"),
+        ("ARG =x\nFROM a\n", "write `ARG NAME=default`"),
+        ("ARG A=${\nFROM a\n", "fix the ${...} expression in the default"),
+    ],
+)
+def test_a_bad_arg_before_from_says_how_to_write_it(text: str, hint: str) -> None:
+    assert error(text).hint == hint
+
+
+def test_an_arg_default_may_hold_an_equals_sign() -> None:
+    assert [s.base for s in parse("ARG A=x=y\nFROM i:$A\n").stages] == ["i:x=y"]
+
+
+@pytest.mark.parametrize("after", ["\x0b", "X", "\f", "\x1f", "\u00a0"])
+def test_only_blanks_and_tabs_may_follow_a_continuation_escape(after: str) -> None:
+    for text in (f"RUN echo \\{after}\n", f"RUN echo \\\n  more \\{after}\n"):
+        df = parse(f"FROM a\n{text}FROM b\n")
+        assert [s.base for s in df.stages] == ["a", "b"], text
