@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-# Enough examples to find what the example-based tests miss, few enough for thousands of mutants.
-MAX_EXAMPLES = 30
+# Enough examples to find some of what the example-based tests miss, few enough for thousands
+# of mutants on two shared cores.
+MAX_EXAMPLES = 10
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
