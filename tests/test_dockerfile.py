@@ -976,6 +976,12 @@ def test_a_comment_without_a_blank_and_a_heredoc_steps_places() -> None:
         ("  lead  trail  ", [("lead", 2), ("trail", 8)]),
         ('a"b c"d e', [('a"b c"d', 0), ("e", 8)]),
         ("\\'a b", [("\\'a", 0), ("b", 4)]),
+        ('x "a\\"b" y', [("x", 0), ('"a\\"b"', 2), ("y", 9)]),  # an escaped quote inside
+        ('x "\\\\" y', [("x", 0), ('"\\\\"', 2), ("y", 7)]),  # an escaped escape
+        ("a\\", [("a\\", 0)]),
+        ('"a\\"', []),  # the closing quote is escaped: still open
+        ("'a'b' c'", [("'a'b' c'", 0)]),
+        ('x "a" "b"', [("x", 0), ('"a"', 2), ('"b"', 6)]),
     ],
 )
 def test_raw_words_keep_quotes_and_escapes_and_their_offsets(
