@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -100,7 +102,9 @@ def prepare(module: str, spec: dict[str, Any]) -> Path:
     return work
 
 
-def run(module: str, spec: dict[str, Any], *, survivors: bool, workers: int) -> None:
+def run(
+    module: str, spec: dict[str, Any], *, survivors: bool, workers: int, minutes: float
+) -> None:
     names = [p + "*" for p in prefix(spec["mutate"])]
     if survivors:
         # What survived, and what an interrupted run did not reach.
@@ -115,10 +119,17 @@ def run(module: str, spec: dict[str, Any], *, survivors: bool, workers: int) -> 
     started = time.monotonic()
     # mutmut's live counter goes to a log; the table is made from its results.
     with log_path.open("w") as log:
-        proc = subprocess.run(argv, cwd=work, stdout=log, stderr=log, check=False)
+        # Its own process group: a time limit stops mutmut and every worker it forked.
+        proc = subprocess.Popen(argv, cwd=work, stdout=log, stderr=log, start_new_session=True)
+        try:
+            code = proc.wait(timeout=minutes * 60 if minutes else None)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            code = proc.wait()
+            print(f"{module}: stopped after {minutes} minutes; --survivors goes on from there")
     took = time.monotonic() - started
-    print(f"{module}: mutmut ran {took:.0f} s (exit {proc.returncode}), log in {log_path}")
-    if proc.returncode != 0:
+    print(f"{module}: mutmut ran {took:.0f} s (exit {code}), log in {log_path}")
+    if code not in (0, -signal.SIGTERM):
         print(log_path.read_text()[-3000:])
 
 
@@ -177,6 +188,9 @@ def main() -> int:
         help="test only the mutants that survived, or that an interrupted run did not reach",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--minutes", type=float, default=0, help="stop each module's run after this long"
+    )
     args = parser.parse_args()
     _, known, _ = config()
     unknown = [m for m in args.module if m not in known]
@@ -185,7 +199,13 @@ def main() -> int:
     chosen = {m: known[m] for m in args.module} if args.module else known
     if not args.report:
         for module, spec in chosen.items():
-            run(module, spec, survivors=args.survivors, workers=args.workers)
+            run(
+                module,
+                spec,
+                survivors=args.survivors,
+                workers=args.workers,
+                minutes=args.minutes,
+            )
     report(chosen)
     return 0
 
