@@ -908,3 +908,39 @@ def test_a_dev_setting_that_cannot_work_is_a_plan_error_at_its_value(
     assert err.location is not None
     assert (err.location.line, err.location.column) == at
     assert (err.message, err.hint) == (message, hint)
+
+
+@pytest.mark.parametrize(
+    ("reference", "parts"),
+    [
+        ("reg.io/team:x/app", ("reg.io/team:x/app", None)),  # a ':' before the last '/' is no tag
+        ("localhost:5000/app", ("localhost:5000/app", None)),
+        ("localhost:5000/app:1", ("localhost:5000/app", "1")),
+        ("app", ("app", None)),
+    ],
+)
+def test_a_reference_splits_into_repository_and_tag_at_its_last_colon(
+    reference: str, parts: tuple[str, str | None]
+) -> None:
+    assert references.split_tag(reference) == parts
+
+
+def test_registry_problems_and_the_tags_a_hint_suggests() -> None:
+    assert references.registry_problem("localhost:5000/") is None
+    assert references.registry_problem("reg.io") is None
+    assert references.registry_problem("localhost:5000/A") == "'A' must be lowercase"
+    assert references.fixed_tag("Release_1.0+build!x") == "Release_1.0-build-x"
+    assert references.fixed_tag("..-v1") == "v1"
+    assert references.fixed_tag("ABC") == "ABC"
+    assert references.fixed_registry("x:12:34/p") == "x:1234/p"
+    assert references.fixed_registry("Reg.IO:5000") == "Reg.IO:5000"
+
+
+@pytest.mark.parametrize(("length", "shown"), [(40, "A" * 40), (41, "A" * 40 + "...")])
+def test_a_bad_target_name_is_shown_whole_up_to_40_characters(
+    tmp_path: Path, length: int, shown: str
+) -> None:
+    name = "A" * length
+    with pytest.raises(PlanError) as caught:
+        load_plan(_write(tmp_path, f"version: 1\nservices:\n  {name}:\n    context: app\n"))
+    assert caught.value.message.startswith(f"bad target name '{shown}': ")
