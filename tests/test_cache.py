@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -321,3 +323,91 @@ def test_blobs_the_new_index_no_longer_names_are_dropped_on_commit(root):
     held.commit()
     current = (root / ".orch-cache/api").resolve()
     assert sorted(p.name for p in (current / "blobs/sha256").iterdir()) == ["4567cdef"]
+
+
+# --- what the index reaches -----------------------------------------------------------------
+
+
+def _blob(version: Path, name: str, data: bytes) -> None:
+    path = version / "blobs/sha256" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_blobs_reached_through_a_manifest_are_kept_and_the_rest_dropped(root):
+    build(root, "old layers")  # leaves blob 0123abcd, which the new index does not name
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    version = Path(field(spec, "dest"))
+    manifest = {
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c0"},
+        "layers": [{"mediaType": LAYER, "digest": "sha256:l1"}, "not a reference"],
+    }
+    _blob(version, "m1", json.dumps(manifest).encode())
+    _blob(version, "c0", b"{}")
+    _blob(version, "l1", b"layer")
+    _blob(version, "stray", b"left over")
+    index = {"manifests": [{"digest": "sha256:m1"}, {"digest": 7}, {"digest": "sha256:m1"}]}
+    (version / "index.json").write_text(json.dumps(index))
+    held.commit()
+    current = (root / ".orch-cache/api").resolve()
+    assert sorted(p.name for p in (current / "blobs/sha256").iterdir()) == ["c0", "l1", "m1"]
+
+
+@pytest.mark.parametrize(
+    "index",
+    ["{not json", "[1, 2]"],
+)
+def test_an_index_that_cannot_be_followed_keeps_every_blob(root, index):
+    build(root, "old layers")
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    version = Path(field(spec, "dest"))
+    _blob(version, "extra", b"x")
+    (version / "index.json").write_text(index)
+    held.commit()
+    current = (root / ".orch-cache/api").resolve()
+    assert sorted(p.name for p in (current / "blobs/sha256").iterdir()) == ["0123abcd", "extra"]
+
+
+def test_a_layer_or_a_large_blob_is_never_read_as_a_manifest(root, monkeypatch):
+    monkeypatch.setattr(cache, "MANIFEST_LIMIT", 64)
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    version = Path(field(spec, "dest"))
+    # Both would name blob "hidden" if they were read as JSON.
+    names_hidden = json.dumps({"layers": [{"digest": "sha256:hidden"}]}).encode()
+    _blob(version, "layer", names_hidden)
+    _blob(version, "big", names_hidden + b" " * 64)
+    _blob(version, "hidden", b"h")
+    index = {
+        "manifests": [
+            {"mediaType": LAYER, "digest": "sha256:layer"},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:big"},
+        ]
+    }
+    (version / "index.json").write_text(json.dumps(index))
+    held.commit()
+    current = (root / ".orch-cache/api").resolve()
+    assert sorted(p.name for p in (current / "blobs/sha256").iterdir()) == ["big", "layer"]
+
+
+def test_a_swap_link_a_killed_run_left_is_removed_once_it_is_stale(root):
+    build(root, "v1")
+    parent = root / ".orch-cache"
+    stale, fresh = parent / ".api.dead0001.link", parent / ".api.live0002.link"
+    for link in (stale, fresh):
+        link.symlink_to("api.versions")
+    old = time.time() - cache.STALE_LINK_S - 5
+    os.utime(stale, (old, old), follow_symlinks=False)
+    build(root, "v2")
+    assert not stale.is_symlink()
+    assert fresh.is_symlink()
+
+
+def test_a_source_that_is_a_symlink_to_no_directory_is_read_as_written(root):
+    (root / ".orch-cache").mkdir()
+    (root / ".orch-cache/api").symlink_to("nowhere")
+    held = lease([FROM], [], root)
+    assert held.cache_from == [f"type=local,src={root / '.orch-cache/api'}"]
+    held.release()
