@@ -26,7 +26,7 @@ import pathspec
 
 from orchestrator import dockerignore, git
 from orchestrator.contexts import watch_bases
-from orchestrator.dockerignore import IGNORE_FILE, DockerIgnore, DockerIgnoreError
+from orchestrator.dockerignore import IGNORE_FILE, DockerIgnore
 from orchestrator.errors import PlanError, UsageError
 from orchestrator.plan import Target
 from orchestrator.plan.load import DEFAULT_IMAGE, DEFAULT_TAGS
@@ -129,16 +129,6 @@ def _relative(path: Path, top: str) -> str | None:
     return text[len(prefix) :] if text.startswith(prefix) else None
 
 
-def _load_ignore(context: Path, dockerfile: Path | None) -> DockerIgnore:
-    try:
-        return dockerignore.load(context, dockerfile)
-    except DockerIgnoreError as exc:
-        used = dockerignore.ignore_file_for(context, dockerfile)
-        raise UsageError(
-            f"{used}: {exc}", hint="BuildKit rejects this pattern too: fix or remove it"
-        ) from None
-
-
 class _Inputs:
     """Every target's inputs, indexed by directory and by exact path, read once."""
 
@@ -166,14 +156,14 @@ class _Inputs:
                 self.exact[rel].append((t.name, "dockerignore"))
         context = _relative(t.context, top)
         if context is not None:
-            ignore = _load_ignore(t.context, t.dockerfile)
+            ignore = dockerignore.load(t.context, t.dockerfile)  # a bad pattern: a PlanError
             self.dirs[context].append(_Directory(t.name, "context", None, ignore))
         for named in t.contexts:
             if named.path is None:
                 continue  # an image reference: no files of this repository
             rel = _relative(named.path, top)
             if rel is not None:
-                ignore = _load_ignore(named.path, None)
+                ignore = dockerignore.load(named.path)
                 self.dirs[rel].append(_Directory(t.name, "named context", named.name, ignore))
         if t.watch:
             self.watch[t.watch].append(t.name)

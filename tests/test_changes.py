@@ -603,3 +603,10 @@ def test_an_ignore_pattern_buildkit_rejects_is_a_plan_error_at_its_line(top: Pat
         since_before(top)
     assert caught.value.location == Location(top / "mono/services/api/.dockerignore", 2)
     assert caught.value.hint == "BuildKit rejects this pattern too: fix or remove it"
+
+
+def test_a_named_contexts_ignore_pattern_buildkit_rejects_is_a_plan_error_too(top: Path) -> None:
+    write_tree(top, {"mono/libs/shared/.dockerignore": "!\n"})
+    with pytest.raises(PlanError) as caught:
+        since_before(top)
+    assert caught.value.location == Location(top / "mono/libs/shared/.dockerignore", 1)
