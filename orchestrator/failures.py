@@ -41,6 +41,8 @@ _TRANSIENT = re.compile(
     r"|server closed idle connection"
     r"|unexpected EOF"
     r"|no active session"
+    r"|EOF: unknown"
+    r"|commit failed: (?:EOF|context deadline exceeded)"
     r"|session (?:not found|closed)"
     r"|failed to get session"
     r"|no such job"

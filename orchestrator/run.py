@@ -36,7 +36,7 @@ OnPlace = Callable[[str, str], None]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
     parallel: int = 4  # bake invocations at once
-    max_batch: int | None = None  # jobs per bake invocation
+    max_batch: int | None = None  # jobs per bake invocation (the CLI's default is 10)
     fail_fast: bool = False
     force: bool = False  # build even what is up to date
     retries: int = 0  # further attempts of a job that failed in a way worth a retry

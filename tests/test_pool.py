@@ -189,6 +189,17 @@ def test_pool_checks() -> None:
             "transient",
         ),
         ('failed to solve: no such job "abc"', "transient"),
+        ("failed to receive status: rpc error: code = NotFound desc = no such job x1", "transient"),
+        (
+            'error writing config blob: failed commit on ref "sha256:ab": commit failed: '
+            "EOF: unknown",
+            "transient",
+        ),
+        (
+            "failed to solve: DeadlineExceeded: failed commit on ref "
+            '"history-migrate-sha256:ab": commit failed: context deadline exceeded',
+            "transient",
+        ),
         ("failed to solve: unknown blob sha256:00 in history", "transient"),
         ("failed to solve: Unavailable: error reading from server: EOF", "engine-gone"),
         ("Cannot connect to the Docker daemon at unix:///tmp/d2/docker.sock", "engine-gone"),
