@@ -1050,3 +1050,70 @@ def test_only_blanks_and_tabs_may_follow_a_continuation_escape(after: str) -> No
     for text in (f"RUN echo \\{after}\n", f"RUN echo \\\n  more \\{after}\n"):
         df = parse(f"FROM a\n{text}FROM b\n")
         assert [s.base for s in df.stages] == ["a", "b"], text
+
+
+def _steps(text: str) -> list[list[tuple[str, str, tuple[tuple[str, ...], ...], int, int]]]:
+    return [
+        [(s.kind, s.args, s.heredocs, s.line, s.end_line) for s in stage]
+        for stage in parse_steps(text, PATH).stages
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "steps"),
+    [
+        (  # <<- strips leading tabs from the body and the terminator
+            "RUN <<-EOF\n\tline\n\t\tdeep\n\tEOF\n",
+            [("run", "<<-EOF", (("line", "deep"),), 2, 5)],
+        ),
+        ("RUN <<EOF\n\tline\nEOF\n", [("run", "<<EOF", (("\tline",),), 2, 4)]),
+        (  # a heredoc of an ONBUILD trigger: its body is no instruction
+            "ONBUILD RUN <<EOF\nFROM x\nEOF\n",
+            [("onbuild", "RUN <<EOF", (("FROM x",),), 2, 4)],
+        ),
+        ('RUN <<"EOF"\n$X\nEOF\n', [("run", '<<"EOF"', (("$X",),), 2, 4)]),
+        ("RUN <<'E$X'\nbody\nE$X\n", [("run", "<<'E$X'", (("body",),), 2, 4)]),
+        ("RUN <<E\\OF\nbody\nEOF\n", [("run", "<<E\\OF", (("body",),), 2, 4)]),
+        (
+            "RUN <<EOF cat && <<TWO cat\none\nEOF\ntwo\nTWO\n",
+            [("run", "<<EOF cat && <<TWO cat", (("one",), ("two",)), 2, 6)],
+        ),
+        ("COPY <<EOF /x\nhi\nEOF\n", [("copy", "<<EOF /x", (("hi",),), 2, 4)]),
+        ("\\\n  RUN true\n", [("run", "true", (), 2, 3)]),  # an escape alone, then the instruction
+    ],
+)
+def test_heredocs_are_read_as_buildkit_reads_them(body: str, steps: list[object]) -> None:
+    assert _steps(f"FROM a\n{body}RUN true\n")[0][1:] == [
+        *steps,
+        ("run", "true", (), steps[-1][4] + 1, steps[-1][4] + 1),  # type: ignore[index]
+    ]
+
+
+def test_an_exec_form_opens_no_heredoc_and_env_has_none() -> None:
+    assert _steps('FROM a\nRUN ["sh", "-c", "cat <<EOF"]\nFROM b\n') == [
+        [("from", "a", (), 1, 1), ("run", '["sh", "-c", "cat <<EOF"]', (), 2, 2)],
+        [("from", "b", (), 3, 3)],
+    ]
+    assert _steps('FROM a\nRUN  ["cat <<EOF"] \nFROM b\n')[1] == [("from", "b", (), 3, 3)]
+    err = error("FROM a\nENV <<EOF\nhi\nEOF\n")
+    assert err.message == "unknown instruction: hi"
+
+
+@pytest.mark.parametrize(
+    ("run", "column"),
+    [
+        ("RUN \\\n  --mount=type=bind,from=$CTX,target=/x true", 26),
+        ("RUN --network=none \\\n --mount=type=bind,from=$CTX true", 25),
+    ],
+)
+def test_a_flag_error_on_a_continuation_line_points_into_that_line(run: str, column: int) -> None:
+    err = error(f"FROM alpine\n{run}\n")
+    assert err.location == Location(PATH, 3, column)
+
+
+def test_a_quoted_copy_from_points_at_the_name_inside_the_quotes() -> None:
+    df = parse("FROM a AS x\nFROM b\nCOPY --from=\"shared\" /a /b\nCOPY --from='other' /a /b\n")
+    assert df.refs[2:] == (
+        Ref("shared", "COPY --from", 3, 14),
+        Ref("other", "COPY --from", 4, 14),
+    )
