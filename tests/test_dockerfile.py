@@ -1117,3 +1117,77 @@ def test_a_quoted_copy_from_points_at_the_name_inside_the_quotes() -> None:
         Ref("shared", "COPY --from", 3, 14),
         Ref("other", "COPY --from", 4, 14),
     )
+
+
+_NO_FROM = (
+    "the Dockerfile has no FROM instruction",
+    "a Dockerfile starts its first build stage with `FROM <image>`",
+)
+_BEFORE = "only ARG may come before the first FROM; start a stage with `FROM <image>`"
+_ARGS = (
+    "FROM requires either one or three arguments",
+    "write `FROM <image>` or `FROM <image> AS <name>`",
+)
+_MOUNT = "name a stage `FROM <image> AS <alias>` and mount from=<alias>"
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint", "at"),
+    [
+        ("", *_NO_FROM, (1, 1)),
+        ("# only a comment\n", *_NO_FROM, (1, 1)),
+        ("\n\n\n", *_NO_FROM, (3, 1)),
+        ("RUN true\nFROM a\n", "RUN before the first FROM", _BEFORE, (1, 1)),
+        ("  run true\n", "run before the first FROM", _BEFORE, (1, 3)),
+        (
+            "FROM 1bad AS 1bad\n",
+            "invalid name for build stage: '1bad'",
+            "a stage name starts with a letter and has only letters, digits, '-', '_', '.'",
+            (1, 14),
+        ),
+        ("FROM a b\n", *_ARGS, (1, 8)),
+        ("FROM a\tAS  x y\n", *_ARGS, (1, 8)),
+        ("FROM img AS img2 AS\n", *_ARGS, (1, 10)),
+        (
+            "ARG V\nFROM $V\n",
+            "base name ($V) should not be blank",
+            "give the ARG a default before the first FROM, or pass it as a build arg",
+            (2, 6),
+        ),
+        (
+            "FROM ${UNSET:?need_it}\n",
+            "cannot substitute FROM ${UNSET:?need_it}: UNSET: need_it",
+            "declare the variable with ARG before the first FROM, or pass it as a build arg",
+            (1, 6),
+        ),
+        (
+            "FROM a\nRUN --mount=type=bind,FROM=$X,target=/y true\n",
+            "RUN --mount from=$X: from= does not support variable expansion",
+            _MOUNT,
+            (2, 28),
+        ),
+        (
+            "FROM a\nRUN --mount=from=ok --mount=type=bind,from=$X true\n",
+            "RUN --mount from=$X: from= does not support variable expansion",
+            _MOUNT,
+            (2, 44),
+        ),
+        (
+            "FROM a\nFROM b\nCOPY --from=5 /a /b\n",
+            "COPY --from=5: invalid stage index 5",
+            "this Dockerfile has stages 0 to 1; name the stage with `AS` and copy --from=<name>",
+            (3, 13),
+        ),
+    ],
+)
+def test_each_dockerfile_error_says_what_where_and_how_to_fix_it(
+    text: str, message: str, hint: str, at: tuple[int, int]
+) -> None:
+    err = error(text)
+    assert (err.message, err.hint) == (message, hint)
+    assert err.location == Location(PATH, *at)
+
+
+def test_a_mount_from_ending_in_a_dollar_and_onbuild_mounts_are_not_rejected() -> None:
+    df = parse("FROM a\nRUN --mount=type=bind,from=x$ true\nONBUILD RUN --mount=from=$X true\n")
+    assert names(df) == [("FROM", "a"), ("RUN --mount", "x$")]
