@@ -1191,3 +1191,21 @@ def test_each_dockerfile_error_says_what_where_and_how_to_fix_it(
 def test_a_mount_from_ending_in_a_dollar_and_onbuild_mounts_are_not_rejected() -> None:
     df = parse("FROM a\nRUN --mount=type=bind,from=x$ true\nONBUILD RUN --mount=from=$X true\n")
     assert names(df) == [("FROM", "a"), ("RUN --mount", "x$")]
+
+
+def test_onbuild_triggers_count_where_a_stage_builds_on_them_once_per_place() -> None:
+    run = parse("FROM a AS base\nONBUILD run --mount=from=shared true\nFROM base\n")
+    assert run.refs == (Ref("a", "FROM", 1, 6), Ref("shared", "RUN --mount", 2, 26))
+    # A trigger is no strict COPY: an index it names is not checked.
+    assert parse("FROM a AS base\nONBUILD COPY --from=5 /a /b\nFROM base\n").refs == (
+        Ref("a", "FROM", 1, 6),
+    )
+    twice = parse(
+        "FROM a AS base\nONBUILD COPY --from=tools /x /y\nFROM base\nCOPY --from=lib /a /b\n"
+        "FROM base\n"
+    )
+    assert twice.refs == (
+        Ref("a", "FROM", 1, 6),
+        Ref("tools", "COPY --from", 2, 21),
+        Ref("lib", "COPY --from", 4, 13),
+    )
