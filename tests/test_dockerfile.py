@@ -1080,6 +1080,13 @@ def _steps(text: str) -> list[list[tuple[str, str, tuple[tuple[str, ...], ...], 
         ),
         ("COPY <<EOF /x\nhi\nEOF\n", [("copy", "<<EOF /x", (("hi",),), 2, 4)]),
         ("\\\n  RUN true\n", [("run", "true", (), 2, 3)]),  # an escape alone, then the instruction
+        ("RUN <<E$X\nbody\nE$X\n", [("run", "<<E$X", (("body",),), 2, 4)]),  # $X kept as written
+        ("RUN <<<EOF cat\n", [("run", "<<<EOF cat", (), 2, 2)]),  # a here-string: no body
+        ("RUN cat <<'' x\n", [("run", "cat <<'' x", (), 2, 2)]),  # an empty marker: none
+        (  # a marker that cannot be read is skipped, the next one still counts
+            "RUN cat <<${ <<EOF\nx\nEOF\n",
+            [("run", "cat <<${ <<EOF", (("x",),), 2, 4)],
+        ),
     ],
 )
 def test_heredocs_are_read_as_buildkit_reads_them(body: str, steps: list[object]) -> None:
