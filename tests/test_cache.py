@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -411,3 +412,76 @@ def test_a_source_that_is_a_symlink_to_no_directory_is_read_as_written(root):
     held = lease([FROM], [], root)
     assert held.cache_from == [f"type=local,src={root / '.orch-cache/api'}"]
     held.release()
+
+
+def test_a_json_manifest_is_followed_to_its_layers_and_a_broken_one_skipped(root):
+    build(root, "old layers")
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    version = Path(field(spec, "dest"))
+    manifest = {"layers": [{"mediaType": LAYER, "digest": "sha256:l2"}]}
+    _blob(version, "m2", json.dumps(manifest).encode())
+    _blob(version, "l2", b"layer")
+    _blob(version, "bad", b"{not json")
+    _blob(version, "latin", b"\xff\xfe")
+    json_type = "application/vnd.oci.image.manifest.v1+json"
+    index = {
+        "manifests": [
+            {"mediaType": json_type, "digest": "sha256:m2"},
+            {"mediaType": json_type, "digest": "sha256:bad"},
+            {"mediaType": json_type, "digest": "sha256:latin"},
+        ]
+    }
+    (version / "index.json").write_text(json.dumps(index))
+    held.commit()
+    current = (root / ".orch-cache/api").resolve()
+    assert sorted(p.name for p in (current / "blobs/sha256").iterdir()) == [
+        "bad",
+        "l2",
+        "latin",
+        "m2",
+    ]
+
+
+def test_a_manifest_of_exactly_the_limit_is_not_read(root, monkeypatch):
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    version = Path(field(spec, "dest"))
+    names = json.dumps({"layers": [{"digest": "sha256:hidden"}]}).encode()
+    monkeypatch.setattr(cache, "MANIFEST_LIMIT", len(names))
+    _blob(version, "edge", names)
+    _blob(version, "hidden", b"h")
+    (version / "index.json").write_text(json.dumps({"manifests": [{"digest": "sha256:edge"}]}))
+    held.commit()
+    current = (root / ".orch-cache/api").resolve()
+    assert sorted(p.name for p in (current / "blobs/sha256").iterdir()) == ["edge"]
+
+
+def test_the_cache_path_is_a_relative_link_and_old_links_never_pile_up(root):
+    for payload in ("v1", "v2", "v3"):
+        version = build(root, payload)
+    link = root / ".orch-cache/api"
+    assert link.readlink() == Path(f"api.versions/{version.name}")
+    kept = sorted(p.name for p in (root / ".orch-cache/api.versions").iterdir())
+    assert not [name for name in kept if name.startswith("legacy-")]
+    assert [name for name in kept if not name.endswith(".lock")] == [version.name]
+
+
+def test_abort_after_the_export_vanished_still_cleans_up(root):
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    version = Path(field(spec, "dest"))
+    shutil.rmtree(version)
+    version.with_name(version.name + ".lock").unlink()
+    held.abort()  # neither missing directory nor missing lock is an error
+    assert not (root / ".orch-cache/api").exists()
+
+
+def test_abort_removes_the_export_and_its_lock(root):
+    build(root, "v1")
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    version = Path(field(spec, "dest"))
+    held.abort()
+    assert not version.exists()
+    assert not version.with_name(version.name + ".lock").exists()
