@@ -485,3 +485,49 @@ def test_abort_removes_the_export_and_its_lock(root):
     held.abort()
     assert not version.exists()
     assert not version.with_name(version.name + ".lock").exists()
+
+
+def test_an_export_without_index_is_removed_with_its_lock_on_commit(root):
+    build(root, "v1")
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    version = Path(field(spec, "dest"))
+    export(held, "partial", index=False)
+    held.commit()
+    assert not version.exists()
+    assert not version.with_name(version.name + ".lock").exists()
+    assert cached_payload(root) == "v1"
+
+
+def test_a_lone_lock_a_killed_run_left_is_collected_and_a_held_one_kept(root):
+    build(root, "v1")
+    versions_dir = root / ".orch-cache/api.versions"
+    (versions_dir / "20260101T000000-1-dead00.lock").write_text("")
+    held = lease([FROM], [TO], root)  # its own lock and version stay: it is building
+    (spec,) = held.cache_to
+    mine = Path(field(spec, "dest"))
+    build(root, "v2")
+    assert not (versions_dir / "20260101T000000-1-dead00.lock").exists()
+    assert mine.is_dir()
+    assert mine.with_name(mine.name + ".lock").exists()
+    held.abort()
+
+
+def test_a_legacy_cache_directory_prefills_nothing_and_stray_entries_are_skipped(root):
+    legacy = root / ".orch-cache/api"
+    _blob(legacy, "old", b"legacy layer")
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    fresh = Path(field(spec, "dest"))
+    assert not (fresh / "blobs").exists()  # only a version orch swapped in is linked from
+    held.abort()
+    version = build(root, "v1")
+    (version / "blobs/README").write_text("not a digest directory")
+    (version / "blobs/sha256/link").symlink_to("0123abcd")
+    (version / "blobs/other").symlink_to("sha256")
+    held = lease([FROM], [TO], root)
+    (spec,) = held.cache_to
+    fresh = Path(field(spec, "dest"))
+    assert sorted(p.name for p in (fresh / "blobs").iterdir()) == ["sha256"]
+    assert sorted(p.name for p in (fresh / "blobs/sha256").iterdir()) == ["0123abcd"]
+    held.abort()
