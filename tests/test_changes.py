@@ -546,6 +546,38 @@ def test_outside_a_git_work_tree_since_is_a_usage_error(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
 
 
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("- a list\n", "it is not a mapping of version:, stages: and services:"),
+        ("version: 1\ndefaults: [a]\nservices: {}\n", "its defaults: is not a mapping"),
+    ],
+)
+def test_a_plan_at_the_ref_that_is_no_plan_says_why_for_every_target(
+    tmp_path: Path, text: str, why: str
+) -> None:
+    top = tmp_path / "repo"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    write_tree(top, {**FILES, "mono/buildplan.yaml": text})
+    commit(top, "not a plan")
+    git(top, "tag", "before")
+    write_tree(top, FILES)
+    result = since_before(top)
+    assert len(result.targets) == 6
+    reason = result.reasons["api"][0]
+    base = git(top, "rev-parse", "--short=12", "before").strip()
+    assert reason.describe() == (
+        f"the plan mono/buildplan.yaml at {base} cannot be read ({why}), so it is not compared"
+    )
+
+
+def test_a_setting_orch_has_no_place_for_in_its_order_is_told_last(top: Path) -> None:
+    edit_plan(top, "    args: {MODE: debug}", "    args: {MODE: trace}\n    max_size: 25MB")
+    (change,) = since_before(top).reasons["api"]
+    assert change == PlanChange(target="api", keys=("args", "max_size"))
+
+
 def test_a_plan_that_cannot_be_read_at_the_ref_affects_every_target(tmp_path: Path) -> None:
     top = tmp_path / "repo"
     top.mkdir()
