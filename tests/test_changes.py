@@ -642,3 +642,40 @@ def test_a_named_contexts_ignore_pattern_buildkit_rejects_is_a_plan_error_too(to
     with pytest.raises(PlanError) as caught:
         since_before(top)
     assert caught.value.location == Location(top / "mono/libs/shared/.dockerignore", 1)
+
+
+def test_effective_entries_apply_defaults_and_keep_what_is_no_mapping_as_written() -> None:
+    data = {
+        "defaults": {"args": {"B": "2"}, "platforms": ["linux/arm64"], "cache": {"to": ["t"]}},
+        "stages": {"base": None},
+        "services": {
+            "api": "not a mapping",
+            7: {"context": "a", "args": {"A": "1"}, "dev": {"ports": [1]}},
+        },
+    }
+    assert effective_entries(data) == {
+        "base": {"kind": "stage", "entry": None},
+        "api": {"kind": "service", "entry": "not a mapping"},
+        "7": {
+            "kind": "service",
+            "context": "a",
+            "args": {"B": "2", "A": "1"},
+            "platforms": ["linux/arm64"],
+            "cache": {"to": ["t"]},
+            "image": "orch/{name}",
+            "tags": ["latest"],
+            "dockerfile": "Dockerfile",
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        ({"services": [1]}, "its services: is not a mapping"),
+        ({"stages": "x"}, "its stages: is not a mapping"),
+    ],
+)
+def test_effective_entries_of_a_section_that_is_no_mapping_say_which(data, why) -> None:
+    with pytest.raises(ValueError, match=f"^{why}$"):
+        effective_entries(data)
