@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from orchestrator.console import StatusView, printable
-from orchestrator.results import RunOutcome
+from orchestrator.results import DONE, RunOutcome
 from orchestrator.sizes import change_text, size_text
 
 
@@ -98,13 +98,7 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
             view.print(f"! builder {gone} went away; what it was building was built elsewhere")
     if outcome.published is not None:
         view.print("")
-        if outcome.published:
-            view.print("published: every target's tags moved to what this run built")
-        else:
-            view.print(
-                "not published: the plan's tags were left where they were, since not every "
-                "target succeeded (the versioned images that built are in the registry)"
-            )
+        view.print(_publishing(outcome))
     warnings = [f"{r.key}: {w}" for r in outcome.results for w in r.warnings]
     warnings += list(outcome.warnings)
     if warnings:
@@ -130,6 +124,21 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
     words = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
     verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "FAILED")
     view.print(f"{'test' if outcome.test else 'build'} {verdict}: {words}")
+
+
+def _publishing(outcome: RunOutcome) -> str:
+    """What `--push` did with the plan's tags."""
+    if outcome.published:
+        return "published: every target's plan tags point at what this run built or found"
+    if not outcome.interrupted and all(r.status in DONE for r in outcome.results):
+        return (
+            "not all published: the tags in the warnings below could not be moved; "
+            "run again to move them"
+        )
+    return (
+        "not published: the plan's tags were left where they were, since not every "
+        "target succeeded (the versioned images that built are in the registry)"
+    )
 
 
 def _size_with_change(now: int | None, before: int | None) -> str:

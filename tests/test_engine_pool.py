@@ -249,7 +249,7 @@ def test_push_moves_the_public_tags_only_when_every_target_succeeded(
     code, out, doc = orch(root, "build", "--builder", f"default,{NODE2}", "--push")
     assert code == 0, out
     assert doc["published"] is True
-    assert "published: every target's tags moved" in out
+    assert "published: every target's plan tags point at" in out
     before = {ref: registry_digest(ref) for ref in (good, flaky)}
     assert all(before.values()), before
     assert remote_file(good, "/v") == "one\n"

@@ -482,7 +482,7 @@ def test_the_summary_of_a_run_over_a_pool_tells_attempts_lost_builders_and_publi
         "not published: the plan's tags were left where they were, since not every target "
         "succeeded (the versioned images that built are in the registry)"
         if engine_gone
-        else "published: every target's tags moved to what this run built"
+        else "published: every target's plan tags point at what this run built or found"
     )
     assert [line.rstrip() for line in printed(outcome).splitlines()] == [
         "↻ api: 2 attempts: default: cut off (builder went away); node2: built",
