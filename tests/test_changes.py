@@ -679,3 +679,28 @@ def test_effective_entries_apply_defaults_and_keep_what_is_no_mapping_as_written
 def test_effective_entries_of_a_section_that_is_no_mapping_say_which(data, why) -> None:
     with pytest.raises(ValueError, match=f"^{why}$"):
         effective_entries(data)
+
+
+def test_effective_entries_write_paths_and_each_cache_direction_one_way() -> None:
+    data = {
+        "defaults": {"cache": {"from": ["f"], "to": ["t"]}},
+        "services": {
+            "w": {
+                "context": "./a/",
+                "dockerfile": "./app.Dockerfile",
+                "contexts": {"shared": "libs/./shared", "img": "docker-image://x//y"},
+                "cache": {"to": ["own"]},
+            }
+        },
+    }
+    assert effective_entries(data) == {
+        "w": {
+            "kind": "service",
+            "context": "a",
+            "dockerfile": "app.Dockerfile",
+            "contexts": {"shared": "libs/shared", "img": "docker-image://x//y"},
+            "cache": {"from": ["f"], "to": ["own"]},
+            "image": "orch/{name}",
+            "tags": ["latest"],
+        }
+    }
