@@ -934,6 +934,9 @@ def test_registry_problems_and_the_tags_a_hint_suggests() -> None:
     assert references.fixed_tag("ABC") == "ABC"
     assert references.fixed_registry("x:12:34/p") == "x:1234/p"
     assert references.fixed_registry("Reg.IO:5000") == "Reg.IO:5000"
+    assert references.registry_problem("localhost:5000/teaX") == "'teaX' must be lowercase"
+    assert references.fixed_registry("reg.io/teamX/") == "reg.io/teamx"
+    assert references.fixed_registry("/reg.io/x") == "localhost/reg.io/x"  # no host before it
 
 
 @pytest.mark.parametrize(("length", "shown"), [(40, "A" * 40), (41, "A" * 40 + "...")])
@@ -944,3 +947,34 @@ def test_a_bad_target_name_is_shown_whole_up_to_40_characters(
     with pytest.raises(PlanError) as caught:
         load_plan(_write(tmp_path, f"version: 1\nservices:\n  {name}:\n    context: app\n"))
     assert caught.value.message.startswith(f"bad target name '{shown}': ")
+
+
+# --- builders: the pool a run spreads over ----------------------------------------------------
+
+
+def test_builders_are_names_or_names_with_their_slots(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "version: 1\nbuilders: [node1, {name: node2, jobs: 3}]\nservices:\n  app: {context: app}\n",
+    )
+    plan = load_plan(path)
+    at = tmp_path / "buildplan.yaml"
+    assert [(b.name, b.jobs, b.location) for b in plan.builders] == [
+        ("node1", None, Location(at, 2, 12)),
+        ("node2", 3, Location(at, 2, 19)),
+    ]
+    assert plan.builders_at == Location(at, 2, 1)
+    plain = load_plan(_write(tmp_path / "plain", "version: 1\nservices:\n  app: {context: app}\n"))
+    assert (plain.builders, plain.builders_at) == ((), None)
+
+
+def test_a_builder_listed_twice_is_a_plan_error_at_the_second(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "version: 1\nbuilders: [a, b, {name: a}]\nservices:\n  app: {context: app}\n"
+    )
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    err = caught.value
+    assert err.message == "builder 'a' is in builders: twice (items 1 and 3)"
+    assert err.hint == "list each builder once; give it more slots with {name: NAME, jobs: N}"
+    assert err.location == Location(tmp_path / "buildplan.yaml", 2, 18)
