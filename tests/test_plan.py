@@ -978,3 +978,40 @@ def test_a_builder_listed_twice_is_a_plan_error_at_the_second(tmp_path: Path) ->
     assert err.message == "builder 'a' is in builders: twice (items 1 and 3)"
     assert err.hint == "list each builder once; give it more slots with {name: NAME, jobs: N}"
     assert err.location == Location(tmp_path / "buildplan.yaml", 2, 18)
+
+
+def test_a_dev_entry_without_command_runs_the_images_own(tmp_path: Path) -> None:
+    dev = load_plan(_write(tmp_path, DEV_PLAN + '      ports: ["80"]\n')).targets["app"].dev
+    assert dev is not None
+    assert dev.command is None
+
+
+def test_a_dev_env_name_holding_a_nul_is_a_plan_error(tmp_path: Path) -> None:
+    with pytest.raises(PlanError) as caught:
+        load_plan(_write(tmp_path, DEV_PLAN + '      env: {"A\\0B": "1"}\n'))
+    assert caught.value.message == (
+        "dev.env 'A\\x00B' of 'app': a variable name must be non-empty and hold no '=' or NUL"
+    )
+
+
+def test_targets_exporting_their_caches_to_different_places_are_fine(tmp_path: Path) -> None:
+    plan = load_plan(
+        _write(
+            tmp_path,
+            "version: 1\nstages:\n  base:\n    context: app\n"
+            '    cache: {to: ["type=local,dest=.c/base"]}\n'
+            "services:\n  app:\n    context: app\n"
+            '    cache: {to: ["type=local,dest=.c/app", "type=registry,ref=r/app"]}\n'
+            "  web:\n    context: app\n"
+            '    cache: {to: ["type=registry,ref=r/web", "type=local", "type=inline"]}\n',
+        )
+    )
+    assert [len(t.cache_to) for t in plan.targets.values()] == [1, 2, 3]
+
+
+def test_a_plan_read_from_text_names_where_it_came_from_in_its_errors() -> None:
+    with pytest.raises(PlanError) as caught:
+        yaml_reader.read_text("a: [", Path("then/buildplan.yaml"))
+    assert caught.value.location == Location(Path("then/buildplan.yaml"), 2, 1)
+    doc = yaml_reader.read_text("a: 1\n", Path("then/buildplan.yaml"))
+    assert doc.data == {"a": 1}
