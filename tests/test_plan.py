@@ -1015,3 +1015,48 @@ def test_a_plan_read_from_text_names_where_it_came_from_in_its_errors() -> None:
     assert caught.value.location == Location(Path("then/buildplan.yaml"), 2, 1)
     doc = yaml_reader.read_text("a: 1\n", Path("then/buildplan.yaml"))
     assert doc.data == {"a": 1}
+
+
+# --- lint: the rules a target leaves out or turns on ----------------------------------------
+
+LINT_PLAN = "version: 1\nservices:\n  app:\n    context: app\n"
+KNOWN_RULES = (
+    "known rules: OL101, OL102, OL103, OL104, OL105, OL106, OL107, OL108, OL109 "
+    "(and hadolint's DLxxxx, SCxxxx)"
+)
+
+
+def test_lint_settings_keep_each_rule_with_its_place(tmp_path: Path) -> None:
+    body = "    lint: {ignore: [OL101, DL3008], enable: [OL109]}\n"
+    lint = load_plan(_write(tmp_path, LINT_PLAN + body)).targets["app"].lint
+    at = tmp_path / "buildplan.yaml"
+    assert (lint.ignore, lint.enable) == (("OL101", "DL3008"), ("OL109",))
+    assert lint.at == {
+        "OL101": Location(at, 5, 21),
+        "DL3008": Location(at, 5, 28),
+        "OL109": Location(at, 5, 46),
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "hint"),
+    [
+        (
+            "    lint: {ignore: [OL1O1]}\n",
+            "lint.ignore names 'OL1O1', which is no rule of orch lint",
+            f"did you mean 'OL101'? {KNOWN_RULES}",
+        ),
+        (
+            "    lint: {enable: [XYZ]}\n",
+            "lint.enable names 'XYZ', which is no rule of orch lint",
+            KNOWN_RULES,
+        ),
+    ],
+)
+def test_a_lint_rule_orch_does_not_know_is_a_plan_error_at_it(
+    tmp_path: Path, body: str, message: str, hint: str
+) -> None:
+    with pytest.raises(PlanError) as caught:
+        load_plan(_write(tmp_path, LINT_PLAN + body))
+    assert (caught.value.message, caught.value.hint) == (message, hint)
+    assert caught.value.location == Location(tmp_path / "buildplan.yaml", 5, 21)
