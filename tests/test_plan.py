@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from orchestrator.errors import Location, PlanError
+from orchestrator.lint import ids as lint_ids
 from orchestrator.plan import NamedContext, Plan, Secret, load_plan, references, yaml_reader
 from orchestrator.plan.schema import PLAN_SCHEMA
 from orchestrator.plan.yaml_reader import read_document
@@ -1020,10 +1021,7 @@ def test_a_plan_read_from_text_names_where_it_came_from_in_its_errors() -> None:
 # --- lint: the rules a target leaves out or turns on ----------------------------------------
 
 LINT_PLAN = "version: 1\nservices:\n  app:\n    context: app\n"
-KNOWN_RULES = (
-    "known rules: OL101, OL102, OL103, OL104, OL105, OL106, OL107, OL108, OL109 "
-    "(and hadolint's DLxxxx, SCxxxx)"
-)
+KNOWN_RULES = f"known rules: {lint_ids.known_list()}"
 
 
 def test_lint_settings_keep_each_rule_with_its_place(tmp_path: Path) -> None:
