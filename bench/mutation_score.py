@@ -133,7 +133,7 @@ def run(
         print(log_path.read_text()[-3000:])
 
 
-def report(modules: dict[str, dict[str, Any]]) -> None:
+def report(modules: dict[str, dict[str, Any]], *, markdown: bool = False) -> None:
     equivalent = equivalent_patterns()
     totals: Counter[str] = Counter()
     rows = []
@@ -160,6 +160,21 @@ def report(modules: dict[str, dict[str, Any]]) -> None:
         totals.update(count)
         rows.append((module, count, time.strftime("%Y-%m-%d %H:%M", time.gmtime(when))))
     rows.append(("all", totals, ""))
+    if markdown:
+        print(
+            "| module | killed / tested | score | without the listed | not reached "
+            "| measured (UTC) |"
+        )
+        print("| --- | --- | --- | --- | --- | --- |")
+        for module, c, when in rows:
+            tested = c["killed"] + c["survived"] + c["other"]
+            rest = tested - c["listed"]
+            print(
+                f"| {module} | {c['killed']:,} / {tested:,} | "
+                f"{c['killed'] / tested if tested else 0:.1%} | "
+                f"{c['killed'] / rest if rest else 0:.1%} | {c['not run']:,} | {when} |"
+            )
+        return
     print(f"{'module':<11} {'killed':>6} {'tested':>6} {'score':>6} {'survived':>8} "
           f"{'listed':>6} {'w/o listed':>10} {'not run':>7}  last result (UTC)")  # fmt: skip
     for module, c, when in rows:
@@ -182,6 +197,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module", nargs="*", help="short names: graph, plan, dockerfile, ...")
     parser.add_argument("--report", action="store_true", help="print the last results only")
+    parser.add_argument("--markdown", action="store_true", help="the table as Markdown, for README")
     parser.add_argument(
         "--survivors",
         action="store_true",
@@ -206,7 +222,7 @@ def main() -> int:
                 workers=args.workers,
                 minutes=args.minutes,
             )
-    report(chosen)
+    report(chosen, markdown=args.markdown)
     return 0
 
 
