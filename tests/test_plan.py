@@ -1058,3 +1058,73 @@ def test_a_lint_rule_orch_does_not_know_is_a_plan_error_at_it(
         load_plan(_write(tmp_path, LINT_PLAN + body))
     assert (caught.value.message, caught.value.hint) == (message, hint)
     assert caught.value.location == Location(tmp_path / "buildplan.yaml", 5, 21)
+
+
+@pytest.mark.parametrize(
+    ("body", "files", "message", "hint", "at"),
+    [
+        (
+            "    context: app\n    contexts: {x: 'busybox:latest'}\n",
+            {},
+            "named context 'x' (busybox:latest) does not exist",
+            "an image needs a scheme, such as docker-image://NAME:TAG",
+            (5, 19),
+        ),
+        (
+            "    context: app\n    dockerfile: Dockerfle\n",
+            {},
+            "dockerfile 'Dockerfle' does not exist in the context 'app'",
+            "did you mean 'Dockerfile'? (the path is relative to the context directory)",
+            (5, 17),
+        ),
+        (
+            "    context: app\n    dockerfile: zzz/qqq\n",
+            {},
+            "dockerfile 'zzz/qqq' does not exist in the context 'app'",
+            "create the file, or fix the path (the path is relative to the context directory)",
+            (5, 17),
+        ),
+        (  # a hidden directory is never suggested
+            "    context: .ap\n",
+            {".app/Dockerfile": DOCKERFILE},
+            "context '.ap' does not exist",
+            "did you mean 'app'?",
+            (4, 14),
+        ),
+        (
+            "    context: zzzzzz\n",
+            {},
+            "context 'zzzzzz' does not exist",
+            "create the directory, or fix the path",
+            (4, 14),
+        ),
+        (
+            "    context: app\n    secrets: [{id: s, src: '~nosuchuser/x'}]\n",
+            {},
+            "cannot find the home directory in the secret src '~nosuchuser/x'",
+            "write the path without ~, relative to the plan or absolute",
+            (5, 28),
+        ),
+        (
+            "    context: app\n    secrets:\n      - {id: s, env: A}\n      - {id: s, env: B}\n",
+            {},
+            "the secret id 's' is declared twice (first at line 6)",
+            "give each secret of a target its own id",
+            (7, 14),
+        ),
+    ],
+)
+def test_a_path_or_secret_that_cannot_work_says_what_to_write(
+    tmp_path: Path,
+    body: str,
+    files: dict[str, str],
+    message: str,
+    hint: str,
+    at: tuple[int, int],
+) -> None:
+    path = _write(tmp_path, "version: 1\nservices:\n  app:\n" + body)
+    write_tree(tmp_path, files)
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    assert (caught.value.message, caught.value.hint) == (message, hint)
+    assert caught.value.location == Location(path, *at)
