@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from orchestrator.errors import EngineError
 from orchestrator.scheduler import (
+    LONE_CANCEL,
     NO_RESULT,
     BuilderLost,
     RunResult,
@@ -580,3 +581,40 @@ def test_a_lost_builder_says_which_builder_went_away_and_how() -> None:
     named = BuilderLost("node2", "connection refused")
     assert str(named) == "builder node2 went away: connection refused"
     assert (named.builder, named.why) == ("node2", "connection refused")
+
+
+def test_a_target_missing_from_the_report_fails_and_stops_a_fail_fast_run() -> None:
+    s = Schedule({"a": (), "b": (), "c": ("a",)}, ["a", "b", "c"], fail_fast=True)
+    assert s.start_batches(1) == [("a", "b")]
+    with pytest.raises(RuntimeError, match=r"^the schedule is not finished: a, b, c$"):
+        s.result()
+    s.finish(("a", "b"), {"b": TargetOutcome("built", 2.0)})
+    assert (s.done, s.stopped) == (True, True)
+    result = s.result()
+    shown = {n: (r.status, r.duration_s, r.detail) for n, r in result.targets.items()}
+    assert shown == {
+        "a": ("failed", 0.0, NO_RESULT),
+        "b": ("built", 2.0, ""),
+        "c": ("blocked", None, "upstream a failed"),
+    }
+    assert (result.names("failed"), result.names("built"), result.names("blocked")) == (
+        ("a",),
+        ("b",),
+        ("c",),
+    )
+
+
+def test_an_unknown_status_or_a_lone_cancel_fails_the_target_and_keeps_its_time() -> None:
+    s = Schedule({"a": (), "b": ()}, ["a", "b"], max_batch=1, fail_fast=True)
+    assert s.start_batches(1) == [("a",)]
+    s.finish(("a",), {"a": TargetOutcome("weird", 3.0)})
+    assert s.stopped
+    s = Schedule({"a": (), "b": ()}, ["a", "b"], max_batch=1)
+    assert s.start_batches(2) == [("a",), ("b",)]
+    s.finish(("a",), {"a": TargetOutcome("weird", 3.0)})
+    s.finish(("b",), {"b": TargetOutcome("cancelled", 1.5)})
+    shown = {n: (r.status, r.duration_s, r.detail) for n, r in s.result().targets.items()}
+    assert shown == {
+        "a": ("failed", 3.0, "unknown status 'weird'"),
+        "b": ("failed", 1.5, LONE_CANCEL),
+    }
