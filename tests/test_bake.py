@@ -18,6 +18,7 @@ from orchestrator.bake import (
 )
 from orchestrator.jobs import build_job, build_jobs, select_test_jobs, stage_jobs
 from orchestrator.plan import NamedContext, Secret
+from orchestrator.versions import LABEL_TARGET, LABEL_VERSION
 from tests.kit import PLAN_LOCATION, make_target, project_of
 
 
@@ -422,3 +423,29 @@ def test_test_stages_of_a_fast_stages_user_stay_cache_only(tmp_path):
     definitions = bake_definitions(project, jobs.jobs.values())
     assert definitions["api:test"]["output"] == ["type=cacheonly"]
     assert definitions["go-toolchain"]["output"] == [FAST]
+
+
+def test_a_versioned_build_keeps_the_targets_own_labels_beside_orchs(root):
+    api = make_target(root, "api", labels={"team": "core"})
+    version = "3f0c2b8d1e6a97c45b20" + "0" * 44
+    d = bake_target(build_job(api), root=root, upstream={}, versions={"api": version})
+    assert d["labels"] == {"team": "core", LABEL_TARGET: "api", LABEL_VERSION: version}
+    assert d["tags"] == ["orch/api:3f0c2b8d1e6a97c45b20"]
+
+
+def test_a_key_character_without_its_own_escape_is_written_as_its_code():
+    assert bake_name("a+b") == "a_x2b_b"
+    assert bake_name("é") == "_xe9_"
+
+
+def test_definitions_hand_upstream_images_on_unless_the_bake_is_chained(root):
+    project = project_of(
+        root,
+        "stages:\n  base: {context: base}\nservices:\n  api: {context: api}\n",
+        {"base/Dockerfile": "FROM busybox\n", "api/Dockerfile": "FROM base\n"},
+    )
+    jobs = build_jobs(project, ["api"])
+    plain = bake_definitions(project, jobs.jobs.values())
+    assert plain["api"]["contexts"] == {"base": "docker-image://orch/base:latest"}
+    chained = bake_definitions(project, jobs.jobs.values(), chained=True)
+    assert chained["api"]["contexts"] == {"base": "target:base"}
