@@ -130,9 +130,10 @@ class FakeEngine:
     """Stands in for BuildKit and the image store behind `builder.BakeEngine`: reads the bake
     file orch wrote and says what each target came to, by `outcomes` (bake name -> "built" |
     "failed" | "transient", a registry's 503 | "gone", the engine going away; default built).
-    `transient` holds how many times each target fails with a 503 before it builds. A built target's tags name a new image in `images` (and in
-    `registry` when it is pushed); its local `cache-to` directories get an index.json, as
-    BuildKit's export does. `hold` makes every bake wait until the event is set.
+    `transient` holds how many times each target fails with a 503 before it builds. A built
+    target's tags name a new image in `images` (and in `registry` when it is pushed); its local
+    `cache-to` directories get an index.json, as BuildKit's export does. `hold` makes every
+    bake wait until the event is set.
     """
 
     outcomes: dict[str, str] = field(default_factory=dict)
