@@ -277,11 +277,18 @@ class Schedule:
         """Each batch with the waiting targets that build on it alone: every upstream of
         theirs not built yet is in that batch. One bake then links them (`target:`), so a
         downstream build starts as soon as its upstream's last step is done, not after its
-        image was exported; at most `max_batch` targets a batch, as before."""
-        home: dict[str, int] = {name: i for i, batch in enumerate(batches) for name in batch}
+        image was exported; at most `max_batch` targets a batch, as before. Called before
+        the batches' targets leave `_solo`."""
+        # A target built again alone gets no chain either: what builds on it could stop it.
+        home: dict[str, int] = {
+            name: i
+            for i, batch in enumerate(batches)
+            for name in batch
+            if not (len(batch) == 1 and name in self._solo)
+        }
         grown = [list(batch) for batch in batches]
         for name in self._order:
-            if self._state[name] != "waiting" or name in home:
+            if self._state[name] != "waiting" or name in home or name in self._solo:
                 continue
             ups = [u for u in self._deps[name] if self._state[u] != "built"]
             homes = {home[u] for u in ups if u in home}
@@ -322,9 +329,19 @@ class Schedule:
             failed_up = next(
                 (u for u in self._deps[name] if self._state[u] in ("failed", "blocked")), None
             )
+            unbuilt_up = any(
+                u in reported and reported[u].status not in ("built", "failed")
+                for u in self._deps[name]
+            )
             if failed_up is not None and outcome.status != "built":
                 # Chained with an upstream that failed: never started, and never will.
                 self._close(name, TargetResult("blocked", None, f"upstream {failed_up} failed"))
+            elif outcome.status == "failed" and unbuilt_up:
+                # Chained with an upstream the bake did not finish: BuildKit shares the steps
+                # of linked targets, and may name the failure of the upstream's step after
+                # this one. It waits for its upstream to be built, and is judged then.
+                self._solo.add(name)
+                self._state[name] = "waiting"
             elif outcome.status == "built":
                 self._close(name, TargetResult("built", outcome.duration_s, outcome.detail))
                 for down in self._below[name]:

@@ -111,8 +111,7 @@ def test_a_failing_upstream_blocks_what_was_chained_to_it_and_its_siblings_go_al
     assert result.targets["worker"].detail == "upstream runtime failed"
     # toolchain was stopped by runtime's failure: built again alone, then api after it.
     batches = [batch for batch, _ in bake.calls]
-    assert batches[0] == tuple(EXAMPLE)
-    assert batches[1] == ("toolchain", "api")
+    assert batches == [tuple(EXAMPLE), ("toolchain",), ("api",)]
 
 
 def test_max_batch_caps_a_chain() -> None:
@@ -131,3 +130,18 @@ def test_a_lost_chain_waits_for_its_upstream_again() -> None:
     s.lose(batch)
     assert s.ready == ("a",)  # b waits for a, as at the start
     assert s.start_batches(1) == [("a", "b")]
+
+
+def test_a_failure_named_after_a_chained_target_whose_upstream_did_not_build_waits() -> None:
+    # BuildKit shares linked targets' steps: the upstream's failing step may be reported
+    # under the downstream's name, and the upstream as merely stopped.
+    deps = {"bad": (), "after": ("bad",)}
+    s = Schedule(deps, list(deps), chain=True)
+    (batch,) = s.start_batches(1)
+    s.finish(batch, {"bad": TargetOutcome("cancelled"), "after": TargetOutcome("failed", 1.0, "x")})
+    assert s.ready == ("bad",)
+    (batch,) = s.start_batches(1)
+    assert batch == ("bad",)  # alone: nothing chained to it can stop it again
+    s.finish(batch, {"bad": TargetOutcome("failed", 1.0, "exit 3")})
+    result = s.result()
+    assert {n: r.status for n, r in result.targets.items()} == {"bad": "failed", "after": "blocked"}

@@ -78,7 +78,8 @@ def test_kill_9_of_orch_ends_its_bake_and_the_next_run_cleans_up(
     assert any(name.endswith(".lock") for name in left), left
     assert list(runs.glob("*/.metadata-*")), "the killed run left no metadata file?"
     job_lock = root / ".orch" / "locks" / "slow.lock"
-    dead_lock = job_lock.stat().st_ino
+    # Marked, since a new file may get the unlinked one's inode number back.
+    job_lock.write_text("left by the killed run\n")
 
     (root / "buildplan.yaml").write_text(
         (root / "buildplan.yaml").read_text().replace("SECONDS: '300'", "SECONDS: '0'")
@@ -91,7 +92,7 @@ def test_kill_9_of_orch_ends_its_bake_and_the_next_run_cleans_up(
     assert remaining == [current.name, current.name + ".lock"], remaining
     assert not list(runs.glob("*/.metadata-*"))
     # The killed run's job lock was swept (the new run made its own).
-    assert not job_lock.exists() or job_lock.stat().st_ino != dead_lock
+    assert not job_lock.exists() or job_lock.read_text() != "left by the killed run\n"
 
 
 def test_a_sweep_keeps_what_a_live_run_holds(tmp_path: Path, image_prefix: str) -> None:
