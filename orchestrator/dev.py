@@ -52,7 +52,7 @@ from orchestrator.devplan import (
     service_target,
     watch_roots,
 )
-from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError
+from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError, orch_error_in
 from orchestrator.interrupts import Interrupts
 from orchestrator.project import Project, load_project
 from orchestrator.results import RunOutcome
@@ -344,13 +344,10 @@ async def _unwrapped(call: Awaitable[T]) -> T:
     try:
         return await call
     except BaseExceptionGroup as group:
-        errors = group.subgroup(OrchError)
-        if errors is None:
+        error = orch_error_in(group)
+        if error is None:
             raise
-        first: BaseException = errors
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
+        raise error from None
 
 
 def _stderr() -> TextIO:

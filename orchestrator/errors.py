@@ -110,3 +110,13 @@ def name_list(names: Sequence[str]) -> str:
     if len(names) > NAME_LIST_LIMIT:
         shown += f", ... ({len(names)} in all)"
     return shown
+
+
+def orch_error_in(group: BaseExceptionGroup[BaseException]) -> OrchError | None:
+    """The first orch error a task group raised (an engine that stopped answering, say),
+    nested groups searched, so that the CLI can report it as itself; None when there is none."""
+    errors = group.subgroup(OrchError)
+    first: BaseException | None = errors
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first if isinstance(first, OrchError) else None

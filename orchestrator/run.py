@@ -20,7 +20,7 @@ import anyio
 from orchestrator import history, images
 from orchestrator.bake import hand_off_ref
 from orchestrator.builder import BakeEngine, Deferred, EngineBuilder, why
-from orchestrator.errors import OrchError, PlanError
+from orchestrator.errors import OrchError, PlanError, orch_error_in
 from orchestrator.interrupts import Interrupts
 from orchestrator.jobs import Job, JobSet, pending
 from orchestrator.project import Project
@@ -376,10 +376,7 @@ def _unwrapped(call: Callable[[], RunOutcome]) -> RunOutcome:
     try:
         return call()
     except BaseExceptionGroup as group:
-        errors = group.subgroup(OrchError)
-        if errors is None:
+        error = orch_error_in(group)
+        if error is None:
             raise
-        first: BaseException = errors
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
+        raise error from None
