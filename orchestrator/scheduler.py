@@ -329,10 +329,9 @@ class Schedule:
             failed_up = next(
                 (u for u in self._deps[name] if self._state[u] in ("failed", "blocked")), None
             )
-            unbuilt_up = any(
-                u in reported and reported[u].status not in ("built", "failed")
-                for u in self._deps[name]
-            )
+            # Judged already, in build order: an upstream in this batch that is not built
+            # (stopped, to retry, or itself waiting to be judged) leaves this one unjudged.
+            unbuilt_up = any(u in reported and self._state[u] != "built" for u in self._deps[name])
             if failed_up is not None and outcome.status != "built":
                 # Chained with an upstream that failed: never started, and never will.
                 self._close(name, TargetResult("blocked", None, f"upstream {failed_up} failed"))

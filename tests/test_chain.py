@@ -145,3 +145,35 @@ def test_a_failure_named_after_a_chained_target_whose_upstream_did_not_build_wai
     s.finish(batch, {"bad": TargetOutcome("failed", 1.0, "exit 3")})
     result = s.result()
     assert {n: r.status for n, r in result.targets.items()} == {"bad": "failed", "after": "blocked"}
+
+
+def test_a_failure_below_an_upstream_that_waits_to_be_judged_waits_too() -> None:
+    # One chained bake of base, good, bad and after-bad: bake stops base and good, and names
+    # the failing step after both bad and after-bad. bad waits for base; after-bad must wait
+    # for bad, not fail on its own account.
+    deps = {"base": (), "good": ("base",), "bad": ("base",), "after-bad": ("bad",)}
+    s = Schedule(deps, list(deps), chain=True)
+    (batch,) = s.start_batches(1)
+    assert batch == ("base", "good", "bad", "after-bad")
+    s.finish(
+        batch,
+        {
+            "base": TargetOutcome("cancelled"),
+            "good": TargetOutcome("cancelled"),
+            "bad": TargetOutcome("failed", 1.0, "exit code 3"),
+            "after-bad": TargetOutcome("failed", 1.0, "exit code 3"),
+        },
+    )
+    assert s.ready == ("base",)
+    s.finish(s.start_batches(1)[0], {"base": TargetOutcome("built", 1.0)})
+    while not s.done:
+        for batch in s.start_batches(2):
+            s.finish(
+                batch,
+                {
+                    n: TargetOutcome("failed" if n == "bad" else "built", 1.0, "exit code 3")
+                    for n in batch
+                },
+            )
+    statuses = {n: r.status for n, r in s.result().targets.items()}
+    assert statuses == {"base": "built", "good": "built", "bad": "failed", "after-bad": "blocked"}
