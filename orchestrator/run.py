@@ -304,9 +304,11 @@ def _final(
     scheduled: RunResult | None,
     attempts: Mapping[str, Sequence[Attempt]],
 ) -> JobResult:
-    """The job's one result: the builder's when it baked, else what the schedule decided."""
+    """The job's one result: the builder's when it baked, else what the schedule decided. The
+    schedule's word is final when it stopped the job (cancelled) or judged it blocked: a
+    failure bake reported under a linked dependent is its upstream's, not its own."""
     decided = scheduled.targets.get(job.key) if scheduled is not None else None
-    if built is not None and (decided is None or decided.status != "cancelled"):
+    if built is not None and (decided is None or decided.status not in ("cancelled", "blocked")):
         return built
     tried = tuple(attempts.get(job.key, ()))
     if decided is None:

@@ -133,7 +133,8 @@ class FakeEngine:
     `transient` holds how many times each target fails with a 503 before it builds. A built
     target's tags name a new image in `images` (and in `registry` when it is pushed); its local
     `cache-to` directories get an index.json, as BuildKit's export does. `hold` makes every
-    bake wait until the event is set.
+    bake wait until the event is set. `blamed` names, for a failing target, the linked target
+    its failure is reported under when both are in one bake (BuildKit shares their steps).
     """
 
     outcomes: dict[str, str] = field(default_factory=dict)
@@ -147,6 +148,7 @@ class FakeEngine:
     lookups: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # engine calls
     sizes: dict[str, int] = field(default_factory=dict)  # ref -> size (default 1234 bytes)
     transient: dict[str, int] = field(default_factory=dict)  # bake name -> 503s left
+    blamed: dict[str, str] = field(default_factory=dict)  # failing bake name -> reported as
     gone: bool = False  # the engine stopped answering
 
     async def check_async(self) -> None:
@@ -199,6 +201,10 @@ class FakeEngine:
                     log_lines=(f"#1 [{name} 1/1] FROM busybox", "#1 DONE 0.1s"),
                     warnings=self.warnings.get(name, ()),
                 )
+        for name in failing:
+            if self.blamed.get(name) in results:
+                results[self.blamed[name]] = results[name]
+                results[name] = BakeResult(status="cancelled", duration_s=0.5)
         return results
 
     def _export(self, spec: dict[str, Any], cwd: Path, name: str) -> None:

@@ -106,6 +106,17 @@ def test_every_job_gets_one_result_in_build_order_with_its_image(project):
     assert log.startswith("# re-run: docker buildx bake -f .orch/runs/")
 
 
+def test_a_failure_reported_under_a_chained_dependent_blocks_that_dependent(project):
+    # One chained bake of base, api and web: BuildKit names base's failing step after api.
+    # base, built again alone, fails; api never ran on its own account: blocked, not failed.
+    engine = FakeEngine(outcomes={"base": "failed"}, blamed={"base": "api"})
+    outcome = build(project, engine, "api", "web")
+    assert [sorted(call["target"]) for call in engine.calls] == [["api", "base", "web"], ["base"]]
+    assert statuses(outcome) == {"base": "failed", "api": "blocked", "web": "blocked"}
+    api = next(r for r in outcome.results if r.key == "api")
+    assert api.error == "upstream base failed"
+
+
 def test_a_failure_blocks_its_dependents_and_the_rest_is_built(project):
     outcome = build(project, FakeEngine(outcomes={"base": "failed"}))
     assert not outcome.ok
