@@ -88,14 +88,17 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
             view.print(f"↻ {r.key}: {len(r.attempts)} attempts: {tries}")
     if outcome.lost_builders:
         gone = ", ".join(b or "default" for b in outcome.lost_builders)
+        builders = "builder" if len(outcome.lost_builders) == 1 else "builders"
         cut = [r.key for r in outcome.results if r.error and r.error.startswith("cut off")]
         view.print("")
         if outcome.engine_gone:
             view.print(
-                f"✗ the engine went away (builder {gone}); cut off: {', '.join(cut) or 'nothing'}"
+                f"✗ the engine went away ({builders} {gone}); "
+                f"cut off: {', '.join(cut) or 'nothing'}"
             )
         else:
-            view.print(f"! builder {gone} went away; what it was building was built elsewhere")
+            went = "went" if len(outcome.lost_builders) == 1 else "each went"
+            view.print(f"! {builders} {gone} {went} away; what it was building was built elsewhere")
     if outcome.published is not None:
         view.print("")
         view.print(_publishing(outcome))

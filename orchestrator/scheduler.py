@@ -317,9 +317,9 @@ class Schedule:
                 continue
             self._failures[name] += 1
             if self._failures[name] > self._retries:
-                tries = self._failures[name]
-                said = "attempt" if tries == 1 else f"{tries} attempts"
-                detail = outcome.detail + (f" (gave up after {said})" if self._retries else "")
+                # With retries, giving up comes after two attempts at least.
+                said = f" (gave up after {self._failures[name]} attempts)" if self._retries else ""
+                detail = outcome.detail + said
                 reported[name] = TargetOutcome("failed", outcome.duration_s, detail)
         if self._fail_fast and any(o.status == "failed" for o in reported.values()):
             self._stopped = True
@@ -370,9 +370,10 @@ class Schedule:
     ) -> None:
         """Report every unfinished target cancelled; `elapsed` holds those that were building."""
         elapsed = elapsed or {}
-        if detail is None:
-            cause = f"{self.first_failure} failed" if self.first_failure else "the run stopped"
-            detail = f"not finished: fail-fast stopped the run when {cause}"
+        if detail is None and self.first_failure:
+            detail = f"not finished: fail-fast stopped the run when {self.first_failure} failed"
+        elif detail is None:
+            detail = "not finished: the run stopped"
         for name in self._order:
             if name not in self._results:
                 self._ready.discard(name)
@@ -520,7 +521,8 @@ async def run_schedule(
                     detail = None
                     if gone:
                         which = ", ".join(b or "default" for b in lost)
-                        detail = f"cut off: the engine went away (builder {which})"
+                        builders = "builder" if len(lost) == 1 else "builders"
+                        detail = f"cut off: the engine went away ({builders} {which})"
                     schedule.cancel_unfinished(cut | running if gone else running, detail)
                     publish()
     if error is not None:

@@ -214,3 +214,114 @@ def test_failures_are_told_apart(error: str | None, kind: str) -> None:
 def test_backoff_doubles_and_stops_growing() -> None:
     assert [backoff_s(n) for n in (1, 2, 3, 4)] == [0.0, 1.0, 2.0, 4.0]
     assert backoff_s(40) == 20.0
+
+
+# --- placement, one decision at a time -------------------------------------------------------
+
+
+def built_on(s: Schedule, free: Mapping[str, int], **options: object) -> dict[str, str]:
+    """Place what is ready over `free` slots, finish it built, and say where each went."""
+    placed = s.place(free, **options)  # type: ignore[arg-type]
+    for _, batch in placed:
+        s.finish(batch, {name: TargetOutcome("built", 1.0) for name in batch})
+    return {name: b for b, batch in placed for name in batch}
+
+
+def test_placement_follows_the_upstream_by_default() -> None:
+    s = Schedule({"base": (), "svc": ("base",)}, ["base", "svc"])
+    assert built_on(s, {"a": 0, "b": 1}) == {"base": "b"}
+    # Both are idle: the tie would go to `a`, the first; base's layers are on `b`.
+    assert built_on(s, {"a": 1, "b": 1}) == {"svc": "b"}
+
+
+def test_placement_without_affinity_is_the_least_loaded_first() -> None:
+    s = Schedule({"base": (), "svc": ("base",)}, ["base", "svc"])
+    built_on(s, {"a": 0, "b": 1})
+    assert built_on(s, {"a": 1, "b": 1}, affinity=False) == {"svc": "a"}
+
+
+def test_a_builder_with_no_free_slot_is_never_chosen_whatever_it_built() -> None:
+    deps = {"base": (), "s1": ("base",), "s2": ("base",)}
+    s = Schedule(deps, list(deps), max_batch=1)
+    built_on(s, {"a": 0, "b": 1})
+    placed = s.place({"a": 1, "b": 1})
+    assert sorted(b for b, _ in placed) == ["a", "b"]  # one each: b had one slot
+
+
+def test_least_loaded_is_by_the_share_of_its_slots_that_is_free() -> None:
+    # big: 2 of 4 slots free (half), small: 1 of 1 (all): small is the less loaded.
+    s = Schedule({"x": ()}, ["x"])
+    assert s.place({"big": 2, "small": 1}, {"big": 4, "small": 1}) == [("small", ("x",))]
+    # A builder missing from `capacity` counts as one slot: a is all free, b a third.
+    s = Schedule({"x": ()}, ["x"])
+    assert s.place({"a": 1, "b": 2}, {"b": 6}) == [("a", ("x",))]
+    s = Schedule({"x": ()}, ["x"])
+    assert s.place({"a": 1, "b": 2}, {"b": 3}) == [("a", ("x",))]
+
+
+def test_a_run_places_by_each_builders_own_slots() -> None:
+    # a has two slots, b one: x fills half of a, so w goes to the idle b.
+    deps = {"x": (), "w": ()}
+    a = Member("a", 2, Node("a", durations={"x": 10}))
+    b = Member("b", 1, Node("b"))
+    placed: list[tuple[str, str]] = []
+
+    async def main() -> RunResult:
+        return await schedule_run(
+            deps,
+            list(deps),
+            pool=[a, b],
+            max_batch=1,
+            on_place=lambda target, builder: placed.append((target, builder)),
+        )
+
+    assert on_mock_clock(main).ok
+    assert dict(placed) == {"x": "a", "w": "b"}
+
+
+def test_pool_arguments_are_checked_with_a_reason() -> None:
+    node = Node("n")
+    with pytest.raises(ValueError, match=r"^a builder is in the pool twice: n, n$"):
+        run_pool({"x": ()}, [node, Node("n")])
+    with pytest.raises(ValueError, match=r"^give one builder or a pool, not both$"):
+        on_mock_clock(lambda: schedule_run({"x": ()}, ["x"], node, pool=[Member("n", 1, node)]))
+    with pytest.raises(ValueError, match=r"^a run needs a builder$"):
+        on_mock_clock(lambda: schedule_run({"x": ()}, ["x"]))
+
+
+def test_one_builder_is_the_default_one() -> None:
+    async def main() -> RunResult:
+        return await schedule_run({"x": ()}, ["x"], Node("ignored"))
+
+    assert on_mock_clock(main).targets["x"].builder == ""
+
+
+def test_the_last_builder_lost_with_one_batch_running_cuts_off_the_rest() -> None:
+    deps = {"a": (), "b": ("a",)}
+    only = Node("n1", durations={"a": 2}, dies_at=0.5)
+    result, _, _ = run_pool(deps, [only])
+    assert result.engine_gone
+    assert {n: r.status for n, r in result.targets.items()} == {"a": "cancelled", "b": "cancelled"}
+    assert result.targets["a"].detail == "cut off: the engine went away (builder n1)"
+    assert result.targets["a"].duration_s == pytest.approx(0.5)  # it ran that long on n1
+    assert result.targets["b"].duration_s is None
+
+
+def test_every_builder_lost_names_them_all() -> None:
+    deps = {"a": (), "b": ()}
+    first = Node("", durations={"a": 2, "b": 2}, dies_at=1.0)
+    second = Node("n2", durations={"a": 2, "b": 2}, dies_at=1.0)
+    result, _, _ = run_pool(deps, [first, second], max_batch=1)
+    assert result.engine_gone and set(result.lost) == {"", "n2"}
+    which = ", ".join("default" if b == "" else b for b in result.lost)
+    assert result.targets["a"].detail == f"cut off: the engine went away (builders {which})"
+
+
+def test_retries_that_run_out_keep_the_last_attempts_time_and_stop_a_fail_fast_run() -> None:
+    deps = {"x": (), "y": ()}
+    node = Node("", durations={"x": 1, "y": 30}, transient={"x": 5})
+    result, elapsed, _ = run_pool(deps, [node], slots=2, max_batch=1, retries=1, fail_fast=True)
+    assert result.targets["x"].status == "failed"
+    assert result.targets["x"].duration_s == 1.0
+    assert result.targets["y"].status == "cancelled"  # fail-fast stopped it: no 30 s wait
+    assert elapsed < 30

@@ -474,9 +474,9 @@ def test_the_summary_of_a_run_over_a_pool_tells_attempts_lost_builders_and_publi
         published=not engine_gone,
     )
     lost = (
-        "✗ the engine went away (builder default, node3); cut off: web, docs"
+        "✗ the engine went away (builders default, node3); cut off: web, docs"
         if engine_gone
-        else "! builder default, node3 went away; what it was building was built elsewhere"
+        else "! builders default, node3 each went away; what it was building was built elsewhere"
     )
     published = (
         "not published: the plan's tags were left where they were, since not every target "

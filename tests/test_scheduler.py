@@ -420,7 +420,7 @@ def test_priorities_are_critical_path_lengths() -> None:
     [
         ({"a": ("b",), "b": ("a",)}, ["a", "b"], "before its dependency"),
         ({"a": ("x",)}, ["a"], "not a selected target"),
-        (DIAMOND, ["a", "b", "c"], "exactly once"),
+        (DIAMOND, ["a", "b", "c"], "^order must list every target exactly once$"),
         (DIAMOND, ["a", "d", "b", "c"], "d before its dependency b"),
     ],
 )
@@ -430,7 +430,7 @@ def test_bad_input_is_rejected(deps: dict, order: list[str], message: str) -> No
 
 
 def test_cycles_are_named() -> None:
-    with pytest.raises(ValueError, match="cycle"):
+    with pytest.raises(ValueError, match=r"^dependency cycle: (a -> b -> a|b -> a -> b)$"):
         priorities({"a": ("b",), "b": ("a",)})
 
 
@@ -618,3 +618,121 @@ def test_an_unknown_status_or_a_lone_cancel_fails_the_target_and_keeps_its_time(
         "a": ("failed", 3.0, "unknown status 'weird'"),
         "b": ("failed", 1.5, LONE_CANCEL),
     }
+
+
+# --- one decision at a time -------------------------------------------------------------------
+
+
+def finish_all(s: Schedule, batch: tuple[str, ...], **statuses: str) -> None:
+    s.finish(batch, {n: TargetOutcome(statuses.get(n, "built"), 1.0, f"{n}: x") for n in batch})
+
+
+def test_a_schedule_does_not_retry_unless_told() -> None:
+    s = Schedule({"x": ()}, ["x"])
+    (batch,) = s.start_batches(1)
+    s.finish(batch, {"x": TargetOutcome("retry", 1.0, "503")})
+    assert s.result().targets["x"].status == "failed"
+    assert s.result().targets["x"].detail == "503"  # one attempt: nothing given up
+
+
+def test_a_new_schedule_is_not_stopped() -> None:
+    assert Schedule({"x": ()}, ["x"]).stopped is False
+    with pytest.raises(ValueError, match=r"^max_batch must be at least 1, not 0$"):
+        Schedule({"x": ()}, ["x"], max_batch=0)
+
+
+def test_a_lone_cancel_is_a_failure_that_stops_a_fail_fast_run() -> None:
+    s = Schedule({"x": (), "y": ()}, ["x", "y"], fail_fast=True, max_batch=1)
+    batches = s.start_batches(1)
+    s.finish(batches[0], {batches[0][0]: TargetOutcome("cancelled", 1.0)})
+    assert s.stopped
+    assert s.start_batches(1) == []
+
+
+def test_a_built_upstream_and_a_failed_downstream_in_one_batch_judge_the_downstream() -> None:
+    # Names that sort against build order: the upstream is judged first all the same, so the
+    # downstream's failure is its own, at once, not retried.
+    deps = {"z-base": (), "a-app": ("z-base",)}
+    s = Schedule(deps, list(deps), chain=True)
+    (batch,) = s.start_batches(1)
+    assert batch == ("z-base", "a-app")
+    finish_all(s, batch, **{"a-app": "failed"})
+    assert s.done
+    assert s.result().targets["a-app"].status == "failed"
+
+
+def test_a_chain_of_three_whose_root_fails_blocks_both_below() -> None:
+    deps = {"a": (), "b": ("a",), "c": ("b",)}
+    s = Schedule(deps, list(deps), chain=True)
+    (batch,) = s.start_batches(1)
+    assert batch == ("a", "b", "c")
+    finish_all(s, batch, a="failed", b="failed", c="failed")
+    result = s.result()
+    assert {n: r.status for n, r in result.targets.items()} == {
+        "a": "failed",
+        "b": "blocked",
+        "c": "blocked",
+    }
+    assert result.targets["c"].detail == "upstream b failed"
+
+
+def test_a_target_retried_alone_gets_nothing_chained_to_it() -> None:
+    # bad was stopped by x's failure; built again alone, with what waits on it left out.
+    deps = {"x": (), "bad": (), "after": ("bad",)}
+    s = Schedule(deps, list(deps), chain=True, max_batch=2)
+    (batch,) = s.start_batches(1)
+    assert batch == ("bad", "x")
+    finish_all(s, batch, x="failed", bad="cancelled")
+    assert s.start_batches(1) == [("bad",)]
+
+
+def test_a_target_started_alone_and_lost_may_join_a_batch_again() -> None:
+    s = Schedule({"a": (), "b": (), "c": ()}, ["a", "b", "c"], max_batch=2)
+    (batch,) = s.start_batches(1)
+    assert batch == ("a", "b")
+    finish_all(s, batch, a="cancelled", b="failed")
+    assert s.start_batches(1) == [("a",)]  # alone, after a sibling stopped it
+    s.lose(("a",))
+    assert s.start_batches(1) == [("a", "c")]  # lost is not a sibling's fault
+
+
+def test_solo_targets_go_alone_and_the_rest_share_the_other_slots() -> None:
+    # Five ready, one to go alone (a sibling stopped it), two slots: it alone in one, and at
+    # most ceil(5 / 2) = 3 of the four others in the other.
+    deps = dict.fromkeys("abcde", ())
+    s = Schedule(deps, list(deps))
+    (batch,) = s.start_batches(1)
+    s.finish(batch, {"a": TargetOutcome("cancelled"), **{n: TargetOutcome("lost") for n in "bcde"}})
+    assert s.start_batches(2) == [("a",), ("b", "c", "d")]
+
+
+def test_blocked_targets_are_reported_highest_priority_first() -> None:
+    deps = {"a": (), "b": ("a",), "z": ("a",), "zz": ("z",)}
+    s = Schedule(deps, list(deps))
+    (batch,) = s.start_batches(1)
+    finish_all(s, batch, a="failed")
+    blocked = [e.name for e in s.drain_events() if e.status == "blocked"]
+    assert blocked == ["z", "b", "zz"]  # z leads to zz: its path is the longest
+
+
+def test_cancel_unfinished_without_a_failure_says_the_run_stopped() -> None:
+    s = Schedule({"x": (), "y": ("x",)}, ["x", "y"])
+    s.cancel_unfinished()
+    assert s.ready == ()
+    assert {r.detail for r in s.result().targets.values()} == {"not finished: the run stopped"}
+
+
+def test_weights_left_out_count_one_and_bad_ones_count_one() -> None:
+    assert priorities({"a": (), "b": ()}, {"a": 5.0}) == {"a": 5.0, "b": 1.0}
+    assert priorities({"a": ()}, {"a": -3.0}) == {"a": 1.0}
+
+
+def test_the_default_is_four_slots() -> None:
+    builder = FakeBuilder()
+
+    async def main() -> float:
+        t0 = anyio.current_time()
+        await run_schedule(independent(5), list(independent(5)), builder, max_batch=1)
+        return anyio.current_time() - t0
+
+    assert on_mock_clock(main) == 2.0  # four at once, then the fifth
