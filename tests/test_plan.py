@@ -196,6 +196,33 @@ services:
     assert web.tags == ("ghcr.io/acme/web-web:edge", "docker.io/acme/web:stable")
 
 
+def test_registry_option_stands_in_for_the_default_registry_only(tmp_path: Path) -> None:
+    # `--registry HOST`: every target that names no registry of its own is pushed there; one
+    # that names its own keeps it, and the plan's default is replaced.
+    path = _write(
+        tmp_path,
+        """\
+version: 1
+defaults:
+  registry: localhost:5000
+services:
+  app:
+    context: app
+  web:
+    context: app
+    registry: ghcr.io/acme
+""",
+    )
+    plan = load_plan(path, registry="127.0.0.1:5001/")
+    app, web = plan.targets["app"], plan.targets["web"]
+    assert app.image == "127.0.0.1:5001/orch/app"
+    assert app.registry == "127.0.0.1:5001/"
+    assert app.tags == ("127.0.0.1:5001/orch/app:latest",)
+    assert web.image == "ghcr.io/acme/orch/web"
+    # Without the option, the plan's own.
+    assert load_plan(path).targets["app"].image == "localhost:5000/orch/app"
+
+
 def test_a_short_tag_tags_the_image_and_a_reference_is_kept(tmp_path: Path) -> None:
     path = _write(
         tmp_path,

@@ -326,8 +326,6 @@ def _explain(doc: Document, error: ValidationError) -> PlanError:
             location=at,
             hint=f"use {expected}",
         )
-    if kind == "const":
-        return PlanError(f"{where} must be {expected}", location=at, hint=f"write {expected}")
     return PlanError(f"{where}: {error.message}", location=at, hint=f"write {expected}")
 
 
