@@ -174,14 +174,19 @@ def build(root: Path, args: argparse.Namespace) -> bool:
     return print_report(json.loads(report_path.read_text()), wall)
 
 
-def plain_bake(root: Path, args: argparse.Namespace) -> bool:
+def write_bake_file(root: Path, name: str) -> None:
+    """The file `orch plan --bake-file` writes for every target of the plan in `root`."""
     subprocess.run(
-        orch_argv("plan", "--bake-file", "all.json"),
+        orch_argv("plan", "--bake-file", name),
         cwd=root,
         env=orch_env(),
         check=True,
         capture_output=True,
     )
+
+
+def plain_bake(root: Path, args: argparse.Namespace) -> bool:
+    write_bake_file(root, "all.json")
     log = root / "bake.log"
     argv = ["docker", "buildx", "bake", "--progress", "plain", "-f", "all.json"]
     code, wall, stopped = run_timed(argv, root, log, args.timeout)
@@ -197,13 +202,7 @@ def plain_bake(root: Path, args: argparse.Namespace) -> bool:
 
 
 def overhead(root: Path, rounds: int) -> None:
-    subprocess.run(
-        orch_argv("plan", "--bake-file", "one.json"),
-        cwd=root,
-        env=orch_env(),
-        check=True,
-        capture_output=True,
-    )
+    write_bake_file(root, "one.json")
     argv = ["docker", "buildx", "bake", "-f", "one.json"]
     subprocess.run(argv, cwd=root, check=True, capture_output=True)  # warm: later ones cached
     walls = []

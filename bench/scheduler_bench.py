@@ -71,22 +71,29 @@ def lower_bound(plan: Plan, jobs: int) -> float:
 def simulate(plan: Plan, jobs: int, weights: Mapping[str, float] | None) -> float:
     """Makespan of `Schedule` with these priority weights while targets take their true time."""
     schedule = Schedule(plan.deps, plan.order, weights, max_batch=1)
-    running: list[tuple[float, int, str]] = []  # (finish time, tie-break, target)
-    now = 0.0
-    seq = 0
+    return makespan(plan, schedule, jobs, lambda batch: plan.durations[batch[0]])
+
+
+def makespan(
+    plan: Plan, schedule: Schedule, jobs: int, took: Callable[[tuple[str, ...]], float]
+) -> float:
+    """Run `schedule` on virtual time, `jobs` batches at once, each taking `took(batch)`; the
+    time its last batch ends."""
+    running: list[tuple[float, int, tuple[str, ...]]] = []  # (finish time, tie-break, batch)
+    now, seq = 0.0, 0
     while True:
-        for (name,) in schedule.start_batches(jobs - len(running)):
-            heapq.heappush(running, (now + plan.durations[name], seq, name))
+        for batch in schedule.start_batches(jobs - len(running)):
+            heapq.heappush(running, (now + took(batch), seq, batch))
             seq += 1
         if not running:
             break
-        now, _, name = heapq.heappop(running)
-        finished = [name]
+        now, _, batch = heapq.heappop(running)
+        finished = [batch]
         # Report every simultaneous finish before picking, as the async loop would.
         while running and running[0][0] == now:
             finished.append(heapq.heappop(running)[2])
-        for name in finished:
-            schedule.finish((name,), {name: TargetOutcome("built", plan.durations[name])})
+        for done in finished:
+            schedule.finish(done, {n: TargetOutcome("built", plan.durations[n]) for n in done})
     assert schedule.done
     return now
 
@@ -144,22 +151,7 @@ def simulate_bakes(plan: Plan, jobs: int, costs: BakeCosts, *, chain: bool) -> f
     """Makespan of `orch build` (batches of every ready target, `chain` as --no-chain unsets
     it, exact weights) when each invocation takes `invocation_s`; a batch ends as one."""
     schedule = Schedule(plan.deps, plan.order, plan.durations, chain=chain)
-    running: list[tuple[float, int, tuple[str, ...]]] = []
-    now, seq = 0.0, 0
-    while True:
-        for batch in schedule.start_batches(jobs - len(running)):
-            heapq.heappush(running, (now + invocation_s(plan, batch, costs), seq, batch))
-            seq += 1
-        if not running:
-            break
-        now, _, batch = heapq.heappop(running)
-        finished = [batch]
-        while running and running[0][0] == now:
-            finished.append(heapq.heappop(running)[2])
-        for done in finished:
-            schedule.finish(done, {n: TargetOutcome("built", plan.durations[n]) for n in done})
-    assert schedule.done
-    return now
+    return makespan(plan, schedule, jobs, lambda batch: invocation_s(plan, batch, costs))
 
 
 def plain_bake(plan: Plan, costs: BakeCosts) -> float:
