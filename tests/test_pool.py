@@ -259,24 +259,28 @@ def test_least_loaded_is_by_the_share_of_its_slots_that_is_free() -> None:
     assert s.place({"a": 1, "b": 2}, {"b": 3}) == [("a", ("x",))]
 
 
-def test_a_run_places_by_each_builders_own_slots() -> None:
-    # a has two slots, b one: x fills half of a, so w goes to the idle b.
-    deps = {"x": (), "w": ()}
-    a = Member("a", 2, Node("a", durations={"x": 10}))
-    b = Member("b", 1, Node("b"))
+def test_a_run_places_by_each_builders_own_slots_as_they_are_taken() -> None:
+    # a has two slots, b and c one each. x takes one of a's for 10 s; u goes to the idle b.
+    # When u is done, q (the longer of its two dependents) follows it to b; w cannot, and goes
+    # to c, all free, rather than to a, half taken (counting only free slots, a tie, a wins).
+    deps = {"x": (), "u": (), "q": ("u",), "w": ("u",)}
+    took = {"x": 10.0, "u": 1.0, "q": 5.0, "w": 1.0}
+    pool = [Member("a", 2, Node("a", took)), Member("b", 1, Node("b", took))]
+    pool.append(Member("c", 1, Node("c", took)))
     placed: list[tuple[str, str]] = []
 
     async def main() -> RunResult:
         return await schedule_run(
             deps,
             list(deps),
-            pool=[a, b],
+            pool=pool,
+            weights=took,
             max_batch=1,
             on_place=lambda target, builder: placed.append((target, builder)),
         )
 
     assert on_mock_clock(main).ok
-    assert dict(placed) == {"x": "a", "w": "b"}
+    assert dict(placed) == {"x": "a", "u": "b", "q": "b", "w": "c"}
 
 
 def test_pool_arguments_are_checked_with_a_reason() -> None:
