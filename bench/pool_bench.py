@@ -7,8 +7,12 @@ Drives the pure `Schedule` (one target per invocation, exact critical-path weigh
 heap and divides each makespan by the lower bound max(critical path, total work / (k*j)),
 where a target's work is its build time plus the bake cost (hand-offs can be avoided: one
 builder never pays them). Deterministic for a given --seed.
+
+A second table is a mixed pool: builder b0 builds --fast times faster than the others. The
+history of an earlier run says how long each target took on each builder; placement with it
+against placement without it (the same run with no per-builder durations).
 Run: .venv/bin/python bench/pool_bench.py [--dags 20] [--targets 200] [--slots 2]
-     [--handoff 0 5 20] [--bake 2] [--window N] [--seed 0]
+     [--handoff 0 5 20] [--bake 2] [--window N] [--fast 3] [--seed 0]
 """
 
 from __future__ import annotations
@@ -73,11 +77,27 @@ def lower_bound(dag: Dag, builders: int, slots: int, cost: Cost) -> float:
     return max(critical, sum(work.values()) / (builders * slots))
 
 
-def simulate(dag: Dag, builders: int, slots: int, cost: Cost, *, affinity: bool) -> Run:
+def simulate(
+    dag: Dag,
+    builders: int,
+    slots: int,
+    cost: Cost,
+    *,
+    affinity: bool,
+    fast: float = 1.0,
+    history: bool = False,
+) -> Run:
     """Run `Schedule.place` over `builders` builders of `slots` slots while each target takes
-    the bake cost, a hand-off per upstream built elsewhere, then its build time."""
-    schedule = Schedule(dag.deps, dag.order, dag.durations, max_batch=1)
+    the bake cost, a hand-off per upstream built elsewhere, then its build time (divided by
+    `fast` on b0). With `history`, the schedule knows each target's time on each builder."""
     capacity = {f"b{i}": slots for i in range(builders)}
+    speed = {b: fast if b == "b0" else 1.0 for b in capacity}
+    speeds = (
+        {n: {b: d / speed[b] for b in capacity} for n, d in dag.durations.items()}
+        if history
+        else None
+    )
+    schedule = Schedule(dag.deps, dag.order, dag.durations, max_batch=1, speeds=speeds)
     busy = dict.fromkeys(capacity, 0)
     placed: dict[str, str] = {}
     running: list[tuple[float, int, str, str]] = []  # (finish time, tie-break, builder, target)
@@ -91,7 +111,7 @@ def simulate(dag: Dag, builders: int, slots: int, cost: Cost, *, affinity: bool)
             choices += sum(capacity[b] > busy[b] for b in capacity) > 1
             crossing = sum(placed[up] != builder for up in dag.deps[name])
             handoffs += crossing
-            took = cost.bake_s + crossing * cost.handoff_s + dag.durations[name]
+            took = cost.bake_s + crossing * cost.handoff_s + dag.durations[name] / speed[builder]
             placed[name] = builder
             busy[builder] += 1
             heapq.heappush(running, (now + took, seq, builder, name))
@@ -148,6 +168,42 @@ def measure(dags: Sequence[Dag], builders: int, slots: int, cost: Cost) -> Row:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class MixedRow:
+    builders: int
+    handoff_s: float
+    with_history: tuple[float, ...]  # makespan / lower bound, one per DAG
+    without: tuple[float, ...]
+    saving: tuple[float, ...]  # 1 - makespan with history / makespan without
+    on_fast: tuple[float, ...]  # share of the work done on the fast builder, with history
+
+
+def mixed_lower_bound(dag: Dag, builders: int, slots: int, cost: Cost, fast: float) -> float:
+    """The longest chain built on the fast builder, nor less than the work spread over every
+    slot at each builder's speed (bake costs counted at the fast builder's speed too)."""
+    work = {name: (d + cost.bake_s) / fast for name, d in dag.durations.items()}
+    critical = max(priorities(dag.deps, work).values())
+    return max(critical, sum(work.values()) * fast / (slots * (fast + builders - 1)))
+
+
+def measure_mixed(
+    dags: Sequence[Dag], builders: int, slots: int, cost: Cost, fast: float
+) -> MixedRow:
+    with_, without, saving, on_fast = [], [], [], []
+    for dag in dags:
+        bound = mixed_lower_bound(dag, builders, slots, cost, fast)
+        a = simulate(dag, builders, slots, cost, affinity=True, fast=fast, history=True)
+        b = simulate(dag, builders, slots, cost, affinity=True, fast=fast, history=False)
+        with_.append(a.makespan_s / bound)
+        without.append(b.makespan_s / bound)
+        saving.append(1.0 - a.makespan_s / b.makespan_s)
+        total = sum(dag.durations.values())
+        on_fast.append(sum(d for n, d in dag.durations.items() if a.placed[n] == "b0") / total)
+    return MixedRow(
+        builders, cost.handoff_s, tuple(with_), tuple(without), tuple(saving), tuple(on_fast)
+    )
+
+
 def _spread(values: Sequence[float]) -> str:
     return f"{statistics.median(values):5.2f} {min(values):5.2f} {max(values):5.2f}"
 
@@ -172,10 +228,15 @@ def main() -> None:
         default=None,
         help="deps among the last N targets only (deep chains); default: any earlier target",
     )
+    parser.add_argument(
+        "--fast", type=float, default=3.0, help="how much faster b0 is in the mixed pool"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if min([args.dags, args.targets, args.slots, *args.builders]) < 1:
         parser.error("--dags, --targets, --slots and --builders must be at least 1")
+    if not args.fast >= 1:
+        parser.error("--fast must be at least 1")
 
     clock = time.perf_counter()
     master = random.Random(args.seed)
@@ -220,6 +281,33 @@ def main() -> None:
                 f"{statistics.median(row.handoffs_with):4.0f} "
                 f"{statistics.median(row.handoffs_without):4.0f}  "
                 f"{100 * statistics.median(row.choices):6.0f}"
+            )
+    print()
+    print(
+        f"mixed pool: b0 builds {args.fast:g}x faster than the others; with history = each "
+        "target's duration on each builder known from an earlier run; ratio = makespan / "
+        "max(critical path on b0, work over every slot at its speed); on b0 = share of the "
+        "work placed there, with history, median %"
+    )
+    header = (
+        f"{'k':>2} {'j':>2} {'hand-off':>8}   {'with history':^17}   {'without':^17}   "
+        f"{'saving %':^17}   {'on b0':>5}"
+    )
+    print(header)
+    print(sub[: len(header) - 8] + f"   {'%':>5}")
+    print("-" * len(header))
+    for handoff in args.handoff:
+        cost = Cost(handoff, args.bake)
+        for k in args.builders:
+            if k < 2:
+                continue
+            mixed = measure_mixed(dags, k, args.slots, cost, args.fast)
+            saving = [100 * s for s in mixed.saving]
+            print(
+                f"{k:>2} {args.slots:>2} {handoff:>8g}   {_spread(mixed.with_history)}   "
+                f"{_spread(mixed.without)}   "
+                f"{statistics.median(saving):5.1f} {min(saving):5.1f} {max(saving):5.1f}   "
+                f"{100 * statistics.median(mixed.on_fast):5.0f}"
             )
     print()
     print(f"({time.perf_counter() - clock:.1f} s)")

@@ -1,4 +1,7 @@
-"""Durations of the last run, kept in `.orch/history.json`: the scheduler's weights."""
+"""Durations of the last run, kept in `.orch/history.json`: the scheduler's weights.
+
+A job's key holds its last duration anywhere; `KEY@BUILDER`, its last duration on that builder
+of a pool (no target name, stage or job key has an `@`)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,16 @@ def load(path: Path) -> dict[str, float]:
     if not isinstance(data, dict):
         return {}
     return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float) and v >= 0}
+
+
+def by_builder(durations: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Each job's last duration on each builder it ran on in a pool: job key -> builder -> s."""
+    speeds: dict[str, dict[str, float]] = {}
+    for key, seconds in durations.items():
+        job, at, builder = key.rpartition("@")
+        if at and job and builder:
+            speeds.setdefault(job, {})[builder] = seconds
+    return speeds
 
 
 def update(path: Path, durations: Mapping[str, float]) -> None:

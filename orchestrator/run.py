@@ -208,6 +208,7 @@ async def execute(
                 pool=members,
                 max_batch=options.max_batch,
                 weights={k: weights.get(k, 1.0) for k in todo.order},
+                speeds=history.by_builder(weights),
                 fail_fast=options.fail_fast,
                 retries=options.retries,
                 chain=options.chain,

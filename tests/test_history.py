@@ -101,3 +101,19 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
         history.write_json_atomic(path, {"api": object()})
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["history.json"]
+
+
+def test_durations_per_builder_are_read_from_job_at_builder_keys():
+    durations = {
+        "api": 12.0,
+        "api@big-box": 3.0,
+        "api@default": 12.0,
+        "worker:unit@node2": 4.5,  # a test stage's job key
+        "@node2": 1.0,  # no job
+        "api@": 1.0,  # no builder
+    }
+    assert history.by_builder(durations) == {
+        "api": {"big-box": 3.0, "default": 12.0},
+        "worker:unit": {"node2": 4.5},
+    }
+    assert history.by_builder({"api": 12.0}) == {}

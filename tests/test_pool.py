@@ -3,8 +3,10 @@ lost builder's targets become, how transient failures are tried again."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import pytest
@@ -329,3 +331,118 @@ def test_retries_that_run_out_keep_the_last_attempts_time_and_stop_a_fail_fast_r
     assert result.targets["x"].duration_s == 1.0
     assert result.targets["y"].status == "cancelled"  # fail-fast stopped it: no 30 s wait
     assert elapsed < 30
+
+
+# --- placement by each builder's durations ---------------------------------------------------
+
+
+def first_place(
+    free: Mapping[str, int],
+    speeds: Mapping[str, Mapping[str, float]],
+    weights: Mapping[str, float] | None = None,
+    deps: Mapping[str, Sequence[str]] | None = None,
+) -> list[tuple[str, tuple[str, ...]]]:
+    deps = deps or {"x": ()}
+    return Schedule(deps, list(deps), weights, speeds=speeds).place(free)
+
+
+def test_a_target_goes_to_the_builder_its_history_says_is_faster() -> None:
+    # Both idle; a would win the tie (listed first), but x took 40 s there and 10 s on b.
+    assert first_place({"a": 1, "b": 1}, {"x": {"a": 40.0, "b": 10.0}}) == [("b", ("x",))]
+    assert first_place({"a": 1, "b": 1}, {}) == [("a", ("x",))]
+    # b is half taken and a all free: being four times faster still wins.
+    s = Schedule({"x": ()}, ["x"], speeds={"x": {"a": 40.0, "b": 10.0}})
+    assert s.place({"a": 2, "b": 1}, {"a": 2, "b": 2}) == [("b", ("x",))]
+
+
+def test_durations_within_a_quarter_of_each_other_leave_it_to_the_load() -> None:
+    # b is faster by 25% at most: the noise of one machine; a is all free, b half taken.
+    for on_a in (10.0, 12.5):
+        s = Schedule({"x": ()}, ["x"], speeds={"x": {"a": on_a, "b": 10.0}})
+        assert s.place({"a": 2, "b": 1}, {"a": 2, "b": 2}) == [("a", ("x",))], on_a
+    s = Schedule({"x": ()}, ["x"], speeds={"x": {"a": 12.6, "b": 10.0}})
+    assert s.place({"a": 2, "b": 1}, {"a": 2, "b": 2}) == [("b", ("x",))]
+
+
+def test_a_builder_without_history_for_a_target_counts_its_last_duration_anywhere() -> None:
+    # x took 10 s last time; on b it took 30 s: a, never seen, is expected at 10 s.
+    assert first_place({"b": 1, "a": 1}, {"x": {"b": 30.0}}, {"x": 10.0}) == [("a", ("x",))]
+    # On b it took 5 s: b is faster than the 10 s expected on a.
+    assert first_place({"a": 1, "b": 1}, {"x": {"b": 5.0}}, {"x": 10.0}) == [("b", ("x",))]
+    # A corrupt record (negative, not a number, infinite) counts as no record.
+    for bad in (-1.0, math.nan, math.inf):
+        assert first_place({"a": 1, "b": 1}, {"x": {"a": 30.0, "b": bad}}, {"x": 10.0}) == [
+            ("b", ("x",))
+        ]
+
+
+def test_a_batch_goes_where_its_targets_take_least_in_all() -> None:
+    # Together x and y take 5 + 30 = 35 s on a and 20 + 8 = 28 s on b; y alone decides it.
+    speeds = {"x": {"a": 5.0, "b": 20.0}, "y": {"a": 30.0, "b": 8.0}}
+    placed = first_place({"a": 1, "b": 0}, speeds, deps={"x": (), "y": ()})
+    assert placed == [("a", ("x", "y"))]  # b has no free slot: one batch, on a
+    s = Schedule({"x": (), "y": ()}, ["x", "y"], speeds=speeds, max_batch=2)
+    assert s.place({"a": 1, "b": 1}) == [("a", ("x",)), ("b", ("y",))]
+    s = Schedule({"x": (), "y": ()}, ["x", "y"], speeds=speeds)
+    s.start_batches(0)
+    assert s.expected(("x", "y"), "a") == 35.0
+    assert s.expected(("x", "y"), "b") == 28.0
+    assert s.expected(("x", "y"), "c") == 2.0  # no history anywhere: a weight of 1 each
+
+
+def test_only_the_most_critical_batch_of_a_round_goes_by_speed_the_rest_by_load() -> None:
+    # a and b have 2 slots each, both idle; x and y are each four times faster on a. x, the
+    # longer chain, takes a; y goes to b, all free, rather than to a's last slot.
+    deps = {"x": (), "y": (), "after-x": ("x",)}
+    speeds = {"x": {"a": 1.0, "b": 4.0}, "y": {"a": 1.0, "b": 4.0}}
+    s = Schedule(deps, list(deps), {"x": 4.0, "y": 4.0}, speeds=speeds, max_batch=1)
+    assert s.place({"a": 2, "b": 2}) == [("a", ("x",)), ("b", ("y",))]
+    # Alone in its round, y would take the faster a.
+    s = Schedule({"y": ()}, ["y"], {"y": 4.0}, speeds=speeds)
+    assert s.place({"b": 2, "a": 2}) == [("a", ("y",))]
+
+
+def test_the_builder_holding_the_upstream_wins_over_a_faster_one() -> None:
+    # base was built on b; svc took 2 s on a and 10 s anywhere else, but base's layers are on b.
+    deps = {"base": (), "svc": ("base",)}
+    weights, speeds = {"svc": 10.0}, {"svc": {"a": 2.0}}
+    s = Schedule(deps, list(deps), weights, speeds=speeds)
+    assert built_on(s, {"a": 0, "b": 1}) == {"base": "b"}
+    assert built_on(s, {"a": 1, "b": 1}) == {"svc": "b"}
+    # Without affinity, the faster one.
+    s = Schedule(deps, list(deps), weights, speeds=speeds)
+    built_on(s, {"a": 0, "b": 1})
+    assert built_on(s, {"b": 1, "a": 1}, affinity=False) == {"svc": "a"}
+
+
+def test_a_run_over_a_pool_places_by_history_and_keeps_each_builders_durations(
+    tmp_path: Path,
+) -> None:
+    # history.json says tools built in 60 s on a and 5 s on b: the run puts it on b, although
+    # a is listed first, and records how long it took there.
+    from orchestrator import history, run
+    from orchestrator.jobs import build_jobs
+    from tests.kit import FakeEngine, project_of
+
+    project = project_of(tmp_path, "services:\n  tools: {context: tools}\n", POOL_FILES)
+    (tmp_path / ".orch").mkdir()
+    (tmp_path / ".orch/history.json").write_text('{"tools": 60, "tools@a": 60, "tools@b": 5}')
+    a, b = FakeEngine(), FakeEngine()
+    jobset = build_jobs(project, ["tools"])
+    outcome = run.run(
+        project,
+        jobset,
+        a,
+        manifests=project.manifests(["tools"]),
+        options=run.RunOptions(),
+        test=False,
+        pool=[run.PoolEntry("a", 1, a), run.PoolEntry("b", 1, b)],
+    )
+    assert [(r.key, r.status, r.builder) for r in outcome.results] == [("tools", "built", "b")]
+    assert not a.calls and len(b.calls) == 1
+    kept = history.load(tmp_path / ".orch/history.json")
+    assert kept["tools@a"] == 60
+    assert kept["tools@b"] == kept["tools"] != 5
+
+
+POOL_FILES = {"tools/Dockerfile": "FROM busybox\n"}
