@@ -96,7 +96,19 @@ def test_distroless_nonroot_passes_and_scratch_gets_a_numeric_fix(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "image", ["golang:1.23", "node:22", "python:3.13", "rust:1.82-slim", "maven:3", "gcc:14"]
+    "image",
+    [
+        "golang:1.23",
+        "node:22",
+        "python:3.13",
+        "rust:1.82-slim",
+        "maven:3",
+        "gradle:8-jdk21",
+        "gcc:14",
+        "buildpack-deps:bookworm",
+        "eclipse-temurin:21-jdk",
+        "docker.io/library/golang:1.23@sha256:" + "0" * 64,
+    ],
 )
 def test_shipping_a_toolchain_image_is_an_error(tmp_path, image):
     (found,) = only(lint_one(tmp_path, f"FROM {image}\n{NONROOT}"), "OL102")
