@@ -359,6 +359,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
     from orchestrator import pool as pools
     from orchestrator.console import StatusView, wants_live
     from orchestrator.engine import Engine
+    from orchestrator.failures import default_retries
     from orchestrator.files import destination
     from orchestrator.interrupts import catch_interrupts
     from orchestrator.results import RunOutcome
@@ -414,7 +415,7 @@ def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any)
         max_batch=opts["max_batch"],
         fail_fast=opts["fail_fast"],
         force=opts["force"],
-        retries=retries if retries is not None else (2 if os.environ.get("CI") else 0),
+        retries=retries if retries is not None else default_retries(os.environ),
         push=push,
         # In a pool, a chain would keep a whole connected graph on one builder.
         chain=not opts["no_chain"] and not entries,

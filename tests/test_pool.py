@@ -446,3 +446,11 @@ def test_a_run_over_a_pool_places_by_history_and_keeps_each_builders_durations(
 
 
 POOL_FILES = {"tools/Dockerfile": "FROM busybox\n"}
+
+
+def test_retries_default_to_a_few_under_ci_and_none_at_a_terminal() -> None:
+    from orchestrator.failures import CI_RETRIES, default_retries
+
+    assert CI_RETRIES == 2
+    assert default_retries({"CI": "true"}) == default_retries({"CI": "1"}) == 2
+    assert default_retries({}) == default_retries({"CI": ""}) == 0
