@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.kit import docker, monorepo, report_of
+from tests.kit import REPO, docker, monorepo, report_of
 from tests.nodes import NODE2, node2_ready, throwaway_node
 
 pytestmark = pytest.mark.engine
@@ -112,6 +112,55 @@ def test_a_builder_that_does_not_answer_is_left_out(tmp_path: Path, image_prefix
     assert code == 0, out
     assert "builder orchtest-no-such-builder is left out of this run" in out
     assert {t["builder"] for t in doc["targets"].values()} == {"default"}
+
+
+def test_when_no_builder_answers_the_run_is_exit_3_naming_each(
+    tmp_path: Path, image_prefix: str
+) -> None:
+    root = monorepo(tmp_path, image_prefix, plan(DIAMOND_PLAN), DIAMOND_FILES)
+    code, out, _ = orch(root, "build", "--builder", "orchtest-no-a,orchtest-no-b")
+    assert code == 3, out
+    assert "no builder of the run answers" in out
+    assert "orchtest-no-a" in out and "orchtest-no-b" in out
+    assert "docker buildx ls" in out  # the fix
+    assert "Traceback" not in out
+
+
+def test_the_example_monorepo_over_both_nodes_publishes_only_after_every_target(
+    tmp_path: Path,
+) -> None:
+    # The README's command: the example spread over this machine's two nodes, images handed
+    # on through the loopback registry, the public tags moved once everything was built.
+    node2_ready()
+    code, out, doc = orch(
+        REPO,
+        "build",
+        "--builder",
+        f"default,{NODE2}",
+        "-j",
+        "1",  # one slot each: the two sides of the example start at once, one on each node
+        "--push",
+        "--registry",
+        REGISTRY,
+        "--force",
+        timeout=1500,
+    )
+    assert code == 0, out[-5000:]
+    targets = doc["targets"]
+    builders = {name: t["builder"] for name, t in targets.items()}
+    assert set(builders.values()) == {"default", NODE2}, builders
+    # go-toolchain and python-runtime were ready together: one of them was built on the node
+    # that did not build base, from base's versioned image pulled from the registry.
+    assert builders["go-toolchain"] != builders["python-runtime"], builders
+    for name, t in targets.items():
+        assert t["status"] == "built", (name, t)
+        assert t["versioned_image"].startswith(f"{REGISTRY}/orch/{name}:"), t
+        assert t["image"] == f"{REGISTRY}/orch/{name}:latest", t  # the public tag points at it
+    assert doc["published"] is True
+    assert "published: every target's plan tags point at" in out
+    # What the public tag gives anyone who pulls it is the image this run built.
+    worker = targets["worker"]["image"]
+    assert remote_file(worker, "/etc/passwd").count("app:") == 1
 
 
 SLOW_PLAN = """\
