@@ -43,8 +43,10 @@ DIAMOND_FILES = {
 }
 
 
-def orch(root: Path, *args: str, timeout: float = 600) -> tuple[int, str, dict[str, Any]]:
-    report = root / "report.json"
+def orch(
+    root: Path, *args: str, timeout: float = 600, report: Path | None = None
+) -> tuple[int, str, dict[str, Any]]:
+    report = report or root / "report.json"
     report.unlink(missing_ok=True)
     proc = subprocess.run(
         [sys.executable, "-m", "orchestrator", *args, "--report", str(report)],
@@ -144,6 +146,7 @@ def test_the_example_monorepo_over_both_nodes_publishes_only_after_every_target(
         REGISTRY,
         "--force",
         timeout=1500,
+        report=tmp_path / "report.json",  # not in the checkout
     )
     assert code == 0, out[-5000:]
     targets = doc["targets"]

@@ -369,6 +369,11 @@ def test_a_builder_without_history_for_a_target_counts_its_last_duration_anywher
     assert first_place({"b": 1, "a": 1}, {"x": {"b": 30.0}}, {"x": 10.0}) == [("a", ("x",))]
     # On b it took 5 s: b is faster than the 10 s expected on a.
     assert first_place({"a": 1, "b": 1}, {"x": {"b": 5.0}}, {"x": 10.0}) == [("b", ("x",))]
+    # Under a second counts as it is: a builder where x took no time at all is the fastest.
+    for took in (0.0, 0.5):
+        assert first_place({"b": 1, "a": 1}, {"x": {"a": took, "b": 5.0}}, {"x": 10.0}) == [
+            ("a", ("x",))
+        ]
     # A corrupt record (negative, not a number, infinite) counts as no record.
     for bad in (-1.0, math.nan, math.inf):
         assert first_place({"a": 1, "b": 1}, {"x": {"a": 30.0, "b": bad}}, {"x": 10.0}) == [
