@@ -8,7 +8,8 @@ heap and divides each makespan by the lower bound max(critical path, total work 
 where a target's work is its build time plus the bake cost (hand-offs can be avoided: one
 builder never pays them). Deterministic for a given --seed.
 
-A second table is a mixed pool: builder b0 builds --fast times faster than the others. The
+A second table is a mixed pool: the last builder builds --fast times faster than the others
+(listed last, so that a tie broken by pool order never favours it). The
 history of an earlier run says how long each target took on each builder; placement with it
 against placement without it (the same run with no per-builder durations).
 Run: .venv/bin/python bench/pool_bench.py [--dags 20] [--targets 200] [--slots 2]
@@ -77,6 +78,11 @@ def lower_bound(dag: Dag, builders: int, slots: int, cost: Cost) -> float:
     return max(critical, sum(work.values()) / (builders * slots))
 
 
+def fast_builder(builders: int) -> str:
+    """The mixed pool's fast builder: the last one."""
+    return f"b{builders - 1}"
+
+
 def simulate(
     dag: Dag,
     builders: int,
@@ -89,9 +95,10 @@ def simulate(
 ) -> Run:
     """Run `Schedule.place` over `builders` builders of `slots` slots while each target takes
     the bake cost, a hand-off per upstream built elsewhere, then its build time (divided by
-    `fast` on b0). With `history`, the schedule knows each target's time on each builder."""
+    `fast` on the last builder). With `history`, the schedule knows each target's time on each
+    builder."""
     capacity = {f"b{i}": slots for i in range(builders)}
-    speed = {b: fast if b == "b0" else 1.0 for b in capacity}
+    speed = {b: fast if b == fast_builder(builders) else 1.0 for b in capacity}
     speeds = (
         {n: {b: d / speed[b] for b in capacity} for n, d in dag.durations.items()}
         if history
@@ -198,7 +205,8 @@ def measure_mixed(
         without.append(b.makespan_s / bound)
         saving.append(1.0 - a.makespan_s / b.makespan_s)
         total = sum(dag.durations.values())
-        on_fast.append(sum(d for n, d in dag.durations.items() if a.placed[n] == "b0") / total)
+        fast_one = fast_builder(builders)
+        on_fast.append(sum(d for n, d in dag.durations.items() if a.placed[n] == fast_one) / total)
     return MixedRow(
         builders, cost.handoff_s, tuple(with_), tuple(without), tuple(saving), tuple(on_fast)
     )
@@ -229,7 +237,10 @@ def main() -> None:
         help="deps among the last N targets only (deep chains); default: any earlier target",
     )
     parser.add_argument(
-        "--fast", type=float, default=3.0, help="how much faster b0 is in the mixed pool"
+        "--fast",
+        type=float,
+        default=3.0,
+        help="how much faster the last builder is in the mixed pool",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -283,18 +294,16 @@ def main() -> None:
                 f"{100 * statistics.median(row.choices):6.0f}"
             )
     print()
-    print(
-        f"mixed pool: b0 builds {args.fast:g}x faster than the others; with history = each "
-        "target's duration on each builder known from an earlier run; ratio = makespan / "
-        "max(critical path on b0, work over every slot at its speed); on b0 = share of the "
-        "work placed there, with history, median %"
-    )
+    print(f"mixed pool: the last builder builds {args.fast:g}x faster than the others;")
+    print("with history = each target's duration on each builder known from an earlier run;")
+    print("ratio = makespan / max(critical path on the fast one, work over every slot at its")
+    print("speed); on fast = share of the work placed there, with history, median %")
     header = (
         f"{'k':>2} {'j':>2} {'hand-off':>8}   {'with history':^17}   {'without':^17}   "
-        f"{'saving %':^17}   {'on b0':>5}"
+        f"{'saving %':^17}   {'on fast':>8}"
     )
     print(header)
-    print(sub[: len(header) - 8] + f"   {'%':>5}")
+    print(sub[: len(header) - 11] + f"   {'%':>8}")
     print("-" * len(header))
     for handoff in args.handoff:
         cost = Cost(handoff, args.bake)
@@ -307,7 +316,7 @@ def main() -> None:
                 f"{k:>2} {args.slots:>2} {handoff:>8g}   {_spread(mixed.with_history)}   "
                 f"{_spread(mixed.without)}   "
                 f"{statistics.median(saving):5.1f} {min(saving):5.1f} {max(saving):5.1f}   "
-                f"{100 * statistics.median(mixed.on_fast):5.0f}"
+                f"{100 * statistics.median(mixed.on_fast):8.0f}"
             )
     print()
     print(f"({time.perf_counter() - clock:.1f} s)")

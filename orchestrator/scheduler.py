@@ -214,18 +214,17 @@ class Schedule:
         *,
         affinity: bool = True,
     ) -> list[tuple[str, tuple[str, ...]]]:
-        """Start batches as `start_batches` does over every free slot of the pool, and put each
-        on a builder with a free slot: the one that built most of its upstream targets (their
-        layers are warm there, no hand-off through a registry); among those, the least loaded.
-        The first batch, the most critical, goes to the builder its history says builds it
-        fastest, or nearly (within `FASTER`), before load counts: the critical path gets the
-        fast machine, while the rest spread by load rather than fill the fast machine with
-        work that can wait. (builder, batch) pairs. Without `affinity`, upstreams do not count."""
+        """Start batches as `start_batches` does over every free slot of the pool, and put each,
+        most critical first, on a builder with a free slot: the one that built most of its
+        upstream targets (their layers are warm there, no hand-off through a registry); among
+        those, one whose history says it builds the batch fastest, or nearly (within `FASTER`);
+        among those, the least loaded. (builder, batch) pairs. Without `affinity`, upstream
+        builders do not count."""
         open_ = {b: n for b, n in free.items() if n > 0}
         capacity = capacity or free
         index = {b: i for i, b in enumerate(free)}
         placed: list[tuple[str, tuple[str, ...]]] = []
-        for i, batch in enumerate(self.start_batches(sum(open_.values()))):
+        for batch in self.start_batches(sum(open_.values())):
             votes = Counter(
                 self._built_on[up]
                 for name in batch
@@ -235,10 +234,9 @@ class Schedule:
             candidates = [b for b, n in open_.items() if n > 0]
             most = max(votes[b] for b in candidates)
             candidates = [b for b in candidates if votes[b] == most]
-            if i == 0:
-                took = {b: self.expected(batch, b) for b in candidates}
-                fastest = min(took.values())
-                candidates = [b for b in candidates if took[b] <= fastest * FASTER]
+            took = {b: self.expected(batch, b) for b in candidates}
+            fastest = min(took.values())
+            candidates = [b for b in candidates if took[b] <= fastest * FASTER]
             best = max(candidates, key=lambda b: (open_[b] / max(capacity.get(b, 1), 1), -index[b]))
             open_[best] -= 1
             placed.append((best, batch))

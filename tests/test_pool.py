@@ -395,16 +395,14 @@ def test_a_batch_goes_where_its_targets_take_least_in_all() -> None:
     assert s.expected(("x", "y"), "c") == 2.0  # no history anywhere: a weight of 1 each
 
 
-def test_only_the_most_critical_batch_of_a_round_goes_by_speed_the_rest_by_load() -> None:
-    # a and b have 2 slots each, both idle; x and y are each four times faster on a. x, the
-    # longer chain, takes a; y goes to b, all free, rather than to a's last slot.
-    deps = {"x": (), "y": (), "after-x": ("x",)}
-    speeds = {"x": {"a": 1.0, "b": 4.0}, "y": {"a": 1.0, "b": 4.0}}
-    s = Schedule(deps, list(deps), {"x": 4.0, "y": 4.0}, speeds=speeds, max_batch=1)
-    assert s.place({"a": 2, "b": 2}) == [("a", ("x",)), ("b", ("y",))]
-    # Alone in its round, y would take the faster a.
-    s = Schedule({"y": ()}, ["y"], {"y": 4.0}, speeds=speeds)
-    assert s.place({"b": 2, "a": 2}) == [("a", ("y",))]
+def test_batches_that_start_together_fill_the_faster_builder_then_go_by_load() -> None:
+    # a has 2 slots, b and c 2 each, all idle; x, y and z are each four times faster on a.
+    # x and y take a's two slots; z goes to the least loaded of the others (both all free:
+    # the first listed, b).
+    deps = {"x": (), "y": (), "z": ()}
+    speeds = {n: {"a": 1.0, "b": 4.0, "c": 4.0} for n in deps}
+    s = Schedule(deps, list(deps), dict.fromkeys(deps, 4.0), speeds=speeds, max_batch=1)
+    assert s.place({"b": 2, "c": 2, "a": 2}) == [("a", ("x",)), ("a", ("y",)), ("b", ("z",))]
 
 
 def test_the_builder_holding_the_upstream_wins_over_a_faster_one() -> None:
