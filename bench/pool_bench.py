@@ -9,9 +9,9 @@ where a target's work is its build time plus the bake cost (hand-offs can be avo
 builder never pays them). Deterministic for a given --seed.
 
 A second table is a mixed pool: the last builder builds --fast times faster than the others
-(listed last, so that a tie broken by pool order never favours it). The
-history of an earlier run says how long each target took on each builder; placement with it
-against placement without it (the same run with no per-builder durations).
+(last, so that a tie broken by pool order never favours it). Placement that knows, from an
+earlier run's history, how long each target takes on each builder, against placement that
+does not (the same run with no per-builder durations).
 Run: .venv/bin/python bench/pool_bench.py [--dags 20] [--targets 200] [--slots 2]
      [--handoff 0 5 20] [--bake 2] [--window N] [--fast 3] [--seed 0]
 """
