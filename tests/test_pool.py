@@ -11,7 +11,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from orchestrator.errors import PlanError, UsageError
 from orchestrator.failures import backoff_s, classify
+from orchestrator.plan import Plan
+from orchestrator.pool import Choice, check_registry, choose
 from orchestrator.scheduler import BuilderLost, Member, RunResult, Schedule, TargetOutcome
 from orchestrator.scheduler import run_schedule as schedule_run
 from tests.test_scheduler import on_mock_clock
@@ -457,3 +460,60 @@ def test_retries_default_to_a_few_under_ci_and_none_at_a_terminal() -> None:
     assert CI_RETRIES == 2
     assert default_retries({"CI": "true"}) == default_retries({"CI": "1"}) == 2
     assert default_retries({}) == default_retries({"CI": ""}) == 0
+
+
+# --- which builders, and whether the plan can use them ---------------------------------------
+
+
+POOL_PLAN = """\
+builders: [default, {name: big-box, jobs: 8}]
+services:
+  a1: {context: a1}
+  a2: {context: a2}
+  a3: {context: a3}
+  a4: {context: a4}
+  a5: {context: a5}
+  a6: {context: a6, registry: "localhost:5000"}
+  a7: {context: a7}
+"""
+
+
+def pool_plan(tmp_path: Path) -> Plan:
+    from tests.kit import project_of
+
+    files = {f"a{i}/Dockerfile": "FROM busybox\n" for i in range(1, 8)}
+    return project_of(tmp_path, POOL_PLAN, files).plan
+
+
+def test_the_builder_option_wins_over_the_plan_and_gives_each_the_run_s_slots(
+    tmp_path: Path,
+) -> None:
+    plan = pool_plan(tmp_path)
+    assert choose(plan, None, 4) == (Choice("default", 4), Choice("big-box", 8))
+    assert choose(plan, " x , y", 2) == (Choice("x", 2), Choice("y", 2))
+    for bad, why in (("a,,b", "an empty builder name"), ("a,b,a", "names a builder twice")):
+        with pytest.raises(UsageError, match=why) as caught:
+            choose(plan, bad, 2)
+        assert repr(bad) in caught.value.message and caught.value.hint
+
+
+def test_a_pool_or_a_push_needs_a_registry_on_every_target_it_builds(tmp_path: Path) -> None:
+    plan = pool_plan(tmp_path)
+    names = [f"a{i}" for i in range(1, 8)]
+    two = (Choice("default", 2), Choice("big-box", 2))
+    check_registry(plan, names, two[:1], push=False, cli=True)  # one builder: no hand-off
+    check_registry(plan, ["a6"], two, push=True, cli=True)  # a6 has one
+    with pytest.raises(PlanError) as caught:
+        check_registry(plan, names, two, push=False, cli=False)
+    message = caught.value.message
+    assert message.startswith("a run over several builders (builders: default,big-box) hands")
+    assert message.endswith("and a1, a2, a3, a4, a5 and 1 more have no registry:")
+    assert caught.value.location == plan.builders_at  # the plan's builders: line
+    assert "registry: localhost:5000" in (caught.value.hint or "")
+    with pytest.raises(PlanError) as caught:
+        check_registry(plan, ["a7"], two, push=False, cli=True)
+    assert "(--builder default,big-box)" in caught.value.message
+    assert caught.value.message.endswith("and a7 has no registry:")
+    assert caught.value.location == plan.targets["a7"].location  # the target without one
+    with pytest.raises(PlanError, match=r"^--push publishes the plan's tags in a registry, and a7"):
+        check_registry(plan, ["a7"], two[:1], push=True, cli=True)
