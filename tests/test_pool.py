@@ -206,6 +206,12 @@ def test_pool_checks() -> None:
             "transient",
         ),
         ("failed to solve: unknown blob sha256:00 in history", "transient"),
+        (
+            "failed to solve: Canceled: error writing layer blob: Canceled: grpc: the client "
+            "connection is closing: context canceled",
+            "transient",
+        ),
+        ("failed to solve: Canceled: context canceled", "build"),  # not on its own
         ("failed to solve: Unavailable: error reading from server: EOF", "engine-gone"),
         ("Cannot connect to the Docker daemon at unix:///tmp/d2/docker.sock", "engine-gone"),
         ("failed to read dockerfile: open Dockerfile: no such file or directory", "build"),
