@@ -164,8 +164,8 @@ class Schedule:
         self._order = tuple(order)
         self._deps = {name: tuple(dict.fromkeys(deps[name])) for name in self._order}
         self._below = dependents(self._deps)
-        self.priority: Mapping[str, float] = priorities(self._deps, weights)
         self._weights = {n: _weight(weights, n) for n in self._order}
+        self.priority: Mapping[str, float] = priorities(self._deps, self._weights)
         self._speeds = speeds or {}  # target -> builder -> its last duration there, s
         self._rank = {n: (-self.priority[n], i) for i, n in enumerate(self._order)}
         self._max_batch = max_batch

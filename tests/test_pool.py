@@ -11,12 +11,15 @@ from pathlib import Path
 import anyio
 import pytest
 
+from orchestrator import history, run
 from orchestrator.errors import PlanError, UsageError
-from orchestrator.failures import backoff_s, classify
+from orchestrator.failures import CI_RETRIES, backoff_s, classify, default_retries
+from orchestrator.jobs import build_jobs
 from orchestrator.plan import Plan
 from orchestrator.pool import Choice, check_registry, choose
 from orchestrator.scheduler import BuilderLost, Member, RunResult, Schedule, TargetOutcome
 from orchestrator.scheduler import run_schedule as schedule_run
+from tests.kit import FakeEngine, project_of
 from tests.test_scheduler import on_mock_clock
 
 
@@ -398,7 +401,6 @@ def test_a_batch_goes_where_its_targets_take_least_in_all() -> None:
     s = Schedule({"x": (), "y": ()}, ["x", "y"], speeds=speeds, max_batch=2)
     assert s.place({"a": 1, "b": 1}) == [("a", ("x",)), ("b", ("y",))]
     s = Schedule({"x": (), "y": ()}, ["x", "y"], speeds=speeds)
-    s.start_batches(0)
     assert s.expected(("x", "y"), "a") == 35.0
     assert s.expected(("x", "y"), "b") == 28.0
     assert s.expected(("x", "y"), "c") == 2.0  # no history anywhere: a weight of 1 each
@@ -427,15 +429,14 @@ def test_the_builder_holding_the_upstream_wins_over_a_faster_one() -> None:
     assert built_on(s, {"b": 1, "a": 1}, affinity=False) == {"svc": "a"}
 
 
+POOL_FILES = {"tools/Dockerfile": "FROM busybox\n"}
+
+
 def test_a_run_over_a_pool_places_by_history_and_keeps_each_builders_durations(
     tmp_path: Path,
 ) -> None:
     # history.json says tools built in 60 s on a and 5 s on b: the run puts it on b, although
     # a is listed first, and records how long it took there.
-    from orchestrator import history, run
-    from orchestrator.jobs import build_jobs
-    from tests.kit import FakeEngine, project_of
-
     project = project_of(tmp_path, "services:\n  tools: {context: tools}\n", POOL_FILES)
     (tmp_path / ".orch").mkdir()
     (tmp_path / ".orch/history.json").write_text('{"tools": 60, "tools@a": 60, "tools@b": 5}')
@@ -457,12 +458,7 @@ def test_a_run_over_a_pool_places_by_history_and_keeps_each_builders_durations(
     assert kept["tools@b"] == kept["tools"] != 5
 
 
-POOL_FILES = {"tools/Dockerfile": "FROM busybox\n"}
-
-
 def test_retries_default_to_a_few_under_ci_and_none_at_a_terminal() -> None:
-    from orchestrator.failures import CI_RETRIES, default_retries
-
     assert CI_RETRIES == 2
     assert default_retries({"CI": "true"}) == default_retries({"CI": "1"}) == 2
     assert default_retries({}) == default_retries({"CI": ""}) == 0
@@ -485,8 +481,6 @@ services:
 
 
 def pool_plan(tmp_path: Path) -> Plan:
-    from tests.kit import project_of
-
     files = {f"a{i}/Dockerfile": "FROM busybox\n" for i in range(1, 8)}
     return project_of(tmp_path, POOL_PLAN, files).plan
 

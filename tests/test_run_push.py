@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from orchestrator.buildlog import BakeResult
 from orchestrator.errors import EngineError
 from orchestrator.interrupts import Interrupts
 from orchestrator.jobs import build_jobs
@@ -100,7 +101,9 @@ def test_an_interrupt_leaves_every_public_tag_where_it_was(project: Project) -> 
     interrupts = Interrupts()
 
     class Interrupted(FakeEngine):
-        async def bake(self, bake_file: Path, names: Sequence[str], *, cwd: Path):  # type: ignore[no-untyped-def]
+        async def bake(
+            self, bake_file: Path, names: Sequence[str], *, cwd: Path
+        ) -> dict[str, BakeResult]:
             if "web" in names:  # base built and pushed; the interrupt comes during web's bake
                 interrupts.handle(signal.SIGINT, None)
                 self.hold = anyio.Event()  # never set: only the interrupt ends this bake
