@@ -394,6 +394,30 @@ def test_read_dockerfile_reads_bytes_and_names_an_unreadable_file(tmp_path: Path
         read_dockerfile(path)
 
 
+def test_a_line_over_65535_bytes_is_refused_where_it_is_as_buildkit_refuses_it(
+    tmp_path: Path,
+) -> None:
+    # BuildKit's scanner holds 64 KiB: 65,535 bytes and the LF fit, one byte more does not.
+    fits = "RUN echo " + "x" * (65_535 - len("RUN echo "))
+    assert len(parse(f"FROM alpine\n{fits}\n").stages) == 1
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(f"FROM alpine\nRUN true\n{fits}x\n".encode())
+    with pytest.raises(PlanError) as info:
+        read_dockerfile(path)
+    err = info.value
+    assert err.location == Location(path, 3, 1)
+    assert "65,536 bytes" in err.message and "65,535" in err.message
+    assert err.hint is not None and "continuation" in err.hint and "COPY" in err.hint
+    # Bytes, not characters: 21,846 three-byte letters are 65,538 bytes.
+    assert error("FROM alpine\nLABEL a=" + "\u20ac" * 21_846 + "\n").location == Location(
+        PATH, 2, 1
+    )
+    # A CR before the LF is part of the line; so is a heredoc body line.
+    assert error(f"FROM alpine\r\n{fits}\r\n").location == Location(PATH, 2, 1)
+    heredoc = f"FROM alpine\nRUN <<EOF\n{fits}x\nEOF\n"
+    assert error(heredoc).location == Location(PATH, 3, 1)
+
+
 def test_read_dockerfile_passes_build_args(tmp_path: Path) -> None:
     path = tmp_path / "Dockerfile"
     path.write_text("ARG TAG=1\nFROM app:$TAG\n")

@@ -51,6 +51,13 @@ _NON_SPACE = re.compile(r"\S+")
 _HEREDOC = re.compile(r"([0-9]*)<<(-?)([^<]*)")
 _JSON = json.JSONDecoder()
 
+# BuildKit reads a Dockerfile with Go's bufio.Scanner and its 64 KiB buffer: a physical line
+# of more bytes than this, its LF left out (a CR or a byte order mark counted), is refused
+# with "dockerfile line greater than max allowed size of 65535".
+MAX_LINE_BYTES = 64 * 1024 - 1
+# No line of fewer characters can be over the limit in UTF-8 (4 bytes at most a character).
+_SHORT_ENOUGH = MAX_LINE_BYTES // 4
+
 
 class Segment(NamedTuple):
     """Where one physical line starts in an instruction joined from continuation lines."""
@@ -221,6 +228,34 @@ class Lexer:
                     break
                 body.append(candidate.lstrip("\t") if chomp else candidate)
             self.heredocs.setdefault(instruction.line, []).append(tuple(body))
+
+
+def long_line(text: str) -> tuple[int, int] | None:
+    """(line, size in bytes) of the first physical line BuildKit refuses as too long; None
+    when every line fits."""
+    if len(text) <= _SHORT_ENOUGH:
+        return None
+    for number, line in enumerate(text.split("\n"), 1):
+        if len(line) > _SHORT_ENOUGH:
+            size = len(line.encode("utf-8", "surrogatepass"))
+            if size > MAX_LINE_BYTES:
+                return number, size
+    return None
+
+
+def check_line_sizes(text: str, path: Path) -> None:
+    """A PlanError at the first line of `text` longer than BuildKit reads (65,535 bytes)."""
+    found = long_line(text)
+    if found is None:
+        return
+    number, size = found
+    raise PlanError(
+        f"line {number} is {size:,} bytes long, and BuildKit refuses a Dockerfile line "
+        f"over {MAX_LINE_BYTES:,} bytes",
+        location=Location(path, number, 1),
+        hint="split it over several lines, each ending in a `\\` continuation, or move the "
+        "data into a file in the context and COPY it",
+    )
 
 
 def _place(segments: tuple[Segment, ...], offset: int) -> tuple[int, int]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.dockerfile.lexer import Flag, Instruction, Lexer, mount_from
+from orchestrator.dockerfile.lexer import Flag, Instruction, Lexer, check_line_sizes, mount_from
 from orchestrator.dockerfile.model import COPY_FROM, FROM, RUN_MOUNT, Dockerfile, Ref, Stage
 from orchestrator.dockerfile.shellwords import SubstitutionError, expand, split_words
 
@@ -45,6 +45,7 @@ class _Pending:
 
 def parse(text: str, path: Path, build_args: Mapping[str, str]) -> Dockerfile:
     """Parse Dockerfile `text`; `build_args` override ARG defaults before the first FROM."""
+    check_line_sizes(text, path)
     return _Reader(Lexer(text, path), build_args).read()
 
 
