@@ -3,10 +3,10 @@ each one on its Dockerfile line in a pull request."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from orchestrator import jsontext
 from orchestrator.console import printable
 from orchestrator.github import MESSAGE_LIMIT, escape_data, escape_property
 from orchestrator.lint.findings import Finding
@@ -74,7 +74,7 @@ def as_json(report: Report) -> str:
         "findings": [asdict(f) for f in report.findings],
         "run_warnings": list(report.warnings),
     }
-    return json.dumps(document, indent=2) + "\n"
+    return jsontext.dumps(document, indent=2) + "\n"  # a file name's odd bytes as \xHH
 
 
 _COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
