@@ -1,10 +1,11 @@
 """The scheduler's builder on the engine: one `docker buildx bake` per batch of ready jobs.
 
 For each batch it leases the jobs' caches, writes the bake file into the run's directory, runs
-bake, keeps or drops each cache export, points the plan's tags at what was built (or, with
-`--push`, holds them back for the end of the run), writes each job's log, and makes each job's
-`JobResult`. In a run over a pool, `on` gives the scheduler one builder per engine; a failure
-worth a retry is reported as one, and an engine that stopped answering as `BuilderLost`.
+bake, keeps or drops each cache export, writes each job's log, and makes each job's
+`JobResult`. It builds versioned images only: budgets and the plan's tags are the run's later
+steps (orchestrator.run), which see every image the run ends with, built or found. In a run
+over a pool, `on` gives the scheduler one builder per engine; a failure worth a retry is
+reported as one, and an engine that stopped answering as `BuilderLost`.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from typing import Protocol
 
 import anyio
 
-from orchestrator import failures, images, sizes
+from orchestrator import failures, images
 from orchestrator.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
 from orchestrator.buildlog import BakeResult
 from orchestrator.cache import CacheLease, lease
-from orchestrator.dockerfile.lexer import instruction_lines
 from orchestrator.engine import ImageInfo
 from orchestrator.errors import EngineError, OrchError
 from orchestrator.jobs import Job, JobSet
-from orchestrator.plan import Target
 from orchestrator.project import Project
 from orchestrator.results import Attempt, Invocation, JobResult, Status
 from orchestrator.scheduler import BuilderLost, OutcomeStatus, TargetOutcome
@@ -44,15 +43,6 @@ class BakeEngine(images.ImageStore, Protocol):
     async def check_async(self) -> None:
         """Raise EngineError unless the engine (and its builder) answers."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Deferred:
-    """Tags held back until the whole run succeeded (`--push`): what moves where."""
-
-    target: Target
-    ref: str  # the versioned reference the build has
-    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +69,6 @@ class EngineBuilder:
     job_versions: Mapping[str, str]  # by job key
     absent_secrets: frozenset[tuple[str, str]] = frozenset()
     previous_sizes: Mapping[str, int] = field(default_factory=dict)  # by job key
-    defer_tags: bool = False  # `--push`: the plan's tags move only once every job succeeded
-    deferred: dict[str, Deferred] = field(default_factory=dict)  # by job key
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
     results: dict[str, JobResult] = field(default_factory=dict)
     _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
@@ -202,36 +190,23 @@ class EngineBuilder:
             if not job.test and _built(baked.get(bake_name(job.key)))
         ]
         found = await engine.inspect(refs) if refs else {}
-        budgets = {
-            job.key: error
-            for job in jobs
-            if (error := await self._over_budget(job, found, engine)) is not None
-        }
-        published: dict[str, str | None] = {}
         unpacked: dict[str, int] = {}
-
-        async def publish(job: Job) -> None:
-            published[job.key] = await self._publish(job, engine)
 
         async def measure(ref: str) -> None:
             with contextlib.suppress(OrchError):
                 unpacked[ref] = sum(size for size, _ in await engine.history(ref))
 
-        # Every job's tag moves and size look-up at once: each is a docker call.
+        # Every size look-up at once: each is a docker call.
         async with anyio.create_task_group() as tg:
             for ref in found:
                 tg.start_soon(measure, ref)
-            for job in jobs:
-                got = baked.get(bake_name(job.key))
-                if _built(got) and job.key not in cache_errors and job.key not in budgets:
-                    tg.start_soon(publish, job)
         self._unpacked.update(unpacked)
         for job in jobs:
             got = baked.get(bake_name(job.key))
             if got is None:
                 self._fail(job, missing, on)
             elif got.status != "cancelled":
-                error = cache_errors.get(job.key) or budgets.get(job.key) or published.get(job.key)
+                error = cache_errors.get(job.key)
                 self._record(job, got, path, found, error, on)
 
     async def _check_gone(
@@ -255,42 +230,6 @@ class EngineBuilder:
             raise BuilderLost(on, said) from None
         if unreachable is not None:  # it answers now: this is no reason to move the jobs
             raise unreachable
-
-    async def _over_budget(
-        self, job: Job, found: Mapping[str, ImageInfo], engine: BakeEngine
-    ) -> str | None:
-        """Why a built image breaks its target's `max_size`, with its largest layers; or None."""
-        t = job.target
-        info = found.get(hand_off_ref(t, self.versions)) if not job.test else None
-        if t.max_size is None or info is None or info.size_bytes <= t.max_size:
-            return None
-        try:
-            history = await engine.history(info.ref)
-            lines = instruction_lines(t.dockerfile)
-        except (OrchError, OSError):
-            history, lines = [], []
-        message = sizes.over_budget(info.size_bytes, t.max_size, sizes.join_layers(history, lines))
-        where = f" (max_size at {t.max_size_at})" if t.max_size_at else ""
-        return message.replace("\n", f"{where}\n", 1) if "\n" in message else message + where
-
-    async def _publish(self, job: Job, engine: BakeEngine) -> str | None:
-        """Point the plan's tags at a build that succeeded (or hold them back for the end of
-        the run); the error if that failed."""
-        if job.test:
-            return None
-        t = job.target
-        ref = hand_off_ref(t, self.versions)
-        tags = tuple(tag for tag in t.tags if tag != ref)
-        try:
-            if self.defer_tags:
-                self.deferred[job.key] = Deferred(t, ref, tags)
-            else:
-                await images.point_tags(engine, t, ref, tags)
-        except OrchError as exc:
-            return f"built as {ref}, but the plan's tags could not be moved to it: {exc.message}"
-        with contextlib.suppress(OSError):  # only `orch why` reads it, and says when it is missing
-            self.run_dir.save_manifest(t.name, self.manifests[t.name].to_json())
-        return None
 
     def _record(
         self,
@@ -322,7 +261,6 @@ class EngineBuilder:
             status=status,
             duration_s=got.duration_s,
             version=short(self.job_versions[job.key]),
-            image=job.image if built and not self.defer_tags else None,
             versioned_image=versioned if built else None,
             digest=(info.digest if info else got.digest) if built and versioned else None,
             size_bytes=info.size_bytes if info else None,

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from orchestrator import __version__
+from orchestrator.defaults import DEFAULT_MAX_BATCH, DEFAULT_PARALLEL
 from orchestrator.errors import (
-    EXIT_ENGINE,
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     OrchError,
@@ -26,10 +25,6 @@ if TYPE_CHECKING:
     from orchestrator.project import Project
 
 DEFAULT_PLAN = "buildplan.yaml"
-# Targets per bake: with the default -j 4, at most 40 in flight. One dockerd 26 here failed
-# every bake once 4 bakes of 25 ran at once, or one plain bake of 100 tiny targets, while 4
-# bakes of 10 never failed and built as fast (bench/big_plan_bench.py).
-DEFAULT_MAX_BATCH = 10
 
 
 def _project(ctx: click.Context, registry: str | None = None) -> Project:
@@ -267,12 +262,13 @@ def lint_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, hadolint: b
     ctx.exit(lint_command(_project(ctx), targets, fmt, use_hadolint=hadolint))
 
 
-def _run_options(fn: Any) -> Any:
+def _engine_options(fn: Any) -> Any:
+    """The options of every command that builds, `orch dev` included."""
     fn = click.option(
         "-j",
         "--parallel",
         type=click.IntRange(1, 64),
-        default=4,
+        default=DEFAULT_PARALLEL,
         show_default=True,
         help="Bake invocations at once (each builds the targets ready together).",
     )(fn)
@@ -285,16 +281,12 @@ def _run_options(fn: Any) -> Any:
         help="Most targets one bake invocation builds: BuildKit fails whole bakes with "
         "'no such job' or a deadline once about 75-100 targets are in flight at once.",
     )(fn)
-    fn = click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")(fn)
     fn = click.option(
         "--no-chain",
         is_flag=True,
         help="Build each level in a bake of its own, after the images it builds on were "
         "exported (default: a target goes into its upstream's bake, linked, when that bake "
         "holds every upstream of it still to build).",
-    )(fn)
-    fn = click.option(
-        "--keep-going", is_flag=True, help="Build what does not depend on a failure (default)."
     )(fn)
     fn = click.option(
         "--builder",
@@ -309,6 +301,27 @@ def _run_options(fn: Any) -> Any:
         "reset connection, a lost builder session (default: 2 under CI, else 0).",
     )(fn)
     fn = click.option(
+        "--pull",
+        is_flag=True,
+        help="Look every external base image up in its registry first: a refreshed one "
+        "rebuilds what uses it.",
+    )(fn)
+    return click.option(
+        "--registry",
+        metavar="HOST[:PORT]",
+        help="Push every image there, and hand images on through it, as if the plan's "
+        "defaults said `registry: HOST[:PORT]` (a target's own registry: stays).",
+    )(fn)
+
+
+def _run_options(fn: Any) -> Any:
+    """The options of `orch build` and `orch test`."""
+    fn = _engine_options(fn)
+    fn = click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")(fn)
+    fn = click.option(
+        "--keep-going", is_flag=True, help="Build what does not depend on a failure (default)."
+    )(fn)
+    fn = click.option(
         "--force", is_flag=True, help="Build every selected target, even those up to date."
     )(fn)
     fn = _since_option(fn)
@@ -317,18 +330,6 @@ def _run_options(fn: Any) -> Any:
         type=click.Choice(["github", "none"]),
         default=None,
         help="Write results where that CI looks (default: github when GITHUB_ACTIONS=true).",
-    )(fn)
-    fn = click.option(
-        "--pull",
-        is_flag=True,
-        help="Look every external base image up in its registry first: a refreshed one "
-        "rebuilds what uses it.",
-    )(fn)
-    fn = click.option(
-        "--registry",
-        metavar="HOST[:PORT]",
-        help="Push every image there, and hand images on through it, as if the plan's "
-        "defaults said `registry: HOST[:PORT]` (a target's own registry: stays).",
     )(fn)
     return click.option(
         "--report",
@@ -351,109 +352,58 @@ def _registry_option(registry: str | None) -> str | None:
     return registry
 
 
-def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any) -> int:
-    """load the plan -> select jobs -> check the engine -> run -> summary -> report."""
-    import anyio
-
-    from orchestrator import ci, jobs, report, resolve, run
-    from orchestrator import pool as pools
-    from orchestrator.console import StatusView, wants_live
-    from orchestrator.engine import Engine
+def _request(targets: Sequence[str], *, test: bool, **opts: Any) -> Any:
+    """The pipeline's request from the options of build, test and dev."""
     from orchestrator.failures import default_retries
     from orchestrator.files import destination
-    from orchestrator.interrupts import catch_interrupts
-    from orchestrator.results import RunOutcome
+    from orchestrator.pipeline import Request
+    from orchestrator.run import RunOptions
 
-    if opts["fail_fast"] and opts["keep_going"]:
+    if opts.get("fail_fast") and opts.get("keep_going"):
         raise UsageError("--fail-fast and --keep-going contradict each other", hint="pick one")
-    out = destination(opts["report"]) if opts["report"] is not None else None
-    junit_out = destination(opts["junit"]) if opts.get("junit") else None
-    project = _project(ctx, _registry_option(opts["registry"]))
-    affected = _affected(project, opts["since"])
-    if affected is not None:
-        pool = list(targets) or list(project.plan.services)
-        if test:
-            pool = [n for n in pool if project.plan.targets[n].tests] if not targets else pool
-        targets = _by_since(pool, affected)
-        if not targets:
-            click.echo(
-                f"nothing to {'test' if test else 'build'}: no change since "
-                f"{affected.ref} affects {'them' if pool else 'the plan'}",
-                err=True,
-            )
-            nothing = RunOutcome(results=(), test=test)
-            if out is not None:
-                out.write(json.dumps(report.document(nothing), indent=2) + "\n")
-            if junit_out is not None:
-                from orchestrator.junit import junit_xml
-
-                junit_out.write(junit_xml(nothing))
-            return EXIT_OK
-    jobset = jobs.select_test_jobs(project, targets) if test else jobs.build_jobs(project, targets)
-    names = sorted({job.target.name for job in jobset.jobs.values()})
-    parallel = opts["jobs_alias"] or opts["parallel"]
-    choices = pools.choose(project.plan, opts["builder"], parallel)
-    push = bool(opts.get("push"))
-    pools.check_registry(project.plan, names, choices, push=push, cli=opts["builder"] is not None)
-    entries: list[run.PoolEntry] = []
-    left_out: list[str] = []
-    if len(choices) > 1:
-        engines, left_out = anyio.run(lambda: pools.open_pool(choices, pull=opts["pull"]))
-        slots = {c.name: c.slots for c in choices}
-        entries = [run.PoolEntry(e.name, slots[e.name], e) for e in engines]
-        engine = engines[0]
-    else:
-        engine = Engine(builder=choices[0].name if choices else None, pull=opts["pull"])
-        if choices:
-            engine.check()  # else the first engine call finds out, one round trip fewer
-    manifests = anyio.run(
-        lambda: resolve.versions(project, names, engine, pull=opts["pull"])
-    ).manifests
-    retries = opts["retries"]
-    options = run.RunOptions(
-        parallel=parallel,
+    retries = opts.get("retries")
+    options = RunOptions(
+        parallel=opts.get("jobs_alias") or opts["parallel"],
         max_batch=opts["max_batch"],
-        fail_fast=opts["fail_fast"],
-        force=opts["force"],
+        fail_fast=bool(opts.get("fail_fast")),
+        force=bool(opts.get("force")),
         retries=retries if retries is not None else default_retries(os.environ),
-        push=push,
-        # In a pool, a chain would keep a whole connected graph on one builder.
-        chain=not opts["no_chain"] and not entries,
+        push=bool(opts.get("push")),
+        chain=not opts["no_chain"],
     )
-    view = StatusView(list(jobset.order), live=wants_live(sys.stderr))
-    for warning in left_out:
-        view.print(f"warning: {warning}")
-    with catch_interrupts() as interrupts:
-        with view:
-            outcome = run.run(
-                project,
-                jobset,
-                engine,
-                manifests=manifests,
-                options=options,
-                test=test,
-                on_event=view.event,
-                on_place=view.place,
-                interrupts=interrupts,
-                pool=entries,
-            )
-        report.summary(view, outcome)
-        if out is not None:
-            out.write(json.dumps(report.document(outcome), indent=2) + "\n")
-        if junit_out is not None:
-            from orchestrator.junit import junit_xml
+    return Request(
+        test=test,
+        targets=tuple(targets),
+        since=opts.get("since"),
+        builder=opts.get("builder"),
+        pull=bool(opts.get("pull")),
+        options=options,
+        report=destination(opts["report"]) if opts.get("report") is not None else None,
+        junit=destination(opts["junit"]) if opts.get("junit") else None,
+        ci=opts.get("ci"),
+    )
 
-            junit_out.write(junit_xml(outcome))
-        github_files = ci.target_from(ci=opts["ci"]) if opts["ci"] != "none" else None
-        if github_files is not None:
-            hit = sorted(affected.targets) if affected is not None else list(jobset.order)
-            for warning in ci.write_github(github_files, project, outcome, affected=hit):
-                view.print(f"warning: {warning}")
-    if outcome.interrupted:
-        return EXIT_INTERRUPTED
-    if outcome.engine_gone:
-        return EXIT_ENGINE
-    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+def _run(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any) -> int:
+    """The pipeline (orchestrator.pipeline) for `orch build` and `orch test`."""
+    import anyio
+
+    from orchestrator import pipeline
+    from orchestrator.console import StatusView, wants_live
+    from orchestrator.errors import unwrapped
+    from orchestrator.interrupts import catch_interrupts
+
+    request = _request(targets, test=test, **opts)
+    project = _project(ctx, _registry_option(opts["registry"]))
+
+    def view_for(order: Sequence[str]) -> StatusView:
+        return StatusView(list(order), live=wants_live(sys.stderr))
+
+    with catch_interrupts() as interrupts:
+        ran = anyio.run(
+            lambda: unwrapped(pipeline.run(project, request, view_for, interrupts=interrupts))
+        )
+    return int(ran.exit_code)
 
 
 @cli.command("build")
@@ -491,17 +441,44 @@ def test_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> No
 @click.option("--run", "run_container", is_flag=True, help="Run its container after each build.")
 @click.option("-p", "--port", "ports", multiple=True, help="Publish a port, as docker run -p.")
 @click.option("-e", "--env", multiple=True, help="Set NAME=VALUE in the container (or pass NAME).")
-@click.option("--builder", help="The buildx builder to use (default: the current one).")
+@_engine_options
 @click.pass_context
-def dev_cmd(ctx: click.Context, /, service: str, args: tuple[str, ...], **opts: Any) -> None:
+def dev_cmd(
+    ctx: click.Context,
+    /,
+    service: str,
+    args: tuple[str, ...],
+    run_container: bool,
+    ports: tuple[str, ...],
+    env: tuple[str, ...],
+    **opts: Any,
+) -> None:
     """Build SERVICE and what it needs, then rebuild on every edit of their inputs.
 
     With --run, (re)start its container after each successful build, as the plan's `dev:`
     entry says (ports, env, command), with ARGS after `--` as its command. Ctrl-C stops all.
+    Each build is the pipeline of `orch build SERVICE`, with these options.
     """
     from orchestrator.dev import command
 
-    ctx.exit(command(Path(ctx.obj["plan"]), service, args=args, **opts))
+    if opts["builder"] and "," in opts["builder"]:
+        raise UsageError(
+            f"--builder {opts['builder']!r}: orch dev builds on one builder",
+            hint="name one, such as --builder " + opts["builder"].split(",")[0],
+        )
+    request = _request((service,), test=False, ci="none", **opts)
+    ctx.exit(
+        command(
+            Path(ctx.obj["plan"]),
+            service,
+            request=request,
+            registry=_registry_option(opts["registry"]),
+            run_container=run_container,
+            ports=ports,
+            env=env,
+            args=args,
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

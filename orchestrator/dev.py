@@ -15,6 +15,7 @@ containers and the change stream handed in.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import math
 import os
@@ -22,13 +23,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TextIO
 
 import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from orchestrator import jobs, report, resolve, run
+from orchestrator import pipeline
 from orchestrator.bake import hand_off_ref
 from orchestrator.builder import BakeEngine
 from orchestrator.containers import (
@@ -52,15 +53,14 @@ from orchestrator.devplan import (
     service_target,
     watch_roots,
 )
-from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError, orch_error_in
-from orchestrator.interrupts import Interrupts
+from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError, unwrapped
+from orchestrator.interrupts import Interrupts, cancel_on
 from orchestrator.project import Project, load_project
 from orchestrator.results import RunOutcome
 from orchestrator.versions import Manifest, short
 from orchestrator.watcher import WatchRoots
-from orchestrator.workspace import STATE_DIR, StateError, open_run
+from orchestrator.workspace import STATE_DIR, StateError
 
-T = TypeVar("T")
 Watch = Callable[[WatchRoots, MemoryObjectSendStream[frozenset[Path]]], Awaitable[None]]
 
 
@@ -84,7 +84,8 @@ class Session:
     watch: Watch
     containers: Containers | None = None  # with --run
     given: Overrides = field(default_factory=Overrides)
-    options: run.RunOptions = field(default_factory=run.RunOptions)
+    request: pipeline.Request = field(default_factory=lambda: pipeline.Request(ci="none"))
+    registry: str | None = None  # --registry, for each reload of the plan
     err: TextIO | None = None
     out: TextIO | None = None
     burst: Burst = field(default_factory=Burst)
@@ -109,7 +110,7 @@ class Session:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if interrupts is not None:
-                    tg.start_soon(_cancel_on, interrupts, tg.cancel_scope)
+                    tg.start_soon(cancel_on, interrupts, tg.cancel_scope)
                 if self.containers is not None:
                     await self._clear_name()
                 await self._loop(project, tg)
@@ -174,7 +175,7 @@ class Session:
 
     def _reload(self, project: Project) -> Project | None:
         try:
-            reloaded = load_project(self.plan_path)
+            reloaded = load_project(self.plan_path, registry=self.registry)
             service_target(reloaded, self.service)
             return reloaded
         except OrchError as exc:
@@ -188,57 +189,41 @@ class Session:
         return f"running {self.running.spec.image}"
 
     async def _rebuild(self, project: Project, why: str) -> None:
-        """Build the service and what it needs (skipping what is up to date); restart its
-        container on success. A failure of any kind is printed, and the session goes on."""
+        """Build the service and what it needs through the run's pipeline (what is up to date
+        is not built again); restart its container on success. A failure of any kind is
+        printed, and the session goes on."""
         from orchestrator.console import StatusView
 
         self.rebuilds += 1
         number, started = self.rebuilds, time.monotonic()
         self.say(f"build {number}: {why}")
+        request = dataclasses.replace(self.request, targets=(self.service,))
+
+        def view_for(order: Sequence[str]) -> StatusView:
+            return StatusView(list(order), live=False, stream=self.err)
+
         try:
             target = service_target(project, self.service)
-            jobset = jobs.build_jobs(project, [self.service])
-            resolved = await resolve.versions(project, sorted(jobset.jobs), self.engine)
-            image = hand_off_ref(target, resolved.versions)
-            spec = run_spec(target, image, self.given)
-            absent = run.check_secrets(jobset, os.environ)
-            view = StatusView(list(jobset.order), live=False, stream=self.err)
-            run_dir = open_run(project.plan.root)
-            try:
-                outcome = await _unwrapped(
-                    run.execute(
-                        project,
-                        jobset,
-                        self.engine,
-                        run_dir,
-                        manifests=resolved.manifests,
-                        options=self.options,
-                        test=False,
-                        absent_secrets=absent,
-                        on_event=view.event,
-                    )
-                )
-            finally:
-                run_dir.close()
+            ran = await unwrapped(pipeline.run(project, request, view_for, engine=self.engine))
         except OrchError as exc:
             self.say(f"build {number} could not run; still {self._state()}\n{exc.render()}")
             return
+        outcome, manifests = ran.outcome, ran.manifests
+        versions = {name: m.version for name, m in manifests.items()}
         self.outcomes.append(outcome)
-        report.summary(view, outcome)
         took = time.monotonic() - started
         verdict = "ok" if outcome.ok else "FAILED"
-        version = short(resolved.versions[self.service])
         self.say(f"build {number} {verdict} in {took:.1f}s: {outcome_words(outcome)}")
         if not outcome.ok:
             if self.running is not None:
                 self.say(f"the container keeps running {self.running.spec.image}")
-            await self._forget_stale(project, resolved.manifests, outcome)
+            await self._forget_stale(project, manifests, outcome)
             return
         if self.containers is None:
-            self.say(f"{self.service} is at {version}")
+            self.say(f"{self.service} is at {short(versions[self.service])}")
         else:
-            await self._restart(spec)
-        await self._forget_stale(project, resolved.manifests, outcome)
+            await self._restart(run_spec(target, hand_off_ref(target, versions), self.given))
+        await self._forget_stale(project, manifests, outcome)
 
     async def _forget_stale(
         self, project: Project, manifests: Mapping[str, Manifest], outcome: RunOutcome
@@ -334,22 +319,6 @@ class Session:
             await self.containers.remove(existing.id)
 
 
-async def _cancel_on(interrupts: Interrupts, scope: anyio.CancelScope) -> None:
-    await interrupts.wait()
-    scope.cancel()
-
-
-async def _unwrapped(call: Awaitable[T]) -> T:
-    """`await call`, an orch error raised in one of its tasks raised as itself."""
-    try:
-        return await call
-    except BaseExceptionGroup as group:
-        error = orch_error_in(group)
-        if error is None:
-            raise
-        raise error from None
-
-
 def _stderr() -> TextIO:
     import sys
 
@@ -395,18 +364,19 @@ def command(
     plan_path: Path,
     service: str,
     *,
+    request: pipeline.Request,
+    registry: str | None = None,
     run_container: bool,
     ports: Sequence[str] = (),
     env: Sequence[str] = (),
     args: Sequence[str] = (),
-    builder: str | None = None,
 ) -> int:
     """`orch dev`: check everything given, then serve until Ctrl-C (exit 130)."""
     from orchestrator.engine import Engine
     from orchestrator.interrupts import catch_interrupts
     from orchestrator.watcher import watch
 
-    project = load_project(plan_path)
+    project = load_project(plan_path, registry=registry)
     service_target(project, service)
     if not run_container and (ports or env or args):
         raise UsageError(
@@ -414,7 +384,7 @@ def command(
             hint=f"orch dev {service} --run ...",
         )
     given = overrides(ports, env, args, os.environ)
-    engine = Engine(builder=builder)
+    engine = Engine(builder=request.builder, pull=request.pull)
     engine.check()
     session = Session(
         plan_path=project.plan.path,
@@ -423,10 +393,12 @@ def command(
         watch=watch,
         containers=Containers() if run_container else None,
         given=given,
+        request=request,
+        registry=registry,
     )
     lock = holding(project.plan.root, service, session.name) if run_container else None
     with lock or contextlib.nullcontext(), catch_interrupts() as interrupts:
-        anyio.run(lambda: _unwrapped(session.serve(project, interrupts)))
+        anyio.run(lambda: unwrapped(session.serve(project, interrupts)))
         stopped = interrupts.interrupted
     session.say("stopped")
     return EXIT_INTERRUPTED if stopped else EXIT_OK

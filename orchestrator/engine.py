@@ -52,6 +52,32 @@ def _children(raw: bytes) -> tuple[str, ...]:
     return tuple(m["digest"] for m in listed if isinstance(m, dict) and "digest" in m)
 
 
+def _platform_images(index: dict[str, object]) -> tuple[str, ...]:
+    """The image manifests an index lists, attestation manifests (platform unknown) left out."""
+    listed = index.get("manifests")
+    digests = []
+    for m in listed if isinstance(listed, list) else []:
+        if not isinstance(m, dict) or not isinstance(m.get("digest"), str):
+            continue
+        platform = m.get("platform")
+        if isinstance(platform, dict) and platform.get("os") == "unknown":
+            continue
+        digests.append(m["digest"])
+    return tuple(digests)
+
+
+def _image_size(manifest: object) -> int | None:
+    """An image manifest's compressed size: its config and every layer, as a registry holds."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), list):
+        return None
+    parts = [manifest.get("config"), *manifest["layers"]]
+    total = 0
+    for part in parts:
+        size = part.get("size") if isinstance(part, dict) else None
+        total += size if isinstance(size, int) else 0
+    return total
+
+
 def _not_answering(stderr: bytes) -> EngineError:
     said = stderr.decode("utf-8", "replace").strip().splitlines()
     return EngineError(
@@ -282,6 +308,48 @@ class Engine:
         if errors:
             raise errors[0]
         return found
+
+    async def remote_sizes(self, refs: Sequence[str]) -> dict[str, int]:
+        """The compressed size of each of `refs` in its registry (config and layers), looked
+        up without pulling; for an index, its largest platform image. Refs the registry does
+        not have are left out."""
+        sizes: dict[str, int] = {}
+        limiter = anyio.CapacityLimiter(REGISTRY_LOOKUPS)
+
+        async def raw(ref: str) -> object:
+            async with limiter:
+                with anyio.fail_after(REGISTRY_CALL_S):
+                    proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+            if proc.returncode != 0:
+                return None
+            try:
+                return json.loads(proc.stdout)
+            except ValueError:
+                return None
+
+        async def measure(ref: str) -> None:
+            try:
+                doc = await raw(ref)
+                if isinstance(doc, dict) and isinstance(doc.get("manifests"), list):
+                    repository = ref.rsplit("@", 1)[0]
+                    if ":" in repository.rsplit("/", 1)[-1]:
+                        repository = repository.rsplit(":", 1)[0]
+                    found: list[int] = []
+                    for child in _platform_images(doc):
+                        size = _image_size(await raw(f"{repository}@{child}"))
+                        if size is not None:
+                            found.append(size)
+                    if found:
+                        sizes[ref] = max(found)
+                elif (size := _image_size(doc)) is not None:
+                    sizes[ref] = size
+            except TimeoutError:
+                raise _registry_stalled(ref) from None
+
+        async with anyio.create_task_group() as tg:
+            for ref in dict.fromkeys(refs):
+                tg.start_soon(measure, ref)
+        return sizes
 
     def wrapped(self, digest: str) -> tuple[str, ...]:
         """The manifests an index looked up by `remote_digests` lists (`imagetools create`

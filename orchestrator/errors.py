@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -120,3 +123,15 @@ def orch_error_in(group: BaseExceptionGroup[BaseException]) -> OrchError | None:
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
     return first if isinstance(first, OrchError) else None
+
+
+async def unwrapped(call: Awaitable[T]) -> T:
+    """`await call`, an orch error raised in one of its tasks (inside a task group's
+    ExceptionGroup) raised as itself, so that the CLI reports it as any other."""
+    try:
+        return await call
+    except BaseExceptionGroup as group:
+        error = orch_error_in(group)
+        if error is None:
+            raise
+        raise error from None

@@ -65,3 +65,9 @@ def catch_interrupts() -> Iterator[Interrupts]:
         for sig, handler in previous.items():
             signal.signal(sig, signal.SIG_IGN if interrupts.interrupted else handler)
         interrupts.close()
+
+
+async def cancel_on(interrupts: Interrupts, scope: anyio.CancelScope) -> None:
+    """Cancel `scope` at the first interrupt (a task of the group that scope belongs to)."""
+    await interrupts.wait()
+    scope.cancel()

@@ -1,15 +1,20 @@
-"""`orch build` and `orch test` on the engine: check what they need, skip what is up to date,
-schedule the rest, keep one result per job.
+"""The engine steps of a run, in order: settle, build, gate, publish, record.
 
-`execute` is the async core: jobs whose versioned image is there are `up-to-date`, and the
-scheduler drives an `EngineBuilder` over the others, on one engine or over a pool of them.
-With `push`, the plan's tags move only at the end, and only when every job succeeded. `run` is
-the synchronous edge the CLI calls. Engines are parameters (`BakeEngine`), so tests hand in
-fake ones.
+`execute` runs them for the jobs orchestrator.pipeline selected and resolved:
+- settle: jobs whose versioned image is there are `up-to-date` (a test stage: it passed at
+  this version);
+- build: the scheduler drives an `EngineBuilder` over the others, on one engine or over a
+  pool of them; the builder makes versioned images only;
+- gate: every image the run ends with, built or found, is held to its `max_size`;
+- publish: the plan's tags move to the versioned images that passed (with `push`, only when
+  every job succeeded, else none);
+- record: durations, sizes, passed test stages and manifests go to `.orch/`.
+Engines are parameters (`BakeEngine`), so tests hand in fake ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -17,12 +22,13 @@ from dataclasses import dataclass
 
 import anyio
 
-from orchestrator import history, images
+from orchestrator import budgets, history, images
 from orchestrator.bake import hand_off_ref
-from orchestrator.builder import BakeEngine, Deferred, EngineBuilder, why
-from orchestrator.errors import OrchError, PlanError, orch_error_in
-from orchestrator.interrupts import Interrupts
+from orchestrator.builder import BakeEngine, EngineBuilder, why
+from orchestrator.errors import OrchError, PlanError, unwrapped
+from orchestrator.interrupts import Interrupts, cancel_on
 from orchestrator.jobs import Job, JobSet, pending
+from orchestrator.plan import Target
 from orchestrator.project import Project
 from orchestrator.results import DONE, Attempt, JobResult, RunOutcome, Status
 from orchestrator.scheduler import Member, RunResult, run_schedule
@@ -42,6 +48,16 @@ class RunOptions:
     retries: int = 0  # further attempts of a job that failed in a way worth a retry
     push: bool = False  # move the plan's tags only once every job succeeded
     chain: bool = True  # a job whose upstream starts in a bake goes into it, linked
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Plan tags that move once the run's gate passed: what moves where."""
+
+    target: Target
+    ref: str  # the versioned reference
+    tags: tuple[str, ...]
+    engine: BakeEngine  # the one whose store (or registry) holds `ref`
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +114,10 @@ async def up_to_date(
     versions: Mapping[str, str],
     job_version: Mapping[str, str],
     previous_sizes: Mapping[str, int],
-    deferred: dict[str, Deferred] | None = None,
+    held: dict[str, Held],
 ) -> dict[str, JobResult]:
-    """The jobs with nothing to do: a build whose versioned image is there (its plan tags are
-    pointed at it if they moved, or held back in `deferred`), a test stage that passed at this
+    """The jobs with nothing to build: a target whose versioned image is there (plan tags that
+    point elsewhere go into `held`, to move at publish), a test stage that passed at this
     version."""
     wanted = {
         key: (job.target, hand_off_ref(job.target, versions))
@@ -120,25 +136,12 @@ async def up_to_date(
         there = found.get(key)
         if there is None:
             continue
-        try:
-            if deferred is None:
-                await images.point_tags(engine, job.target, there.ref, there.stale_tags)
-            elif there.stale_tags:
-                deferred[key] = Deferred(job.target, there.ref, tuple(there.stale_tags))
-        except OrchError as exc:
-            results[key] = JobResult(
-                key=key,
-                status="failed",
-                version=version,
-                error=f"{there.ref} is there, but the plan's tags could not be moved to it: "
-                + exc.message,
-            )
-            continue
+        if there.stale_tags:
+            held[key] = Held(job.target, there.ref, tuple(there.stale_tags), engine)
         results[key] = JobResult(
             key=key,
             status="up-to-date",
             version=version,
-            image=job.target.ref if deferred is None or key not in deferred else None,
             versioned_image=there.ref,
             digest=there.digest,
             size_bytes=there.size_bytes,
@@ -177,24 +180,18 @@ async def execute(
         job_versions=job_version,
         absent_secrets=absent_secrets,
         previous_sizes=previous_sizes,
-        defer_tags=options.push,
     )
     members = [Member(e.name, e.slots, builder.on(e.name, e.engine)) for e in pool]
     settled: dict[str, JobResult] = {}
+    held: dict[str, Held] = {}
     scheduled: RunResult | None = None
     async with anyio.create_task_group() as tg:
         if interrupts is not None:
-            tg.start_soon(_cancel_on_interrupt, interrupts, tg.cancel_scope)
+            tg.start_soon(cancel_on, interrupts, tg.cancel_scope)
         try:
             if not options.force:
                 settled = await up_to_date(
-                    jobset,
-                    engine,
-                    run_dir,
-                    builder.versions,
-                    job_version,
-                    previous_sizes,
-                    builder.deferred if options.push else None,
+                    jobset, engine, run_dir, builder.versions, job_version, previous_sizes, held
                 )
             for key, result in settled.items():
                 if on_event is not None:
@@ -223,12 +220,28 @@ async def execute(
         or _final(jobset.jobs[key], builder.results.get(key), scheduled, builder.attempts)
         for key in jobset.order
     )
-    warnings: list[str] = []
-    published: bool | None = None
-    if options.push:
-        everything = not interrupted and all(r.status in DONE for r in results)
-        results, published, problems = await _publish(engine, builder.deferred, results, everything)
-        warnings += problems
+    # gate: every image the run ends with, found or built, within its budget.
+    results, warned = await budgets.gate(results, jobset, engine)
+    warnings: list[str] = list(warned)
+    if on_event is not None:
+        for r in results:
+            if r.status == "failed" and settled.get(r.key, r).status != "failed":
+                on_event(r.key, "failed", r.duration_s)
+    # publish: the plan's tags, to what passed (all or nothing with --push).
+    engines = {e.name: e.engine for e in pool}
+    for r in results:
+        job = jobset.jobs[r.key]
+        if r.status == "built" and r.versioned_image and not job.test:
+            tags = tuple(tag for tag in job.target.tags if tag != r.versioned_image)
+            if tags:
+                where = engines.get(r.builder or "", engine)
+                held[r.key] = Held(job.target, r.versioned_image, tags, where)
+    everything = not interrupted and all(r.status in DONE for r in results)
+    results, published, problems = await _publish(
+        jobset, held, results, everything=everything, all_or_nothing=options.push
+    )
+    warnings += problems
+    # record: what later runs and `orch why` read.
     durations = {r.key: r.duration_s for r in results if r.status in ("built", "passed")}
     # Per builder too, for a pool: how long each job takes where.
     durations |= {
@@ -252,6 +265,12 @@ async def execute(
         run_dir.record_passed({r.key: job_version[r.key] for r in results if r.status == "passed"})
     except OSError as exc:
         warnings.append(f"passed test stages were not recorded in {run_dir.state}: {why(exc)}")
+    for r in results:
+        if r.status == "built" and not jobset.jobs[r.key].test:
+            name = jobset.jobs[r.key].target.name
+            # Only `orch why` reads it, and says when it is missing.
+            with contextlib.suppress(OSError):
+                run_dir.save_manifest(name, manifests[name].to_json())
     return RunOutcome(
         results=results,
         test=test,
@@ -260,43 +279,51 @@ async def execute(
         warnings=tuple(warnings),
         engine_gone=scheduled is not None and scheduled.engine_gone,
         lost_builders=scheduled.lost if scheduled is not None else (),
-        published=published,
+        published=published if options.push else None,
     )
 
 
 async def _publish(
-    engine: BakeEngine,
-    deferred: Mapping[str, Deferred],
+    jobset: JobSet,
+    held: Mapping[str, Held],
     results: tuple[JobResult, ...],
+    *,
     everything: bool,
+    all_or_nothing: bool,
 ) -> tuple[tuple[JobResult, ...], bool, list[str]]:
-    """`--push`: move every held-back tag once every job succeeded, else none. The results
-    with `image` set where the plan's tags point now, whether they moved, and what went wrong."""
-    if not everything:
-        return results, False, []
-    moved: set[str] = set()
-    problems: list[str] = []
+    """Move the held plan tags of every job that passed; with `all_or_nothing` (`--push`),
+    only when `everything` passed, else none. Returns the results with `image` set where the
+    plan's first tag points at the job's image, whether every tag moved, and the warnings.
 
-    async def move(key: str, held: Deferred) -> None:
+    Without `--push` a job whose tags could not move failed: its image is there, under its
+    versioned tag, but not where the plan says. With it, the tags that moved stay moved (a
+    registry has no transaction over several tags), and each that did not is a warning."""
+    status = {r.key: r.status for r in results}
+    if all_or_nothing and not everything:
+        moving: dict[str, Held] = {}
+    else:
+        moving = {key: h for key, h in held.items() if status[key] in DONE}
+    refused: dict[str, str] = {}
+
+    async def move(key: str, h: Held) -> None:
         try:
-            await images.point_tags(engine, held.target, held.ref, held.tags)
+            await images.point_tags(h.engine, h.target, h.ref, h.tags)
         except OrchError as exc:
-            problems.append(
-                f"{key}: the plan's tags could not be moved to {held.ref}: {exc.message}"
-            )
-        else:
-            moved.add(key)
+            refused[key] = f"the plan's tags could not be moved to {h.ref}: {exc.message}"
 
     async with anyio.create_task_group() as tg:
-        for key, held in deferred.items():
-            tg.start_soon(move, key, held)
-    done = tuple(
-        dataclasses.replace(r, image=deferred[r.key].target.ref)
-        if r.key in moved and r.image is None
-        else r
-        for r in results
-    )
-    return done, not problems, problems
+        for key, h in moving.items():
+            tg.start_soon(move, key, h)
+    done: list[JobResult] = []
+    for r in results:
+        job = jobset.jobs[r.key]
+        if r.key in refused and not all_or_nothing:
+            r = dataclasses.replace(r, status="failed", error=refused[r.key])
+        points = r.status in DONE and not job.test and (r.key not in held or r.key in moving)
+        points = points and r.key not in refused
+        done.append(dataclasses.replace(r, image=job.target.ref if points else None))
+    warnings = [f"{key}: {said}" for key, said in refused.items()] if all_or_nothing else []
+    return tuple(done), everything and not refused, warnings
 
 
 def _final(
@@ -329,11 +356,6 @@ def _final(
     )
 
 
-async def _cancel_on_interrupt(interrupts: Interrupts, scope: anyio.CancelScope) -> None:
-    await interrupts.wait()
-    scope.cancel()
-
-
 def run(
     project: Project,
     jobset: JobSet,
@@ -347,13 +369,15 @@ def run(
     interrupts: Interrupts | None = None,
     pool: Sequence[PoolEntry] = (),
 ) -> RunOutcome:
-    """The synchronous edge: check secrets, open the run's directory, run `execute`."""
+    """`execute` on its own event loop, after the secrets' check and with the run's directory
+    open: the engine steps of the pipeline without its select and report (for tests, benches
+    and tools that hand in their own jobs)."""
     absent = check_secrets(jobset, os.environ)
     run_dir = open_run(project.plan.root)
     try:
-        return _unwrapped(
-            lambda: anyio.run(
-                lambda: execute(
+        return anyio.run(
+            lambda: unwrapped(
+                execute(
                     project,
                     jobset,
                     engine,
@@ -371,15 +395,3 @@ def run(
         )
     finally:
         run_dir.close()
-
-
-def _unwrapped(call: Callable[[], RunOutcome]) -> RunOutcome:
-    """`call()`, an orch error raised in a task (the engine stopped answering, say) raised as
-    itself rather than inside a task group's ExceptionGroup, so the CLI reports it."""
-    try:
-        return call()
-    except BaseExceptionGroup as group:
-        error = orch_error_in(group)
-        if error is None:
-            raise
-        raise error from None

@@ -244,6 +244,10 @@ class FakeEngine:
         self.lookups.append(("remote", tuple(refs)))
         return {ref: self.registry[ref] for ref in refs if ref in self.registry}
 
+    async def remote_sizes(self, refs: Sequence[str]) -> dict[str, int]:
+        self.lookups.append(("remote-size", tuple(refs)))
+        return {ref: self.sizes.get(ref, 1234) for ref in refs if ref in self.registry}
+
     def wrapped(self, digest: str) -> tuple[str, ...]:
         return ()
 
