@@ -92,7 +92,7 @@ def plan_cmd(
     With TARGETS, only those and everything upstream of them. With --since, each target's
     status too (unaffected, up-to-date or pending), which asks the engine what is there.
     """
-    from orchestrator import planview, resolve
+    from orchestrator import pipeline, planview, resolve
     from orchestrator.bake import RunInputs, bake_definitions
     from orchestrator.bake import bake_file as make_bake_file
     from orchestrator.files import destination
@@ -101,20 +101,24 @@ def plan_cmd(
     out = destination(bake_file) if bake_file is not None else None
     project = _project(ctx)
     names = project.graph.select(list(targets))
-    affected = _affected(project, since)
-    hit = _by_since(names, affected) if affected is not None else []
-    # Under --since only what is affected (and what it builds on) has its version worked out.
-    wanted = names if affected is None else (project.graph.select(hit) if hit else ())
-    resolved, found = resolve.look_up(project, wanted, find=hit)
+    selection = None
+    if since is not None:
+        # What `orch build --since` would run: the same selection step.
+        selection = pipeline.select(project, pipeline.Request(targets=targets, since=since))
+    run = selection.names if selection is not None else []
+    # Under --since only what the build would run has its version worked out.
+    wanted = names if selection is None else run
+    resolved, found = resolve.look_up(project, wanted, find=run)
     if not resolved.engine:
         click.echo(f"warning: {resolve.NO_ENGINE}", err=True)
     versions = resolved.versions
     labels = {name: m.inputs for name, m in resolved.manifests.items()}  # as a build labels them
-    statuses = (
-        planview.statuses(names, versions, affected, found, known=resolved.engine)
-        if affected
-        else None
-    )
+    statuses = None
+    if selection is not None and selection.affected is not None:
+        needed_by = {n: [d for d in run if n in project.graph.deps(d)] for n in run}
+        statuses = planview.statuses(
+            names, versions, selection.affected, needed_by, found, known=resolved.engine
+        )
     plan = project.plan
     if out is not None:
         jobs = [build_job(plan.targets[n]) for n in names]

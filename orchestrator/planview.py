@@ -98,22 +98,35 @@ def statuses(
     names: Sequence[str],
     versions: Mapping[str, str],
     affected: Affected,
+    run: Mapping[str, Sequence[str]],
     found: Mapping[str, Found],
     *,
     known: bool,
 ) -> dict[str, tuple[str, str]]:
-    """Each target's status under --since and the first reason for it: unaffected, up-to-date
-    (its versioned image is `found`), or pending; `known` is False when the engine was not
+    """Each target's status under --since, as `orch build --since` would find it, and the
+    first reason for it. `run` holds the targets that build would run, each with those of the
+    run that build on it directly: each is up-to-date (its versioned image is `found`) or
+    pending; a target outside the run is unaffected. `known` is False when the engine was not
     there to look images up."""
     shown: dict[str, tuple[str, str]] = {}
+    unknown = "" if known else "; the engine did not answer, so its image was not looked up"
     for name in names:
-        if name not in affected.targets:
-            shown[name] = ("unaffected", f"no change since {affected.ref} is an input of it")
+        if name not in run:
+            if name in affected.targets:
+                shown[name] = ("unaffected", "a change affects it, but no selected target needs it")
+            else:
+                shown[name] = ("unaffected", f"no change since {affected.ref} is an input of it")
         elif name in found:
             shown[name] = ("up-to-date", f"its image for version {short(versions[name])} exists")
-        else:
+        elif name in affected.targets:
             reasons = [r.describe() for r in affected.reasons.get(name, ())]
             more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
-            unknown = "" if known else "; the engine did not answer, so its image was not looked up"
             shown[name] = ("pending", (reasons[0] if reasons else "affected") + more + unknown)
+        else:
+            users = ", ".join(run[name]) or "the run"
+            shown[name] = (
+                "pending",
+                f"{users} builds on it, and its image for version {short(versions[name])} "
+                "is not there" + unknown,
+            )
     return shown

@@ -69,6 +69,18 @@ def test_plan_since_gives_each_target_a_status_and_a_reason(repo, capsys):
     assert shown["b"]["version"] is None
 
 
+def test_plan_since_lists_the_upstream_a_build_needs_as_part_of_the_run(repo, capsys):
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    shown = plan_json(capsys, "--since", "HEAD")
+    # `orch build --since HEAD` runs a and the base it builds on (built when missing).
+    assert shown["base"]["status"] == "pending"
+    assert str(shown["base"]["reason"]).startswith("a builds on it, and its image for version ")
+    assert {n: t["status"] for n, t in shown.items() if n not in ("a", "base")} == {
+        "b": "unaffected",
+        "c": "unaffected",
+    }
+
+
 def test_a_changed_stage_affects_what_builds_on_it(repo, capsys):
     (repo / "base" / "Dockerfile").write_text("FROM busybox\nRUN true\n")
     shown = plan_json(capsys, "--since", "HEAD")
