@@ -7,6 +7,11 @@ file, a file of a directory named context not excluded by that directory's own
 its own entry in the plan, `defaults` applied, differs from the plan at the merge base of
 REF and HEAD, and every target downstream of a hit one is affected too.
 
+`--since A..B` takes the commits from the merge base of A and B up to B instead, as
+`git diff A...B` does, and leaves the work tree out: the plan's entries are compared between
+the merge base and B, while which files are inputs of which target is read from the plan and
+ignore files on disk. `A...B` is refused rather than given a second meaning.
+
 The decisions (`hits`, `plan_changes`, `decide`) are pure; `affected` asks git and reads
 the plan file, and nothing else here does.
 """
@@ -100,8 +105,8 @@ Reason: TypeAlias = Hit | PlanChange | PlanUnknown | Upstream
 class Affected:
     """What a change since `ref` touches: the affected targets and every reason for each."""
 
-    ref: str
-    base: str  # the merge base of ref and HEAD, which the changes and the plan are taken from
+    ref: str  # as given: REF, or A..B
+    base: str  # the merge base of ref and HEAD (of A and B), where changes and the plan start
     changed: tuple[str, ...]  # every changed path, sorted, relative to the repository top
     targets: frozenset[str]
     reasons: Mapping[str, tuple[Reason, ...]]  # for the affected targets only
@@ -365,15 +370,19 @@ def decide(
     top: Path,
     changed: Iterable[str],
     then: PlanThen,
-    now_text: str,
+    now_text: str | None,
     ref: str,
+    now_at: str | None = None,
 ) -> Affected:
-    """Which targets a change touches and why: the paths, the plan entries, then downstream."""
+    """Which targets a change touches and why: the paths, the plan entries, then downstream.
+
+    `now_text` is the plan on disk, or with `now_at` its text at that commit (None: it had
+    none there)."""
     paths = tuple(sorted(set(changed)))
     direct: dict[str, list[Reason]] = defaultdict(list)
     for name, found in hits(paths, top, project).items():
         direct[name].extend(found)
-    for name, reason in _plan_reasons(project, then, now_text).items():
+    for name, reason in _plan_reasons(project, then, now_text, now_at).items():
         direct[name].append(reason)
     graph = project.graph
     affected = graph.downstream_closure(direct) if direct else frozenset()
@@ -392,26 +401,58 @@ def decide(
 
 
 def _plan_reasons(
-    project: Project, then: PlanThen, now_text: str
+    project: Project, then: PlanThen, now_text: str | None, now_at: str | None
 ) -> dict[str, PlanChange | PlanUnknown]:
     names = list(project.plan.targets)
     short = then.base[:12]
     if then.text is None:
         why = f"the plan {then.path} did not exist at {short}"
         return {n: PlanUnknown(target=n, why=why) for n in names}
+    if now_text is None:
+        why = f"the plan {then.path} does not exist at {(now_at or '')[:12]}"
+        return {n: PlanUnknown(target=n, why=why) for n in names}
     try:
         before = effective_entries(read_plan_data(then.text))
     except ValueError as exc:
         why = f"the plan {then.path} at {short} cannot be read ({exc}), so it is not compared"
         return {n: PlanUnknown(target=n, why=why) for n in names}
-    now = effective_entries(read_plan_data(now_text))  # load_plan has read it: it is valid
+    try:
+        # On disk, load_plan has read it: it is valid. At a commit it may not be.
+        now = effective_entries(read_plan_data(now_text))
+    except ValueError as exc:
+        why = f"the plan {then.path} at {(now_at or '')[:12]} cannot be read ({exc})"
+        return {n: PlanUnknown(target=n, why=f"{why}, so it is not compared") for n in names}
     return {n: c for n, c in plan_changes(before, now).items() if n in project.plan.targets}
+
+
+def since_range(ref: str) -> tuple[str, str | None]:
+    """`--since REF` as (REF, None), `--since A..B` as (A, B), either side HEAD when left
+    out as git leaves it out; a UsageError for `A...B` or more than two ends."""
+    if "..." in ref:
+        start, _, end = ref.partition("...")
+        raise _range_error(ref, f"{start or 'HEAD'}..{end or 'HEAD'}")
+    start, dots, end = ref.partition("..")
+    if not dots:
+        return ref, None
+    if ".." in end:
+        raise _range_error(ref, f"{start or 'HEAD'}..{end.rpartition('..')[2] or 'HEAD'}")
+    return start or "HEAD", end or "HEAD"
+
+
+def _range_error(ref: str, instead: str) -> UsageError:
+    return UsageError(
+        f"--since {ref}: orch takes one commit (REF) or one range (A..B), not this form",
+        hint=f"write `--since {instead}`: orch compares B with the merge base of A and B, "
+        "as `git diff A...B` does; or `--since A` to include the work tree",
+    )
 
 
 def affected(project: Project, ref: str) -> Affected:
     """What changed since `ref` (committed since its merge base with HEAD, staged, unstaged
-    or untracked) touches; a UsageError outside a git work tree or when history is missing."""
+    or untracked) touches, or for `A..B` what the commits from the merge base of A and B up
+    to B change; a UsageError outside a git work tree or when history is missing."""
     plan = project.plan
+    start, end = since_range(ref)
     try:
         repo = git.repository(plan.root)
     except git.GitError as exc:
@@ -421,23 +462,32 @@ def affected(project: Project, ref: str) -> Affected:
             f"--since needs a git work tree, and {plan.root} is not in one",
             hint="run orch in a git clone, or leave out --since to select targets by name",
         )
-    try:
-        base = git.merge_base(repo, ref)
-        changed = git.changed_paths(repo, ref)
-    except git.HistoryError as exc:
-        raise UsageError(str(exc), hint=exc.hint) from None
     top = os.fspath(repo.top)
     rel = _relative(plan.path, top)
     if rel is None:  # the plan is inside the work tree git found from its directory
         raise UsageError(f"the plan {plan.path} is not inside the git work tree {top}")
-    then = PlanThen(text=_text_at(repo, base, rel), path=rel, base=base)
+    try:
+        base = git.merge_base(repo, start, end or "HEAD")
+        changed = git.changed_paths(repo, start, end)
+        now_at = None if end is None else git.resolve_commit(repo, end)
+        then = PlanThen(text=_text_at(repo, base, rel), path=rel, base=base)
+        now_text = (
+            plan.path.read_text(encoding="utf-8-sig")
+            if now_at is None
+            else _text_at(repo, now_at, rel)
+        )
+    except git.HistoryError as exc:
+        raise UsageError(str(exc), hint=exc.hint) from None
+    except git.GitError as exc:
+        raise UsageError(f"--since {ref}: git failed: {exc}") from None
     return decide(
         project,
         top=repo.top,
         changed=changed,
         then=then,
-        now_text=plan.path.read_text(encoding="utf-8-sig"),
+        now_text=now_text,
         ref=ref,
+        now_at=now_at,
     )
 
 

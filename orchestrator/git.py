@@ -37,7 +37,8 @@ class GitError(Exception):
 
 
 class HistoryError(Exception):
-    """A ref, or the merge base of a ref and HEAD, is not in this clone; `hint` says how to fix it.
+    """A ref, or the merge base of a ref and HEAD, is not in this clone, or the ref names no
+    single commit (a range, a missing upstream, no commit yet); `hint` says how to fix it.
 
     orch never guesses what changed when it cannot see the history: a shallow CI clone
     must fetch deeper.
@@ -275,44 +276,122 @@ def _fetch_hint(repo: Repository, ref: str) -> str:
     return f"fetch it, e.g. `git fetch origin {ref}`, or name a ref this clone has"
 
 
+def has_commit(repo: Repository) -> bool:
+    """False in a repository with no commit yet: HEAD names a branch that does not exist."""
+    out = run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], repo.top, ok=(0, 1))
+    return bool(out.strip())
+
+
+# `@{u}`, `@{upstream}`, `@{push}`, after a branch name or none (the current branch).
+_UPSTREAM = re.compile(r"@\{(u|upstream|push)\}", re.IGNORECASE)
+_NO_UPSTREAM = re.compile(r"no upstream configured for branch '([^']*)'")
+_NO_BRANCH = re.compile(r"no such branch: '([^']*)'")
+
+
 def resolve_commit(repo: Repository, ref: str) -> str:
-    """The commit `ref` names; a HistoryError when this clone does not have it."""
-    out = run_git(
-        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-        repo.top,
-        ok=(0, 1),
-    )
-    commit = out.decode("ascii", "replace").strip()
-    if not commit:
-        raise HistoryError(
-            f"{ref!r} is not a commit in this clone", ref=ref, hint=_fetch_hint(repo, ref)
+    """The commit `ref` names; a HistoryError when this clone does not have it, when it names
+    no single commit, or when it asks for an upstream there is none of."""
+    try:
+        out = run_git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+            repo.top,
+            ok=(0, 1),
         )
-    return commit
+    except GitError as exc:
+        if exc.code != 128:
+            raise
+        raise _unresolved(repo, ref, exc.stderr) from None
+    lines = out.decode("ascii", "replace").split()
+    if len(lines) > 1 or (lines and lines[0].startswith("^")):
+        raise HistoryError(
+            f"{ref!r} names more than one commit",
+            ref=ref,
+            hint="name one commit: a branch, a tag or a commit id",
+        )
+    if lines:
+        return lines[0]
+    if not has_commit(repo):
+        raise _no_commit(ref)
+    if _UPSTREAM.search(ref):
+        raise HistoryError(
+            f"{ref!r}: the upstream branch is not in this clone",
+            ref=ref,
+            hint="fetch it with `git fetch`, or name a ref this clone has",
+        )
+    raise HistoryError(
+        f"{ref!r} is not a commit in this clone", ref=ref, hint=_fetch_hint(repo, ref)
+    )
 
 
-def merge_base(repo: Repository, ref: str) -> str:
-    """The commit where HEAD's history meets `ref`'s, as `git diff REF...HEAD` uses it."""
+def _no_commit(ref: str) -> HistoryError:
+    return HistoryError(
+        f"this repository has no commit yet, so {ref!r} names nothing to compare with",
+        ref=ref,
+        hint="commit first (`git commit`), or leave out --since",
+    )
+
+
+def _unresolved(repo: Repository, ref: str, stderr: str) -> HistoryError:
+    """Why git could not even look `ref` up (exit 128), as a HistoryError with the fix."""
+    said = stderr.strip().splitlines()[-1].removeprefix("fatal: ") if stderr.strip() else ""
+    other = "or name a ref, e.g. `--since origin/main`"
+    if not has_commit(repo):  # git's complaint is then about a branch not yet born
+        return _no_commit(ref)
+    found = _NO_UPSTREAM.search(stderr)
+    if found:
+        branch = found.group(1)
+        return HistoryError(
+            f"{ref!r}: the branch {branch!r} has no upstream",
+            ref=ref,
+            hint=f"set one with `git branch --set-upstream-to=origin/{branch} {branch}`, {other}",
+        )
+    if "HEAD does not point to a branch" in stderr:
+        return HistoryError(
+            f"{ref!r}: HEAD is detached, so there is no branch to take the upstream of",
+            ref=ref,
+            hint="write the branch, e.g. `--since main@{u}`, or name a ref, e.g. `--since main`",
+        )
+    found = _NO_BRANCH.search(stderr)
+    if found:
+        return HistoryError(
+            f"{ref!r}: there is no branch {found.group(1)!r} in this clone",
+            ref=ref,
+            hint=f"check the branch name (`git branch --list`), {other}",
+        )
+    return HistoryError(
+        f"{ref!r} is not a commit git can name" + (f": {said}" if said else ""),
+        ref=ref,
+        hint=f"name a branch, a tag or a commit id, {other}",
+    )
+
+
+def merge_base(repo: Repository, ref: str, to: str = "HEAD") -> str:
+    """The commit where `to`'s history meets `ref`'s, as `git diff REF...TO` uses it."""
     commit = resolve_commit(repo, ref)
-    out = run_git(["merge-base", commit, "HEAD"], repo.top, ok=(0, 1))
+    tip = resolve_commit(repo, to)
+    out = run_git(["merge-base", commit, tip], repo.top, ok=(0, 1))
     base = out.decode("ascii").strip()
     if base:
         return base
     if repo.shallow:
         raise HistoryError(
-            f"the merge base of {ref!r} and HEAD is not in this shallow clone",
+            f"the merge base of {ref!r} and {to} is not in this shallow clone",
             ref=ref,
             hint=_fetch_hint(repo, ref),
         )
     raise HistoryError(
-        f"{ref!r} and HEAD have no common history", ref=ref, hint="name a ref HEAD was built on"
+        f"{ref!r} and {to} have no common history",
+        ref=ref,
+        hint=f"name a ref {to} was built on",
     )
 
 
-def changes_since(repo: Repository, ref: str) -> tuple[Change, ...]:
-    """What `git diff --name-status -M REF...HEAD` lists: commits on HEAD since it left REF."""
-    base = merge_base(repo, ref)
+def changes_since(repo: Repository, ref: str, to: str = "HEAD") -> tuple[Change, ...]:
+    """What `git diff --name-status -M REF...TO` lists: commits on TO since it left REF."""
+    base = merge_base(repo, ref, to)
+    tip = resolve_commit(repo, to)
     out = run_git(
-        ["diff", "--name-status", "-z", "-M", "--no-ext-diff", "--no-relative", base, "HEAD", "--"],
+        ["diff", "--name-status", "-z", "-M", "--no-ext-diff", "--no-relative", base, tip, "--"],
         repo.top,
     )
     items = out.split(b"\0")
@@ -331,10 +410,16 @@ def changes_since(repo: Repository, ref: str) -> tuple[Change, ...]:
     return tuple(changes)
 
 
-def changed_paths(repo: Repository, ref: str) -> frozenset[str]:
+def changed_paths(repo: Repository, ref: str, to: str | None = None) -> frozenset[str]:
     """Every path changed since `ref`: committed since the merge base, staged, unstaged or
-    untracked (ignored files excluded); both sides of a rename. Relative to the top."""
-    committed = {p for change in changes_since(repo, ref) for p in change.paths}
+    untracked (ignored files excluded); both sides of a rename. Relative to the top.
+
+    With `to`, only what the commits from the merge base of `ref` and `to` up to `to` change:
+    the work tree is not looked at.
+    """
+    committed = {p for change in changes_since(repo, ref, to or "HEAD") for p in change.paths}
+    if to is not None:
+        return frozenset(committed)
     return frozenset(committed) | status(repo, untracked=True).paths
 
 

@@ -16,6 +16,7 @@ from orchestrator.changes import (
     affected,
     effective_entries,
     plan_changes,
+    since_range,
 )
 from orchestrator.errors import Location, PlanError, UsageError
 from orchestrator.project import load_project
@@ -704,3 +705,67 @@ def test_effective_entries_write_paths_and_each_cache_direction_one_way() -> Non
             "tags": ["latest"],
         }
     }
+
+
+# --- ranges ---------------------------------------------------------------------------------
+
+
+def test_a_range_compares_its_end_with_the_merge_base_and_leaves_the_work_tree_out(
+    top: Path,
+) -> None:
+    git(top, "checkout", "-q", "-b", "feature")
+    touch(top, "mono/services/api/main.go")
+    edit_plan(top, "context: services/worker\n", "context: services/worker\n    args: {X: y}\n")
+    commit(top, "api and the worker's args on the branch")
+    git(top, "checkout", "-q", "main")
+    touch(top, "mono/libs/shared/job.py")
+    commit(top, "shared on main, after the branch left")
+    # In the work tree, not in any commit of the range: neither counts.
+    touch(top, "mono/services/docs/Dockerfile")
+    edit_plan(top, "args: {MODE: debug}", "args: {MODE: trace}")
+    project = load_project(top / "mono" / "buildplan.yaml")
+    result = affected(project, "main..feature")
+    assert result.ref == "main..feature"
+    assert result.base == git(top, "rev-parse", "before")
+    assert result.changed == ("mono/buildplan.yaml", "mono/services/api/main.go")
+    assert result.targets == {"api", "worker"}
+    assert PlanChange(target="worker", keys=("args",)) in result.reasons["worker"]
+    assert rules(result)["api"] == {("mono/services/api/main.go", "context")}
+    # The work tree and main's own commit count without a range.
+    assert {"docs", "api", "worker", "scheduler"} <= affected(project, "before").targets
+
+
+def test_a_range_whose_end_has_no_plan_or_a_broken_one_compares_no_plan_entry(top: Path) -> None:
+    plan = top / "mono" / "buildplan.yaml"
+    text = plan.read_text()
+    git(top, "rm", "-q", "mono/buildplan.yaml")
+    commit(top, "no plan")
+    write_tree(top, {"mono/buildplan.yaml": "version: [\n"})
+    commit(top, "a broken plan")
+    plan.write_text(text)
+    project = load_project(plan)
+    (reason,) = affected(project, "before..HEAD~1").reasons["docs"]
+    assert isinstance(reason, PlanUnknown)
+    assert reason.why == "the plan mono/buildplan.yaml does not exist at " + git(
+        top, "rev-parse", "--short=12", "HEAD~1"
+    )
+    reasons = affected(project, "before..HEAD").reasons["docs"]
+    assert any(isinstance(r, PlanUnknown) and "cannot be read" in r.why for r in reasons)
+
+
+@pytest.mark.parametrize(
+    ("since", "instead"),
+    [("a...b", "a..b"), ("...b", "HEAD..b"), ("a..b..c", "a..c")],
+)
+def test_since_range_refuses_three_dots_and_three_ends(since: str, instead: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        since_range(since)
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith(f"write `--since {instead}`")
+
+
+def test_since_range_reads_either_end_left_out_as_head() -> None:
+    assert since_range("origin/main") == ("origin/main", None)
+    assert since_range("a..b") == ("a", "b")
+    assert since_range("a..") == ("a", "HEAD")
+    assert since_range("..b") == ("HEAD", "b")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
-from tests.kit import make_repo, write_tree
+from tests.kit import commit, git, make_repo, write_tree
 
 PLAN = """\
 version: 1
@@ -170,3 +170,67 @@ def test_matrix_without_since_has_every_service(repo, capsys):
     shown = json.loads(capsys.readouterr().out)
     assert [entry["service"] for entry in shown["include"]] == ["a", "b", "c"]
     assert shown["shared"] == ["base"]
+
+
+# --- revision syntax ------------------------------------------------------------------------
+
+
+def test_since_a_range_takes_the_commits_up_to_its_end_and_not_the_work_tree(repo, capsys):
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    commit(repo, "a changed")
+    (repo / "b" / "main.py").write_text("print('B')\n")  # not committed: not in the range
+    for since in ("HEAD~1..HEAD", "HEAD~1.."):
+        shown = plan_json(capsys, "--since", since)
+        assert {n: shown[n]["status"] for n in ("a", "b", "c")} == {
+            "a": "pending",
+            "b": "unaffected",
+            "c": "unaffected",
+        }
+        assert str(shown["a"]["reason"]).startswith("a/main.py changed (context)")
+    # The same range backwards: from the merge base (HEAD~1) to HEAD~1, nothing.
+    shown = plan_json(capsys, "--since", "HEAD..HEAD~1")
+    assert {t["status"] for t in shown.values()} == {"unaffected"}
+    # Without a range the work tree counts.
+    assert plan_json(capsys, "--since", "HEAD~1")["b"]["status"] == "pending"
+
+
+def since_error(capsys: pytest.CaptureFixture[str], since: str) -> str:
+    assert main(["plan", "--since", since]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "GitError" not in err
+    return err
+
+
+def test_since_a_three_dot_range_is_refused_with_the_two_dot_form(repo, capsys):
+    (repo / "a" / "main.py").write_text("print('A')\n")
+    commit(repo, "a changed")
+    err = since_error(capsys, "HEAD...HEAD~1")
+    assert err.startswith("error: --since HEAD...HEAD~1: orch takes one commit (REF) or one range")
+    assert "write `--since HEAD..HEAD~1`" in err
+    assert "merge base" in err
+    assert "write `--since HEAD~1..x`" in since_error(capsys, "HEAD~1..HEAD..x")
+
+
+@pytest.mark.parametrize("since", ["@{u}", "@{upstream}", "main@{u}", "main@{UPSTREAM}"])
+def test_since_an_upstream_there_is_none_of_says_how_to_set_one(repo, capsys, since):
+    err = since_error(capsys, since)
+    assert f"error: '{since}': the branch 'main' has no upstream" in err
+    assert "git branch --set-upstream-to=origin/main main" in err
+    assert "--since origin/main" in err
+
+
+def test_since_an_upstream_of_a_detached_head_or_of_no_branch_says_so(repo, capsys):
+    assert "there is no branch 'nope' in this clone" in since_error(capsys, "nope@{u}")
+    git(repo, "checkout", "-q", "--detach")
+    assert "HEAD is detached" in since_error(capsys, "@{u}")
+
+
+def test_since_in_a_repository_with_no_commit_yet_says_so(tmp_path, capsys, monkeypatch):
+    write_tree(tmp_path, FILES)
+    git(tmp_path, "init", "-q", "-b", "main")
+    monkeypatch.chdir(tmp_path)
+    for since in ("HEAD", "HEAD~1..HEAD", "@{u}", "main"):
+        err = since_error(capsys, since)
+        assert "this repository has no commit yet" in err
+        assert "git fetch" not in err

@@ -17,8 +17,11 @@ from orchestrator.git import (
     HistoryError,
     changed_paths,
     changes_since,
+    has_commit,
     index_entries,
+    merge_base,
     repository,
+    resolve_commit,
     run_git,
     status,
     untracked_files,
@@ -213,3 +216,55 @@ def test_a_failing_git_command_shows_the_command_its_code_and_stderr(tmp_path: P
     assert "git cat-file -p no-such-object" in text
     assert "exited with 128" in text
     assert "no-such-object" in err.value.stderr
+
+
+def test_changes_between_two_commits_leave_the_work_tree_out(tmp_path: Path):
+    root = make_repo(tmp_path / "r", {"base": "b"})
+    git(root, "checkout", "-q", "-b", "feature")
+    write_tree(root, {"feature": "f"})
+    commit(root, "feature")
+    git(root, "checkout", "-q", "main")
+    write_tree(root, {"main-only": "m"})
+    commit(root, "main moves on")
+    write_tree(root, {"dirty": "d", "base": "edited"})
+    repo = repository(root)
+    assert repo is not None
+    assert changes_since(repo, "main", "feature") == (Change("A", "feature"),)
+    assert changed_paths(repo, "main", "feature") == {"feature"}
+    assert changed_paths(repo, "feature", "main") == {"main-only"}
+    assert changed_paths(repo, "feature") == {"main-only", "dirty", "base"}
+
+
+def test_a_ref_naming_no_single_commit_is_a_history_error(tmp_path: Path):
+    root = make_repo(tmp_path / "r", {"a": "1"})
+    write_tree(root, {"a": "2"})
+    commit(root)
+    repo = repository(root)
+    assert repo is not None
+    with pytest.raises(HistoryError, match=r"'HEAD~1\.\.HEAD' names more than one commit"):
+        resolve_commit(repo, "HEAD~1..HEAD")
+    with pytest.raises(HistoryError, match="the branch 'main' has no upstream") as err:
+        resolve_commit(repo, "@{u}")
+    assert "`git branch --set-upstream-to=origin/main main`" in err.value.hint
+    git(root, "config", "branch.main.remote", "origin")
+    git(root, "config", "branch.main.merge", "refs/heads/main")
+    git(root, "remote", "add", "origin", str(tmp_path / "nowhere"))
+    with pytest.raises(HistoryError, match="upstream branch is not in this clone") as err:
+        resolve_commit(repo, "@{upstream}")
+    assert "git fetch" in err.value.hint
+    # A reflog entry there is none of: git says nothing but its exit code.
+    with pytest.raises(HistoryError, match=r"^'HEAD@\{1000\}' is not a commit git can name$"):
+        resolve_commit(repo, "HEAD@{1000}")
+
+
+def test_in_a_repository_with_no_commit_yet_no_ref_is_a_commit(tmp_path: Path):
+    root = tmp_path / "r"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    repo = repository(root)
+    assert repo is not None
+    assert not has_commit(repo)
+    for ref in ("HEAD", "main", "@{u}", "nope@{u}"):
+        with pytest.raises(HistoryError, match="this repository has no commit yet") as err:
+            merge_base(repo, ref)
+        assert "git fetch" not in err.value.hint
