@@ -41,12 +41,12 @@ def pinned(ref: str) -> str | None:
 
 
 async def resolve(store: ImageStore, refs: Sequence[str], *, pull: bool) -> dict[str, str]:
-    """Each reference's digest: one local `image inspect` of all of them, then registry
+    """Each reference's digest: one local listing of all of them, then registry
     look-ups in parallel for those not here (for all of them with `pull`)."""
     digests = {ref: d for ref in refs if (d := pinned(ref)) is not None}
     todo = [ref for ref in dict.fromkeys(refs) if ref not in digests]
     if not pull and todo:
-        digests |= {ref: info.digest for ref, info in (await store.inspect(todo)).items()}
+        digests |= await store.ids(todo)
         todo = [ref for ref in todo if ref not in digests]
     if todo:
         digests |= await store.remote_digests(todo)

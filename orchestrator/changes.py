@@ -27,8 +27,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
-import pathspec
-
 from orchestrator import dockerignore, git
 from orchestrator.contexts import watch_bases
 from orchestrator.dockerignore import IGNORE_FILE, DockerIgnore
@@ -220,6 +218,8 @@ def hits(changed: Iterable[str], top: Path, project: Project) -> dict[str, tuple
 def _watched(patterns: Sequence[str], paths: Sequence[str]) -> list[tuple[int, str]]:
     """(index into `paths`, the deciding pattern) for each of the plan-relative `paths` the
     gitignore-style `patterns` select; only paths under the patterns' literal bases are tried."""
+    import pathspec  # only a plan with `watch` patterns needs it
+
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
     bases = tuple(b + "/" for b in watch_bases(patterns) if b)
     result = []

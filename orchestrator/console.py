@@ -13,11 +13,12 @@ import sys
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported when a terminal is drawn on, off the plain-text path
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
 
 # Longest line of build output orch prints; the rest is in the log.
 LINE_LIMIT = 400
@@ -66,17 +67,26 @@ class StatusView:
         self.elapsed: dict[str, float] = {}
         self.on: dict[str, str] = {}  # key -> the builder it runs on, in a run over a pool
         self.started = time.monotonic()
-        self.console = Console(file=self.stream, highlight=False)
-        self._live = (
-            Live(
+        self._console: Console | None = None
+        self._live: Live | None = None
+        if live:
+            from rich.live import Live
+
+            self._live = Live(
                 console=self.console,
                 refresh_per_second=4,
                 transient=False,
                 get_renderable=self._table,  # re-rendered each tick: building times keep counting
             )
-            if live
-            else None
-        )
+
+    @property
+    def console(self) -> Console:
+        """rich's console on the view's stream, made when first drawn on."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False)
+        return self._console
 
     def __enter__(self) -> StatusView:
         if self._live is not None:
@@ -117,6 +127,8 @@ class StatusView:
         self.stream.flush()
 
     def _table(self) -> Table:
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False, show_header=False)
         table.add_column("target")
         table.add_column("state")
@@ -133,4 +145,15 @@ class StatusView:
         return table
 
     def print(self, text: str = "", style: str | None = None) -> None:
+        if self._console is None and self._live is None and not _is_terminal(self.stream):
+            self.stream.write(text + "\n")  # what rich writes to a file or a pipe, unstyled
+            self.stream.flush()
+            return
         self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

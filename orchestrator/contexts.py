@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-import pathspec
-
 from orchestrator import dockerignore, git
 from orchestrator.dockerignore import DockerIgnore
 
@@ -300,6 +298,8 @@ class ContentReader:
         key = tuple(patterns)
         tree = self._watched.get(key)
         if tree is None:
+            import pathspec  # only a plan with `watch` patterns needs it
+
             spec = pathspec.GitIgnoreSpec.from_lines(patterns)
             cut = len(self._root) + 1
             files = sorted({p[cut:] for p in self._candidates(watch_bases(patterns))})

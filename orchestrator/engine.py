@@ -94,6 +94,26 @@ def _registry_stalled(ref: str) -> EngineError:
     )
 
 
+_HUB_PREFIXES = ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/")
+
+
+def familiar(ref: str) -> tuple[str, str] | None:
+    """(repository, tag) of a tagged reference as `docker image ls` shows it (`debian`, not
+    `docker.io/library/debian`; `latest` when no tag is written); None for one pinned to a
+    digest, which a listing of tags cannot answer."""
+    if "@" in ref:
+        return None
+    name, tag = ref, "latest"
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = ref[: len(ref) - len(last)] + last.split(":", 1)[0], last.split(":", 1)[1]
+    for prefix in _HUB_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    return name, tag
+
+
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
     ref: str
@@ -116,6 +136,8 @@ class Engine:
         self._docker = [docker]
         self._bake_builder = builder  # what bake gets as --builder, once resolved
         self._children: dict[str, tuple[str, ...]] = {}
+        # Local tags by repository, from one `docker image ls`, until a call changes them.
+        self._listed: dict[str, dict[str, str]] = {}
         self.registries = registry.Registries()  # each probed once, before it is waited on
 
     @property
@@ -168,6 +190,7 @@ class Engine:
         self, bake_file: Path, names: Sequence[str], *, cwd: Path
     ) -> dict[str, BakeResult]:
         """Run one `docker buildx bake` of `names`; cancelling it stops the process group."""
+        self._listed.clear()
         # Private to this invocation, and removed on every way out of it.
         fd, name = tempfile.mkstemp(prefix=".metadata-", suffix=".json", dir=bake_file.parent)
         os.close(fd)
@@ -240,6 +263,36 @@ class Engine:
             for i, ref in enumerate(found)
         }
 
+    async def ids(self, refs: Sequence[str], *, fresh: bool = False) -> dict[str, str]:
+        """The local image id each of `refs` names; missing ones are left out. One `docker
+        image ls` lists every tag of the refs' repositories not listed yet (all of them with
+        `fresh`; a call that changes tags, or a bake, makes the next one list again); a ref
+        pinned to a digest is inspected."""
+        if fresh:
+            self._listed.clear()
+        names = {ref: familiar(ref) for ref in dict.fromkeys(refs)}
+        wanted = sorted({n[0] for n in names.values() if n and n[0] not in self._listed})
+        if wanted:
+            argv = ["image", "ls", "--no-trunc", "--format", "{{.Repository}} {{.Tag}} {{.ID}}"]
+            for repository in wanted:
+                argv += ["--filter", f"reference={repository}"]
+            proc = await self._run(argv, check=True)
+            listed: dict[str, dict[str, str]] = {repository: {} for repository in wanted}
+            for line in proc.stdout.decode("utf-8", "replace").splitlines():
+                fields = line.split()
+                if len(fields) == 3 and fields[0] in listed:
+                    listed[fields[0]][fields[1]] = fields[2]
+            self._listed.update(listed)
+        found = {
+            ref: image_id
+            for ref, n in names.items()
+            if n is not None and (image_id := self._listed.get(n[0], {}).get(n[1]))
+        }
+        pinned = [ref for ref, n in names.items() if n is None]
+        if pinned:
+            found |= {ref: info.digest for ref, info in (await self.inspect(pinned)).items()}
+        return found
+
     async def history(self, ref: str) -> list[tuple[int, str]]:
         """The layers of a local image, newest first: (uncompressed bytes, what made it)."""
         proc = await self._run(
@@ -263,11 +316,13 @@ class Engine:
 
     async def remove(self, refs: Sequence[str]) -> None:
         """Remove the local tags `refs` (images they alone named go with them)."""
+        self._listed.clear()
         if refs:
             await self._run(["image", "rm", *refs])
 
     async def tag(self, source: str, tags: Sequence[str]) -> None:
         """Point each local tag at the image `source` names."""
+        self._listed.clear()
         for tag in tags:
             await self._run(["image", "tag", source, tag], check=True)
 

@@ -20,6 +20,8 @@ class ImageStore(Protocol):
 
     async def inspect(self, refs: Sequence[str]) -> Mapping[str, ImageInfo]: ...
 
+    async def ids(self, refs: Sequence[str], *, fresh: bool = False) -> Mapping[str, str]: ...
+
     async def tag(self, source: str, tags: Sequence[str]) -> None: ...
 
     async def history(self, ref: str) -> list[tuple[int, str]]: ...
@@ -49,21 +51,34 @@ class Found:
         return tuple(tag for tag, digest in self.tags.items() if digest != self.digest)
 
 
-async def find(store: ImageStore, wanted: Mapping[str, tuple[Target, str]]) -> dict[str, Found]:
-    """Which of `wanted` (key -> (target, versioned ref)) exist: local ones in one call,
-    registry ones by parallel look-ups."""
+async def find(
+    store: ImageStore,
+    wanted: Mapping[str, tuple[Target, str]],
+    *,
+    sizes: Mapping[str, int] | None = None,
+) -> dict[str, Found]:
+    """Which of `wanted` (key -> (target, versioned ref)) exist: local ones from one listing
+    of their repositories, registry ones by parallel look-ups. With `sizes` (image id ->
+    bytes, as recorded when they were built), each local image found has its size, the
+    engine asked only for those not recorded; without, local sizes are not looked up."""
     local = {k: v for k, v in wanted.items() if not v[0].registry}
     remote = {k: v for k, v in wanted.items() if v[0].registry}
     local_refs = [r for t, ref in local.values() for r in (ref, *t.tags)]
     remote_refs = [r for t, ref in remote.values() for r in (ref, *t.tags)]
-    infos = await store.inspect(local_refs) if local_refs else {}
+    ids = await store.ids(local_refs) if local_refs else {}
     digests = await store.remote_digests(remote_refs) if remote_refs else {}
+    measured: dict[str, int] = {}
+    if sizes is not None:
+        unknown = [ref for _, ref in local.values() if ref in ids and ids[ref] not in sizes]
+        infos = await store.inspect(unknown) if unknown else {}
+        measured = {ids[ref]: info.size_bytes for ref, info in infos.items()}
+        measured |= {i: sizes[i] for i in ids.values() if i in sizes}
     found: dict[str, Found] = {}
     for key, (t, ref) in local.items():
-        info = infos.get(ref)
-        if info is not None:
-            tags = {tag: (i.digest if (i := infos.get(tag)) else None) for tag in t.tags}
-            found[key] = Found(ref, info.digest, info.size_bytes, tags)
+        image_id = ids.get(ref)
+        if image_id is not None:
+            tags = {tag: ids.get(tag) for tag in t.tags}
+            found[key] = Found(ref, image_id, measured.get(image_id), tags)
     for key, (t, ref) in remote.items():
         digest = digests.get(ref)
         if digest is not None:

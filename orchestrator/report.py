@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from orchestrator.console import StatusView, printable
 from orchestrator.results import DONE, RunOutcome
 from orchestrator.sizes import change_text, size_text
@@ -111,6 +109,8 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
     built = [r for r in outcome.results if r.status == "built" and (r.image or r.versioned_image)]
     if built:
         pool = any(r.builder for r in built)
+        from rich.table import Table
+
         table = Table(box=None, show_header=True, pad_edge=False)
         for column in ("target", "image", "size", "time", "cached steps", "builder")[: 5 + pool]:
             table.add_column(column)

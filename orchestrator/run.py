@@ -124,7 +124,7 @@ async def up_to_date(
         for key, job in jobset.jobs.items()
         if not job.test
     }
-    found = await images.find(engine, wanted)
+    found = await images.find(engine, wanted, sizes=run_dir.image_sizes())
     passed = run_dir.passed()
     results: dict[str, JobResult] = {}
     for key, job in jobset.jobs.items():
@@ -257,6 +257,20 @@ async def execute(
                 r.key: (r.size_bytes, r.uncompressed_bytes)
                 for r in results
                 if r.status == "built" and r.size_bytes
+            }
+        )
+    except OSError as exc:
+        warnings.append(f"image sizes were not recorded in {run_dir.state}: {why(exc)}")
+    try:
+        run_dir.record_image_sizes(
+            {
+                r.digest: r.size_bytes
+                for r in results
+                if r.status in ("built", "up-to-date")
+                and r.digest
+                and r.size_bytes is not None
+                and not jobset.jobs[r.key].test
+                and not jobset.jobs[r.key].target.registry
             }
         )
     except OSError as exc:

@@ -24,6 +24,8 @@ from orchestrator.errors import OrchError
 from orchestrator.files import read_json_object, write_json_atomic, write_text_atomic
 
 STATE_DIR = ".orch"
+# Image sizes remembered by image id (see RunDir.image_sizes).
+KEEP_IMAGE_SIZES = 2000
 KEEP_RUNS = 20
 LOCK_POLL_S = 0.2
 
@@ -117,6 +119,23 @@ class RunDir:
                     k: {"compressed": c, "uncompressed": u} for k, (c, u) in sizes.items()
                 }
                 write_json_atomic(self.state / "sizes.json", dict(sorted(merged.items())))
+
+    def image_sizes(self) -> dict[str, int]:
+        """The size of each image built here, by image id: an image never changes, so a run
+        that finds one up to date need not ask the engine again."""
+        data = read_json_object(self.state / "image-sizes.json")
+        return {k: v for k, v in data.items() if isinstance(v, int)}
+
+    def record_image_sizes(self, sizes: Mapping[str, int]) -> None:
+        """Add image sizes by id, the newest `KEEP_IMAGE_SIZES` kept."""
+        if sizes:
+            with _locked(self.state / "sizes.lock"):
+                merged = read_json_object(self.state / "image-sizes.json")
+                for key in sizes:
+                    merged.pop(key, None)
+                merged |= dict(sizes)
+                kept = dict(list(merged.items())[-KEEP_IMAGE_SIZES:])
+                write_json_atomic(self.state / "image-sizes.json", kept)
 
     def save_manifest(self, name: str, manifest: Mapping[str, object]) -> None:
         """Keep the inputs of a target's last build, for `orch why` to compare against."""

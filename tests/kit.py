@@ -228,6 +228,10 @@ class FakeEngine:
             if ref in self.images
         }
 
+    async def ids(self, refs: Sequence[str], *, fresh: bool = False) -> dict[str, str]:
+        self.lookups.append(("ids", tuple(refs)))
+        return {ref: self.images[ref] for ref in refs if ref in self.images}
+
     async def tag(self, source: str, tags: Sequence[str]) -> None:
         for tag in tags:
             self.tagged.append((source, tag))

@@ -6,6 +6,7 @@ import anyio
 import pytest
 
 from orchestrator import bases, resolve
+from orchestrator.engine import familiar
 from orchestrator.versions import diff_manifests
 from tests.kit import FakeEngine, project_of
 
@@ -47,7 +48,7 @@ def test_every_reference_of_a_run_is_resolved_in_one_local_call():
     engine = FakeEngine(images={ref: f"sha256:{i}" for i, ref in enumerate(refs)})
     digests = anyio.run(lambda: bases.resolve(engine, refs, pull=False))
     assert digests == {ref: f"sha256:{i}" for i, ref in enumerate(refs)}
-    assert [kind for kind, _ in engine.lookups] == ["inspect"]
+    assert [kind for kind, _ in engine.lookups] == ["ids"]
 
 
 def test_a_pinned_reference_is_its_own_digest_and_is_looked_up_nowhere():
@@ -68,7 +69,7 @@ def test_what_is_not_here_is_looked_up_in_its_registry_and_pull_asks_the_registr
         "b:1": "sha256:b",
         "c:1": bases.UNRESOLVED,
     }
-    assert engine.lookups == [("inspect", ("a:1", "b:1", "c:1")), ("remote", ("b:1", "c:1"))]
+    assert engine.lookups == [("ids", ("a:1", "b:1", "c:1")), ("remote", ("b:1", "c:1"))]
     pulled = anyio.run(lambda: bases.resolve(engine, ["a:1"], pull=True))
     assert pulled == {"a:1": "sha256:r"}
 
@@ -90,3 +91,19 @@ def test_without_an_engine_versions_leave_base_images_out_and_say_so(project):
     resolved = anyio.run(lambda: resolve.versions(project, ["base"], None))
     assert resolved.engine is False
     assert resolved.manifests["base"].bases == ()
+
+
+@pytest.mark.parametrize(
+    ("ref", "shown"),
+    [
+        ("debian:bookworm-slim", ("debian", "bookworm-slim")),
+        ("docker.io/library/debian:bookworm-slim", ("debian", "bookworm-slim")),
+        ("docker.io/acme/tool", ("acme/tool", "latest")),
+        ("busybox", ("busybox", "latest")),
+        ("127.0.0.1:5000/orch/api:1a2b", ("127.0.0.1:5000/orch/api", "1a2b")),
+        ("127.0.0.1:5000/orch/api", ("127.0.0.1:5000/orch/api", "latest")),
+        ("busybox@sha256:" + "0" * 64, None),
+    ],
+)
+def test_a_reference_is_matched_to_the_listing_as_docker_shows_it(ref, shown):
+    assert familiar(ref) == shown

@@ -8,8 +8,6 @@ import re
 import stat
 from pathlib import Path
 
-import pathspec
-
 from orchestrator.errors import PlanError, did_you_mean
 from orchestrator.plan.document import Document, YamlPath
 
@@ -155,6 +153,8 @@ def _mode(path: str, *, follow: bool) -> int | None:
 @functools.lru_cache(maxsize=4096)
 def watch_pattern_problem(pattern: str) -> tuple[str, str] | None:
     """Why a `watch` pattern cannot work, or None; cached since plans repeat patterns."""
+    import pathspec  # only a plan with `watch` patterns needs it
+
     try:
         spec = pathspec.GitIgnoreSpec.from_lines([pattern])
     except ValueError:  # pathspec's own error says only that the pattern is invalid
