@@ -13,6 +13,25 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Per-test timeouts by tier, in seconds. Unit tests get pyproject's `timeout` (60); these are for
+# the marked tiers. A test's own @pytest.mark.timeout, --timeout or PYTEST_TIMEOUT win over both.
+SLOW_TIMEOUT = 300
+ENGINE_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Engine and slow tests get their tier's timeout, unless a timeout was set for the test or
+    for the whole run."""
+    if config.getoption("timeout", None) is not None or os.environ.get("PYTEST_TIMEOUT"):
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is not None:
+            continue
+        if item.get_closest_marker("engine") is not None:
+            item.add_marker(pytest.mark.timeout(ENGINE_TIMEOUT))
+        elif item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
+
 
 def _engine_answers() -> str | None:
     """None when `docker info` and buildx answer; otherwise why not."""

@@ -513,6 +513,7 @@ def _files(draw: st.DrawFn) -> tuple[str, list[str | None], list[tuple[str, str]
     return "\n".join(lines) + "\n", aliases, expected
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(_files())
 def test_generated_files_give_the_expected_stages_and_refs(
@@ -544,6 +545,7 @@ _NOISE = st.tuples(
 ).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(_NOISE)
 def test_any_text_parses_or_raises_a_plan_error(text: str) -> None:

@@ -243,6 +243,7 @@ PATTERN = st.one_of(
 ).flatmap(lambda p: st.sampled_from([p, "!" + p]))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(files=st.lists(PATHS, min_size=1, max_size=12), patterns=st.lists(PATTERN, max_size=5))
 def test_walk_and_excludes_agree(tmp_path_factory: pytest.TempPathFactory, files, patterns):

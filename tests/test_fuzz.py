@@ -36,18 +36,21 @@ def _check(case: Case, root: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @_budget
 @given(case=cases(dockerfiles=False))
 def test_fuzzed_plans(root: Path, case: Case) -> None:
     _check(case, root)
 
 
+@pytest.mark.slow
 @_budget
 @given(case=cases(plans=False))
 def test_fuzzed_dockerfiles(root: Path, case: Case) -> None:
     _check(case, root)
 
 
+@pytest.mark.slow
 @_budget
 @given(case=cases())
 def test_fuzzed_plans_and_dockerfiles(root: Path, case: Case) -> None:

@@ -579,6 +579,7 @@ def _reference(n: int, edges: set[tuple[int, int]]) -> nx.DiGraph:
     return ref
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(dags(), st.data())
 def test_select_is_a_deterministic_topological_closure(dag, data) -> None:
@@ -607,6 +608,7 @@ def test_select_is_a_deterministic_topological_closure(dag, data) -> None:
     assert graph.select(names) == picked
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(dags(), st.data())
 def test_a_back_edge_always_reports_a_real_cycle(dag, data) -> None:

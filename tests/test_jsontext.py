@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ _SURROGATES = st.sampled_from(["\udcfd", "\udc80", "\udcff", "\ud800", "\udfff"]
 _STRINGS = st.lists(st.characters() | _SURROGATES).map("".join)
 
 
+@pytest.mark.slow
 @given(st.recursive(_STRINGS, lambda inner: st.lists(inner) | st.dictionaries(_STRINGS, inner)))
 def test_any_document_is_valid_json_and_unchanged_when_it_can_be(data: object) -> None:
     text = jsontext.dumps(data)

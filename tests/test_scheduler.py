@@ -537,6 +537,7 @@ EVENTS = re.compile(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_random_graphs_respect_dependencies_and_jobs(case: Case) -> None:

@@ -305,6 +305,7 @@ SETTING_EDITS = {
 }
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,
