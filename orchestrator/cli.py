@@ -100,6 +100,7 @@ def plan_cmd(
 
     out = destination(bake_file) if bake_file is not None else None
     project = _project(ctx)
+    pipeline.check_destinations(project, {"--bake-file": out})
     names = project.graph.select(list(targets))
     selection = None
     if since is not None:

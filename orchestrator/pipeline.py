@@ -22,6 +22,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from orchestrator import jobs
@@ -105,6 +106,46 @@ class Ran:
         if self.outcome.engine_gone:
             return EXIT_ENGINE
         return EXIT_OK if self.outcome.ok else EXIT_FAILED
+
+
+# --- load: what the run will write, checked against what it reads ----------------------------
+
+
+def inputs_of(project: Project) -> tuple[dict[Path, str], list[Path]]:
+    """The files every build of the plan reads (the plan, each Dockerfile and ignore file),
+    each with what it is, and the directories sent as build contexts."""
+    from orchestrator.dockerignore import IGNORE_FILE
+
+    plan = project.plan
+    files: dict[Path, str] = {plan.path: "the plan"}
+    contexts: list[Path] = []
+    for t in plan.targets.values():
+        files[t.dockerfile] = f"the Dockerfile of {t.name}"
+        files[t.dockerfile.with_name(t.dockerfile.name + IGNORE_FILE)] = (
+            f"an ignore file of {t.name}"
+        )
+        files[t.context / IGNORE_FILE] = f"the ignore file of {t.name}'s context"
+        contexts.append(t.context)
+        for named in t.contexts:
+            if named.path is not None:
+                contexts.append(named.path)
+                files[named.path / IGNORE_FILE] = (
+                    f"the ignore file of {t.name}'s context {named.name}"
+                )
+    return files, contexts
+
+
+def check_destinations(project: Project, written: Mapping[str, Destination | None]) -> None:
+    """A UsageError (exit 2, before anything runs) when a file the run was asked to write
+    (`--report`, `--junit`, `--bake-file`) is one it reads, or lies in a build context."""
+    from orchestrator.files import refuse_input
+    from orchestrator.workspace import STATE_DIR
+
+    files, contexts = inputs_of(project)
+    for option, dest in written.items():
+        if dest is not None:
+            state = project.plan.root / STATE_DIR
+            refuse_input(dest, files, contexts, option, allowed=[state])
 
 
 # --- select -------------------------------------------------------------------------------
@@ -280,6 +321,7 @@ async def run(
     """select -> connect -> resolve -> settle -> build -> gate -> publish -> record -> report.
 
     `engine`: one already connected (`orch dev`'s, for each rebuild of its session)."""
+    check_destinations(project, {"--report": request.report, "--junit": request.junit})
     selection = select(project, request)
     if engine is None:
         connection = await connect(project, selection, request)

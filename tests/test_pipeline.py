@@ -15,9 +15,10 @@ from orchestrator import pipeline
 from orchestrator.cli import main
 from orchestrator.console import StatusView
 from orchestrator.dev import Session
+from orchestrator.errors import UsageError
 from orchestrator.files import destination
 from orchestrator.run import RunOptions
-from tests.kit import FakeEngine, make_repo, project_of
+from tests.kit import FakeEngine, make_repo, project_of, write_tree
 from tests.test_run import build, statuses
 
 APP = {"app/Dockerfile": "FROM busybox\nCOPY /out/app /app\n"}
@@ -278,3 +279,54 @@ def test_the_report_step_writes_an_empty_run_as_any_other(tmp_path):
     pipeline.report(project, selection, RunOutcome(results=(), test=False), request, view)
     assert json.loads(report.read_text())["targets"] == {}
     assert "nothing to build: test" in err.getvalue()
+
+
+# --- what a run writes never replaces what it reads ----------------------------------------
+
+INPUTS = {
+    "buildplan.yaml": "version: 1\nservices:\n  svc: {context: svc}\n",
+    "svc/Dockerfile": "FROM busybox\nCOPY . /svc\n",
+    "svc/.dockerignore": "*.log\n",
+    "svc/app.sh": "echo\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["build", "--report", "buildplan.yaml"], "would overwrite the plan"),
+        (["test", "--junit", "buildplan.yaml"], "would overwrite the plan"),
+        (["plan", "--bake-file", "buildplan.yaml"], "would overwrite the plan"),
+        (["build", "--report", "svc/Dockerfile"], "would overwrite the Dockerfile of svc"),
+        (["build", "--report", "svc/.dockerignore"], "would overwrite the ignore file"),
+        (["build", "--report", "svc/report.json"], "is inside the build context"),
+        (["build", "--report", "link.yaml"], "would overwrite the plan"),
+    ],
+)
+def test_a_destination_that_is_an_input_is_exit_2_and_nothing_changes(
+    tmp_path, monkeypatch, capsys, args, says
+):
+    files = dict(INPUTS)
+    files["buildplan.yaml"] = files["buildplan.yaml"].replace(
+        "{context: svc}", "{context: svc, test: [svc]}"
+    )
+    files["svc/Dockerfile"] = "FROM busybox AS svc\nCOPY . /svc\n"
+    write_tree(tmp_path, files)
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "buildplan.yaml")
+    monkeypatch.chdir(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert "Traceback" not in err
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / ".orch").exists()  # refused before anything ran
+
+
+def test_a_report_under_orchs_own_state_is_accepted_inside_a_context(tmp_path):
+    project = project_of(tmp_path, "services:\n  svc: {context: .}\n", {"Dockerfile": "FROM a\n"})
+    write_tree(tmp_path, {".orch/x": ""})
+    inside = destination(str(tmp_path / ".orch" / "report.json"))
+    pipeline.check_destinations(project, {"--report": inside})  # accepted
+    with pytest.raises(UsageError, match="is inside the build context"):
+        pipeline.check_destinations(project, {"--report": destination(str(tmp_path / "r.json"))})
