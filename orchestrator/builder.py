@@ -25,6 +25,7 @@ from orchestrator.buildlog import BakeResult
 from orchestrator.cache import CacheLease, lease
 from orchestrator.engine import ImageInfo
 from orchestrator.errors import EngineError, OrchError
+from orchestrator.errors import os_reason as why
 from orchestrator.jobs import Job, JobSet
 from orchestrator.project import Project
 from orchestrator.results import Attempt, Invocation, JobResult, Status
@@ -303,9 +304,3 @@ class EngineBuilder:
 
 def _built(got: BakeResult | None) -> bool:
     return got is not None and got.status == "built"
-
-
-def why(exc: OSError) -> str:
-    """An OSError as a person reads it: what went wrong, and with which file."""
-    where = f" ({exc.filename})" if exc.filename else ""
-    return f"{exc.strerror or exc}{where}"

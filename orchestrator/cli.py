@@ -359,7 +359,7 @@ def _registry_option(registry: str | None) -> str | None:
 
 def _request(targets: Sequence[str], *, test: bool, **opts: Any) -> Any:
     """The pipeline's request from the options of build, test and dev."""
-    from orchestrator.failures import default_retries
+    from orchestrator.defaults import default_retries
     from orchestrator.files import destination
     from orchestrator.pipeline import Request
     from orchestrator.run import RunOptions

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import TYPE_CHECKING
 
 import anyio
 
-from orchestrator import processes, registry
-from orchestrator.buildlog import BakeResult, BuildOutputReader, bake_results
+from orchestrator import processes
 from orchestrator.errors import EngineError, name_list
 from orchestrator.files import read_json_object
 
@@ -36,6 +36,10 @@ TERM_GRACE_S = 3.0
 REGISTRY_LOOKUPS = 8
 # A registry that answered its probe and then stalls on one call: bounded all the same.
 REGISTRY_CALL_S = 60.0
+if TYPE_CHECKING:  # bake's output reader and the registry probes: imported when used
+    from orchestrator import registry
+    from orchestrator.buildlog import BakeResult, BuildOutputReader
+
 _NO_SUCH_IMAGE = re.compile(r"No such image: (\S+)")
 _NO_BUILDX = re.compile(rb"'buildx' is not a docker command|unknown command \"buildx\"")
 _UNREACHABLE = re.compile(
@@ -87,6 +91,8 @@ def _not_answering(stderr: bytes) -> EngineError:
 
 
 def _registry_stalled(ref: str) -> EngineError:
+    from orchestrator import registry
+
     host = registry.host_of(ref)
     return EngineError(
         f"the registry {host} did not answer about {ref} within {REGISTRY_CALL_S:g} s",
@@ -138,7 +144,16 @@ class Engine:
         self._children: dict[str, tuple[str, ...]] = {}
         # Local tags by repository, from one `docker image ls`, until a call changes them.
         self._listed: dict[str, dict[str, str]] = {}
-        self.registries = registry.Registries()  # each probed once, before it is waited on
+        self._registries: registry.Registries | None = None
+
+    @property
+    def registries(self) -> registry.Registries:
+        """The registries this engine talks to, each probed once, before it is waited on."""
+        if self._registries is None:
+            from orchestrator import registry
+
+            self._registries = registry.Registries()
+        return self._registries
 
     @property
     def name(self) -> str:
@@ -190,6 +205,9 @@ class Engine:
         self, bake_file: Path, names: Sequence[str], *, cwd: Path
     ) -> dict[str, BakeResult]:
         """Run one `docker buildx bake` of `names`; cancelling it stops the process group."""
+        from orchestrator import registry
+        from orchestrator.buildlog import BuildOutputReader, bake_results
+
         self._listed.clear()
         # Private to this invocation, and removed on every way out of it.
         fd, name = tempfile.mkstemp(prefix=".metadata-", suffix=".json", dir=bake_file.parent)
@@ -329,6 +347,8 @@ class Engine:
     async def remote_digests(self, refs: Sequence[str]) -> dict[str, str]:
         """The manifest digest each of `refs` has in its registry, looked up without pulling;
         refs the registry does not have are left out."""
+        from orchestrator import registry
+
         found: dict[str, str] = {}
         errors: list[EngineError] = []
         limiter = anyio.CapacityLimiter(REGISTRY_LOOKUPS)
@@ -413,6 +433,8 @@ class Engine:
 
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
         """Point each registry tag at the manifest `source` names: a copy in the registry."""
+        from orchestrator import registry
+
         argv = ["buildx", "imagetools", "create"]
         if self._bake_builder:
             argv += ["--builder", self._bake_builder]

@@ -125,6 +125,12 @@ def orch_error_in(group: BaseExceptionGroup[BaseException]) -> OrchError | None:
     return first if isinstance(first, OrchError) else None
 
 
+def os_reason(exc: OSError) -> str:
+    """An OSError as a person reads it: what went wrong, and with which file."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
 async def unwrapped(call: Awaitable[T]) -> T:
     """`await call`, an orch error raised in one of its tasks (inside a task group's
     ExceptionGroup) raised as itself, so that the CLI reports it as any other."""

@@ -9,7 +9,6 @@ it was building. Pure: it reads the words BuildKit, buildx and the registry wrot
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Literal
 
 Kind = Literal["build", "transient", "engine-gone"]
@@ -75,14 +74,6 @@ def classify(error: str | None, *, failed_step: str | None = None) -> Kind:
 
 def retryable(kind: Kind) -> bool:
     return kind != "build"
-
-
-CI_RETRIES = 2  # a CI job has nobody to re-run it by hand; a terminal has
-
-
-def default_retries(environ: Mapping[str, str]) -> int:
-    """`--retries` when it is not given: a few under CI (`CI` set and not empty), else none."""
-    return CI_RETRIES if environ.get("CI") else 0
 
 
 def backoff_s(attempt: int, *, base_s: float = 1.0, cap_s: float = 20.0) -> float:

@@ -282,7 +282,6 @@ def report(
 ) -> None:
     """The terminal summary, then each file the run was asked for: `--report`, `--junit`, and
     GitHub's step summary, outputs and annotations."""
-    from orchestrator import ci
     from orchestrator import report as reports
 
     if selection.note is not None:
@@ -295,7 +294,12 @@ def report(
         from orchestrator.junit import junit_xml
 
         request.junit.write(junit_xml(outcome))
-    github_files = ci.target_from(ci=request.ci) if request.ci != "none" else None
+    wanted = request.ci == "github" or (request.ci is None and "GITHUB_ACTIONS" in os.environ)
+    if not wanted:
+        return
+    from orchestrator import ci
+
+    github_files = ci.target_from(ci=request.ci)
     if github_files is not None:
         affected = selection.affected_names()
         for warning in ci.write_github(

@@ -19,21 +19,25 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 
 from orchestrator import budgets, history, images
 from orchestrator.bake import hand_off_ref
-from orchestrator.builder import BakeEngine, EngineBuilder, why
 from orchestrator.errors import OrchError, PlanError, unwrapped
+from orchestrator.errors import os_reason as why
 from orchestrator.interrupts import Interrupts, cancel_on
 from orchestrator.jobs import Job, JobSet, pending
 from orchestrator.plan import Target
 from orchestrator.project import Project
-from orchestrator.results import DONE, Attempt, JobResult, RunOutcome, Status
-from orchestrator.scheduler import Member, RunResult, run_schedule
+from orchestrator.results import DONE, Attempt, Invocation, JobResult, RunOutcome, Status
 from orchestrator.versions import Manifest, short, stage_version
 from orchestrator.workspace import RunDir, open_run
+
+if TYPE_CHECKING:  # the builder and the scheduler are imported when there is work for them
+    from orchestrator.builder import BakeEngine
+    from orchestrator.scheduler import RunResult
 
 OnEvent = Callable[[str, str, float | None], None]
 OnPlace = Callable[[str, str], None]
@@ -171,53 +175,62 @@ async def execute(
     weights = history.load(history_path)
     job_version = job_versions(jobset, manifests)
     previous_sizes = run_dir.sizes()
-    builder = EngineBuilder(
-        project=project,
-        jobset=jobset,
-        engine=engine,
-        run_dir=run_dir,
-        manifests=manifests,
-        job_versions=job_version,
-        absent_secrets=absent_secrets,
-        previous_sizes=previous_sizes,
-    )
-    members = [Member(e.name, e.slots, builder.on(e.name, e.engine)) for e in pool]
+    versions = {name: m.version for name, m in manifests.items()}
     settled: dict[str, JobResult] = {}
     held: dict[str, Held] = {}
     scheduled: RunResult | None = None
+    built: Mapping[str, JobResult] = {}
+    attempts: Mapping[str, Sequence[Attempt]] = {}
+    invocations: Sequence[Invocation] = ()
     async with anyio.create_task_group() as tg:
         if interrupts is not None:
             tg.start_soon(cancel_on, interrupts, tg.cancel_scope)
         try:
             if not options.force:
                 settled = await up_to_date(
-                    jobset, engine, run_dir, builder.versions, job_version, previous_sizes, held
+                    jobset, engine, run_dir, versions, job_version, previous_sizes, held
                 )
             for key, result in settled.items():
                 if on_event is not None:
                     on_event(key, result.status, None)
             todo = pending(jobset, settled)
-            scheduled = await run_schedule(
-                todo.deps,
-                todo.order,
-                None if members else builder,
-                jobs=options.parallel,
-                pool=members,
-                max_batch=options.max_batch,
-                weights={k: weights.get(k, 1.0) for k in todo.order},
-                speeds=history.by_builder(weights),
-                fail_fast=options.fail_fast,
-                retries=options.retries,
-                chain=options.chain,
-                on_event=on_event,
-                on_place=on_place,
-            )
+            if todo.order:
+                from orchestrator.builder import EngineBuilder
+                from orchestrator.scheduler import Member, run_schedule
+
+                builder = EngineBuilder(
+                    project=project,
+                    jobset=jobset,
+                    engine=engine,
+                    run_dir=run_dir,
+                    manifests=manifests,
+                    job_versions=job_version,
+                    absent_secrets=absent_secrets,
+                    previous_sizes=previous_sizes,
+                )
+                built, attempts = builder.results, builder.attempts
+                invocations = builder.invocations
+                members = [Member(e.name, e.slots, builder.on(e.name, e.engine)) for e in pool]
+                scheduled = await run_schedule(
+                    todo.deps,
+                    todo.order,
+                    None if members else builder,
+                    jobs=options.parallel,
+                    pool=members,
+                    max_batch=options.max_batch,
+                    weights={k: weights.get(k, 1.0) for k in todo.order},
+                    speeds=history.by_builder(weights),
+                    fail_fast=options.fail_fast,
+                    retries=options.retries,
+                    chain=options.chain,
+                    on_event=on_event,
+                    on_place=on_place,
+                )
         finally:
             tg.cancel_scope.cancel()
     interrupted = interrupts is not None and interrupts.interrupted
     results = tuple(
-        settled.get(key)
-        or _final(jobset.jobs[key], builder.results.get(key), scheduled, builder.attempts)
+        settled.get(key) or _final(jobset.jobs[key], built.get(key), scheduled, attempts)
         for key in jobset.order
     )
     # gate: every image the run ends with, found or built, within its budget.
@@ -289,7 +302,7 @@ async def execute(
         results=results,
         test=test,
         interrupted=interrupted,
-        invocations=tuple(builder.invocations),
+        invocations=tuple(invocations),
         warnings=tuple(warnings),
         engine_gone=scheduled is not None and scheduled.engine_gone,
         lost_builders=scheduled.lost if scheduled is not None else (),

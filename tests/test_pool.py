@@ -12,8 +12,9 @@ import anyio
 import pytest
 
 from orchestrator import history, run
+from orchestrator.defaults import CI_RETRIES, default_retries
 from orchestrator.errors import PlanError, UsageError
-from orchestrator.failures import CI_RETRIES, backoff_s, classify, default_retries
+from orchestrator.failures import backoff_s, classify
 from orchestrator.jobs import build_jobs
 from orchestrator.plan import Plan
 from orchestrator.pool import Choice, check_registry, choose
