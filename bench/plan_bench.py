@@ -241,8 +241,8 @@ def run_cli(plan: Path, specs: list[Spec], runs: int) -> list[Timing]:
 def run_in_process(plan: Path, specs: list[Spec], runs: int) -> list[Timing]:
     """Time orch's own steps without interpreter start-up: load, parse, graph, order."""
     from orchestrator.dockerfile import read_dockerfile
-    from orchestrator.graph import build_graph
     from orchestrator.plan import load_plan
+    from orchestrator.plan.graph import build_graph
 
     steps = [Timing(x) for x in ("load_plan", "read_dockerfile x N", "build_graph", "select")]
     order: tuple[str, ...] = ()

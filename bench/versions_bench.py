@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from orchestrator import git
-from orchestrator.contexts import ContentReader
+from orchestrator.inputs import git
+from orchestrator.inputs.contexts import ContentReader
+from orchestrator.inputs.versions import compute_manifests
 from orchestrator.plan import load_plan
-from orchestrator.versions import compute_manifests
 
 SERVICES = 1000
 LIBS = 20

@@ -16,10 +16,10 @@ EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Load and run the CLI (orchestrator.cli.main); exit 130 when interrupted, even while
+    """Load and run the CLI (orchestrator.commands.main.main); exit 130 when interrupted, even while
     the CLI is still being imported."""
     try:
-        from orchestrator.cli import main as cli_main
+        from orchestrator.commands.main import main as cli_main
 
         return cli_main(argv)
     except KeyboardInterrupt:

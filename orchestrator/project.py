@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.dockerfile import Dockerfile, read_dockerfile
-from orchestrator.graph import BuildGraph, build_graph
+from orchestrator.inputs.versions import Manifest, compute_manifests
 from orchestrator.plan import Plan, Target, load_plan
-from orchestrator.versions import Manifest, compute_manifests
+from orchestrator.plan.graph import BuildGraph, build_graph
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class Project:
         self, names: Sequence[str], bases: Mapping[str, Mapping[str, str]] | None = None
     ) -> dict[str, Manifest]:
         """The inputs and versions of `names` and of everything upstream of them; `bases`
-        gives each target's external images with their digests (see orchestrator.resolve)."""
+        gives each target's external images with their digests (see orchestrator.run.resolve)."""
         chosen = self.graph.select(list(names))
         return compute_manifests(
             self.plan.root,

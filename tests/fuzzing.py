@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from orchestrator import cli, resolve
+from orchestrator.commands import main as cli
+from orchestrator.run import resolve
 
 PLAN = "buildplan.yaml"
 CONTEXTS = ("svc", "web", "base")  # directories a case may hold, each with a Dockerfile

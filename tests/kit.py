@@ -13,12 +13,12 @@ from typing import Any
 
 import anyio
 
-from orchestrator.buildlog import BakeResult
-from orchestrator.engine import ImageInfo
+from orchestrator.engine.buildlog import BakeResult
+from orchestrator.engine.docker import ImageInfo
 from orchestrator.errors import EngineError, Location
 from orchestrator.plan import Target
+from orchestrator.plan.specs import parse_cache_entry
 from orchestrator.project import Project, load_project
-from orchestrator.specs import parse_cache_entry
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.bake import (
+from orchestrator.inputs.versions import LABEL_TARGET, LABEL_VERSION
+from orchestrator.plan import NamedContext, Secret
+from orchestrator.run.bake import (
     NO_PROVENANCE,
     CacheSpecs,
     bake_definitions,
@@ -16,9 +18,7 @@ from orchestrator.bake import (
     bake_name,
     bake_target,
 )
-from orchestrator.jobs import build_job, build_jobs, select_test_jobs, stage_jobs
-from orchestrator.plan import NamedContext, Secret
-from orchestrator.versions import LABEL_TARGET, LABEL_VERSION
+from orchestrator.run.jobs import build_job, build_jobs, select_test_jobs, stage_jobs
 from tests.kit import PLAN_LOCATION, make_target, project_of
 
 

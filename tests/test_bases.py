@@ -5,9 +5,10 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from orchestrator import bases, resolve
-from orchestrator.engine import familiar
-from orchestrator.versions import diff_manifests
+from orchestrator.engine.docker import familiar
+from orchestrator.inputs import bases
+from orchestrator.inputs.versions import diff_manifests
+from orchestrator.run import resolve
 from tests.kit import FakeEngine, project_of
 
 PLAN = """\

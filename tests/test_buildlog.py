@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.buildlog import TAIL_LINES, BuildOutputReader, bake_results
+from orchestrator.engine.buildlog import TAIL_LINES, BuildOutputReader, bake_results
 
 BLOB = "sha256:" + "4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1"
 BLOB2 = "sha256:" + "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"

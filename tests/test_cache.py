@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import cache
-from orchestrator.cache import CacheLease
-from orchestrator.specs import parse_cache_entry
+from orchestrator.plan.specs import parse_cache_entry
+from orchestrator.run import cache
+from orchestrator.run.cache import CacheLease
 
 FROM = "type=local,src=.orch-cache/api"
 TO = "type=local,dest=.orch-cache/api,mode=max"

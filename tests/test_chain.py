@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from orchestrator.scheduler import Schedule, TargetOutcome, run_schedule
+from orchestrator.run.scheduler import Schedule, TargetOutcome, run_schedule
 from tests.test_scheduler import on_mock_clock
 
 # base -> toolchain -> api; base -> runtime -> worker, scheduler

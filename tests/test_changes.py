@@ -1,4 +1,4 @@
-"""orchestrator.changes: what a change since a ref hits, on real git repositories."""
+"""orchestrator.inputs.changes: what a change since a ref hits, on real git repositories."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.changes import (
+from orchestrator.errors import Location, PlanError, UsageError
+from orchestrator.inputs.changes import (
     Affected,
     Hit,
     PlanChange,
@@ -18,7 +19,6 @@ from orchestrator.changes import (
     plan_changes,
     since_range,
 )
-from orchestrator.errors import Location, PlanError, UsageError
 from orchestrator.project import load_project
 from tests.kit import commit, git, write_tree
 

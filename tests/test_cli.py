@@ -7,7 +7,7 @@ import json
 import pytest
 
 from orchestrator import __version__
-from orchestrator.cli import main
+from orchestrator.commands.main import main
 from tests.kit import REPO, write_tree
 from tests.plan_corpus import CASES, CORPUS, prepare
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.commands.main import main
 from tests.kit import commit, git, make_repo, write_tree
 
 PLAN = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from orchestrator.console import StatusView, wants_live
+from orchestrator.report.console import StatusView, wants_live
 
 
 class Tty(io.StringIO):

@@ -12,13 +12,13 @@ import anyio
 import pytest
 import trio.testing
 
-from orchestrator.cli import main
-from orchestrator.containers import RunSpec, container_name, run_argv
-from orchestrator.dev import Session
-from orchestrator.devplan import Burst, Overrides, overrides, relevant, run_spec, watch_roots
+from orchestrator.commands.main import main
+from orchestrator.dev.decide import Burst, Overrides, overrides, relevant, run_spec, watch_roots
+from orchestrator.dev.session import Session
+from orchestrator.engine.containers import RunSpec, container_name, run_argv
 from orchestrator.errors import PlanError, UsageError
 from orchestrator.plan import load_plan
-from orchestrator.ports import PortMapping, parse_port
+from orchestrator.plan.ports import PortMapping, parse_port
 from tests.kit import FakeEngine, project_of, write_tree
 
 PLAN = """\

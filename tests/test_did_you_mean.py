@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.cli import main
+from orchestrator.commands.main import main
 from orchestrator.errors import PlanError, did_you_mean
 from orchestrator.plan import load_plan, references
 from tests.kit import write_tree

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.dockerignore import (
+from orchestrator.inputs.dockerignore import (
     DockerIgnore,
     DockerIgnoreError,
     go_clean,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.containers import LABEL_PLAN, container_name
+from orchestrator.engine.containers import LABEL_PLAN, container_name
 from tests.kit import docker, monorepo, processes_with, run_orch
 
 pytestmark = pytest.mark.engine

@@ -1,4 +1,4 @@
-"""The files BuildKit really receives, against what orchestrator.dockerignore says it sends.
+"""The files BuildKit really receives, against what orchestrator.inputs.dockerignore says it sends.
 
 A probe build copies each context into an image and lists it with `find`; the listing is
 exported as a local file, so no image is left behind. All contexts of one case go in one
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.dockerignore import load, walk
+from orchestrator.inputs.dockerignore import load, walk
 
 pytestmark = pytest.mark.engine
 

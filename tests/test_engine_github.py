@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from orchestrator.ci import step_line
+from orchestrator.ci.outputs import step_line
 from tests.kit import monorepo, run_orch
 
 pytestmark = pytest.mark.engine

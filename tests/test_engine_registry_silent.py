@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.registry import PROBE_TIMEOUT_S
+from orchestrator.engine.registry import PROBE_TIMEOUT_S
 from tests.kit import monorepo, run_orch
 from tests.silent_registry import silent_registry
 

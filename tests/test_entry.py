@@ -35,7 +35,7 @@ def test_an_interrupt_while_the_cli_is_imported_is_exit_130_and_one_line(
     real_import = builtins.__import__
 
     def interrupted_import(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "orchestrator.cli":
+        if name == "orchestrator.commands.main":
             raise KeyboardInterrupt
         return real_import(name, *args, **kwargs)
 

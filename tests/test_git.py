@@ -1,4 +1,4 @@
-"""orchestrator.git against real repositories made in temporary directories."""
+"""orchestrator.inputs.git against real repositories made in temporary directories."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.git import (
+from orchestrator.inputs.git import (
     MODE_EXEC,
     MODE_FILE,
     MODE_SYMLINK,

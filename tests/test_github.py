@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator import github
-from orchestrator.console import printable
-from orchestrator.results import JobResult, RunOutcome
+from orchestrator.ci import github
+from orchestrator.report.console import printable
+from orchestrator.run.results import JobResult, RunOutcome
 
 BASE = JobResult(
     key="base",

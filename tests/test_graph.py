@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.dockerfile import Dockerfile, Ref, Stage, parse_dockerfile, read_dockerfile
-from orchestrator.drawing import render_dot, render_mermaid, render_text
 from orchestrator.errors import Location, PlanError, UsageError
-from orchestrator.graph import BuildGraph, Edge, build_graph
 from orchestrator.plan import NamedContext, Plan, Target, load_plan
+from orchestrator.plan.graph import BuildGraph, Edge, build_graph
+from orchestrator.report.drawing import render_dot, render_mermaid, render_text
 
 ROOT = Path("/repo")
 PLAN = ROOT / "buildplan.yaml"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orchestrator import history
+from orchestrator.run import history
 
 
 def test_a_missing_file_is_an_empty_history(tmp_path):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from orchestrator.interrupts import SIGNALS, catch_interrupts
+from orchestrator.run.interrupts import SIGNALS, catch_interrupts
 
 
 @pytest.fixture(autouse=True)

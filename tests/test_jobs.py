@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import EXIT_USAGE, UsageError
-from orchestrator.jobs import JobSet, build_jobs, select_test_jobs
 from orchestrator.project import load_project
+from orchestrator.run.jobs import JobSet, build_jobs, select_test_jobs
 from tests.kit import project_of
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "buildplan.yaml"

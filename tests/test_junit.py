@@ -10,8 +10,8 @@ import xmlschema
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.junit import TAIL_LINES, junit_xml
-from orchestrator.results import JobResult, RunOutcome
+from orchestrator.ci.junit import TAIL_LINES, junit_xml
+from orchestrator.run.results import JobResult, RunOutcome
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).with_name("junit.xsd"))
 

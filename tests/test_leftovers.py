@@ -13,8 +13,8 @@ from typing import IO
 
 import pytest
 
-from orchestrator import cache, workspace
-from orchestrator.specs import parse_cache_entry
+from orchestrator.plan.specs import parse_cache_entry
+from orchestrator.run import cache, workspace
 
 TO = "type=local,dest=.cache/api,mode=max"
 

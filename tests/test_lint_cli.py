@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.github import escape_property
+from orchestrator.ci.github import escape_property
+from orchestrator.commands.main import main
 from tests.kit import REPO, write_tree
 
 ROOT_AND_UNPINNED = 'FROM debian:bookworm-slim\nCMD ["sleep", "1"]\n'

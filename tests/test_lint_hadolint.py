@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.commands.main import main
 from orchestrator.lint import hadolint
 from tests.kit import write_tree
 

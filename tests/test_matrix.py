@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.changes import Affected, PlanThen, decide
-from orchestrator.matrix import matrix
+from orchestrator.ci.matrix import matrix
+from orchestrator.inputs.changes import Affected, PlanThen, decide
 from orchestrator.project import Project, load_project
 from tests.kit import REPO, project_of
 

@@ -11,13 +11,13 @@ import anyio
 import pytest
 import trio.testing
 
-from orchestrator import pipeline
-from orchestrator.cli import main
-from orchestrator.console import StatusView
-from orchestrator.dev import Session
+from orchestrator.commands.main import main
+from orchestrator.dev.session import Session
 from orchestrator.errors import UsageError
 from orchestrator.files import destination
-from orchestrator.run import RunOptions
+from orchestrator.report.console import StatusView
+from orchestrator.run import pipeline
+from orchestrator.run.steps import RunOptions
 from tests.kit import FakeEngine, make_repo, project_of, write_tree
 from tests.test_run import build, statuses
 
@@ -236,7 +236,7 @@ def test_orch_dev_parses_the_run_options_as_build_does(tmp_path, monkeypatch, ca
         seen.update(request=request, registry=registry)
         return 0
 
-    monkeypatch.setattr("orchestrator.dev.command", command)
+    monkeypatch.setattr("orchestrator.dev.session.command", command)
     assert main(["dev", "app", "--max-batch", "3", "-j", "2", "--retries", "1", "--no-chain"]) == 0
     request = seen["request"]
     assert isinstance(request, pipeline.Request)
@@ -256,7 +256,9 @@ def test_dev_defaults_are_builds_defaults(monkeypatch, tmp_path):
         raise SystemExit(0)
 
     monkeypatch.setattr(pipeline, "run", capture)
-    monkeypatch.setattr("orchestrator.dev.command", lambda *a, request, **k: seen.append(request))
+    monkeypatch.setattr(
+        "orchestrator.dev.session.command", lambda *a, request, **k: seen.append(request)
+    )
     with pytest.raises(SystemExit):
         main(["build", "app"])
     main(["dev", "app"])
@@ -274,7 +276,7 @@ def test_the_report_step_writes_an_empty_run_as_any_other(tmp_path):
     selection = pipeline.Selection(pipeline.EMPTY, None, "nothing to build: test")
     err = io.StringIO()
     view = StatusView([], live=False, stream=err)
-    from orchestrator.results import RunOutcome
+    from orchestrator.run.results import RunOutcome
 
     pipeline.report(project, selection, RunOutcome(results=(), test=False), request, view)
     assert json.loads(report.read_text())["targets"] == {}

@@ -17,8 +17,8 @@ from orchestrator.errors import Location, PlanError
 from orchestrator.lint import ids as lint_ids
 from orchestrator.plan import NamedContext, Plan, Secret, load_plan, references, yaml_reader
 from orchestrator.plan.schema import PLAN_SCHEMA
+from orchestrator.plan.specs import parse_cache_entry
 from orchestrator.plan.yaml_reader import read_document
-from orchestrator.specs import parse_cache_entry
 from tests.kit import write_tree
 from tests.plan_corpus import CASES, CORPUS, Expected, prepare
 

@@ -11,15 +11,16 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator import history, run
-from orchestrator.defaults import CI_RETRIES, default_retries
+from orchestrator.engine.pool import Choice, check_registry, choose
 from orchestrator.errors import PlanError, UsageError
-from orchestrator.failures import backoff_s, classify
-from orchestrator.jobs import build_jobs
 from orchestrator.plan import Plan
-from orchestrator.pool import Choice, check_registry, choose
-from orchestrator.scheduler import BuilderLost, Member, RunResult, Schedule, TargetOutcome
-from orchestrator.scheduler import run_schedule as schedule_run
+from orchestrator.run import history
+from orchestrator.run import steps as run
+from orchestrator.run.defaults import CI_RETRIES, default_retries
+from orchestrator.run.failures import backoff_s, classify
+from orchestrator.run.jobs import build_jobs
+from orchestrator.run.scheduler import BuilderLost, Member, RunResult, Schedule, TargetOutcome
+from orchestrator.run.scheduler import run_schedule as schedule_run
 from tests.kit import FakeEngine, project_of
 from tests.test_scheduler import on_mock_clock
 

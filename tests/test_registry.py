@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
+from orchestrator.engine.registry import DOCKER_HUB, Registries, host_of, hosts_in_bake, probe
 from orchestrator.errors import EXIT_ENGINE, EngineError
-from orchestrator.registry import DOCKER_HUB, Registries, host_of, hosts_in_bake, probe
 from tests.silent_registry import closed_port, silent_registry
 
 

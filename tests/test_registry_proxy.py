@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.failures import classify
+from orchestrator.run.failures import classify
 from tests.kit import docker, write_tree
 from tests.registry_proxy import Mode, RegistryProxy
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import report
-from orchestrator.cli import main
-from orchestrator.console import StatusView, printable
+from orchestrator.commands.main import main
 from orchestrator.errors import EXIT_USAGE, UsageError
 from orchestrator.files import destination
-from orchestrator.results import Attempt, Invocation, JobResult, RunOutcome
+from orchestrator.report import summary as report
+from orchestrator.report.console import StatusView, printable
+from orchestrator.run.results import Attempt, Invocation, JobResult, RunOutcome
 from tests.kit import REPO
 
 FAILED = JobResult(

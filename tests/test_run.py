@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import planview, run
-from orchestrator.bake import RunInputs, bake_definitions, bake_file, bake_name
 from orchestrator.errors import PlanError
-from orchestrator.interrupts import Interrupts
-from orchestrator.jobs import JobSet, build_job, build_jobs, select_test_jobs
 from orchestrator.project import Project
-from orchestrator.results import RunOutcome
-from orchestrator.workspace import KEEP_RUNS, StateError
+from orchestrator.report import planview
+from orchestrator.run import steps as run
+from orchestrator.run.bake import RunInputs, bake_definitions, bake_file, bake_name
+from orchestrator.run.interrupts import Interrupts
+from orchestrator.run.jobs import JobSet, build_job, build_jobs, select_test_jobs
+from orchestrator.run.results import RunOutcome
+from orchestrator.run.workspace import KEEP_RUNS, StateError
 from tests.kit import FakeEngine, project_of
 
 CACHE = """\

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator import run
-from orchestrator.bake import bake_name
-from orchestrator.buildlog import BakeResult
-from orchestrator.jobs import build_jobs
+from orchestrator.engine.buildlog import BakeResult
 from orchestrator.project import Project
-from orchestrator.results import RunOutcome
+from orchestrator.run import steps as run
+from orchestrator.run.bake import bake_name
+from orchestrator.run.jobs import build_jobs
+from orchestrator.run.results import RunOutcome
 from tests.kit import FakeEngine, project_of
 
 PLAN = """\

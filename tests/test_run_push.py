@@ -10,12 +10,12 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.buildlog import BakeResult
+from orchestrator.engine.buildlog import BakeResult
 from orchestrator.errors import EngineError
-from orchestrator.interrupts import Interrupts
-from orchestrator.jobs import build_jobs
 from orchestrator.project import Project
-from orchestrator.results import RunOutcome
+from orchestrator.run.interrupts import Interrupts
+from orchestrator.run.jobs import build_jobs
+from orchestrator.run.results import RunOutcome
 from tests.kit import FakeEngine, project_of
 from tests.test_run import execute, statuses
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.errors import EngineError
-from orchestrator.scheduler import (
+from orchestrator.run.scheduler import (
     LONE_CANCEL,
     NO_RESULT,
     BuilderLost,

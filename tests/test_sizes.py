@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.sizes import Layer, change_text, join_layers, over_budget, parse_size, size_text
+from orchestrator.plan.sizes import (
+    Layer,
+    change_text,
+    join_layers,
+    over_budget,
+    parse_size,
+    size_text,
+)
 
 
 @pytest.mark.parametrize("bad", ["", "big", "10 parsecs", "-3MB", True])

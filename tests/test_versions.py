@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.contexts import ContentReader, FileInput, Tree, blob_id, watch_bases
-from orchestrator.versions import (
+from orchestrator.inputs.contexts import ContentReader, FileInput, Tree, blob_id, watch_bases
+from orchestrator.inputs.versions import (
     SCHEME,
     InputChange,
     Manifest,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from orchestrator import dockerignore
 from orchestrator.dockerfile.steps import Steps, read_steps
 from orchestrator.errors import EXIT_FAILED, EXIT_OK
+from orchestrator.inputs import dockerignore
 from orchestrator.lint import facts, hadolint, ignores
 from orchestrator.lint import image_rules as image
 from orchestrator.lint import step_rules as step

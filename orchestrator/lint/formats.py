@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from orchestrator import jsontext
-from orchestrator.console import printable
-from orchestrator.github import MESSAGE_LIMIT, escape_data, escape_property
+from orchestrator.ci.github import MESSAGE_LIMIT, escape_data, escape_property
 from orchestrator.lint.findings import Finding
 from orchestrator.lint.ids import RULES
+from orchestrator.report.console import printable
 
 FORMATS = ("text", "json", "github")
 

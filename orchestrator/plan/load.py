@@ -25,12 +25,12 @@ from orchestrator.plan.model import (
     Target,
 )
 from orchestrator.plan.paths import PlanDirectory, watch_pattern_problem
+from orchestrator.plan.ports import EXAMPLE as PORT_EXAMPLE
+from orchestrator.plan.ports import parse_port
 from orchestrator.plan.schema import SCHEMA_DIGEST, describe_value, validate
+from orchestrator.plan.sizes import parse_size
+from orchestrator.plan.specs import CacheEntry, SpecError, parse_cache_entry
 from orchestrator.plan.yaml_reader import read_document
-from orchestrator.ports import EXAMPLE as PORT_EXAMPLE
-from orchestrator.ports import parse_port
-from orchestrator.sizes import parse_size
-from orchestrator.specs import CacheEntry, SpecError, parse_cache_entry
 
 PLAN_VERSION = 1
 DEFAULT_IMAGE = "orch/{name}"

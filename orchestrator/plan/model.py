@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 from orchestrator.errors import Location
-from orchestrator.ports import PortMapping
-from orchestrator.specs import CacheEntry
+from orchestrator.plan.ports import PortMapping
+from orchestrator.plan.specs import CacheEntry
 
 Kind = Literal["stage", "service"]
 

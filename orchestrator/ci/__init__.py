@@ -1,0 +1,1 @@
+"""What CI reads: GitHub's step summary, outputs and annotations, JUnit, the matrix."""

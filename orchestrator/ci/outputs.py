@@ -1,0 +1,95 @@
+"""Where a CI system looks: orch's results written into GitHub Actions' own files and log.
+
+`github.py` renders (pure); this module finds the Dockerfile line of each failing step and
+writes: the step summary and outputs (appended, as the runner expects), then, on standard
+output, each failed target's log in a collapsed group and an `::error` on its Dockerfile line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TextIO
+
+from orchestrator.ci import github
+from orchestrator.dockerfile.lexer import instruction_lines
+from orchestrator.project import Project
+from orchestrator.run.results import RunOutcome
+
+_STEP = re.compile(r"^\[[^\]]*\]\s*")
+
+
+def step_line(step: str, instructions: Iterable[tuple[int, str, str]]) -> int | None:
+    """The Dockerfile line of a BuildKit step such as `[api builder 4/5] RUN go build ./...`."""
+    said = " ".join(_STEP.sub("", step).split())
+    kind, _, args = said.partition(" ")
+    for line, keyword, written in instructions:
+        if keyword == kind.lower() and " ".join(written.split()) == args:
+            return line
+    return None
+
+
+def failure_locations(project: Project, outcome: RunOutcome) -> dict[str, tuple[str, int]]:
+    """Each failed job's Dockerfile and line (relative to the plan's directory), where known."""
+    found: dict[str, tuple[str, int]] = {}
+    for r in outcome.results:
+        if r.status != "failed" or not r.failed_step:
+            continue
+        target = project.plan.targets[r.key.split(":", 1)[0]]
+        try:
+            line = step_line(r.failed_step, instruction_lines(target.dockerfile))
+        except OSError:
+            continue
+        if line is not None:
+            found[r.key] = (target.dockerfile.relative_to(project.plan.root).as_posix(), line)
+    return found
+
+
+def write_github(
+    target: github.GitHubTarget,
+    project: Project,
+    outcome: RunOutcome,
+    *,
+    affected: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> list[str]:
+    """Write the step summary, the outputs and the failures' log groups and annotations;
+    the warnings for files that could not be written."""
+    out = stream or sys.stdout
+    warnings = []
+    for path, text in (
+        (target.summary, github.summary_markdown(outcome)),
+        (target.output, github.format_outputs(github.outputs(outcome, affected=affected))),
+    ):
+        if path is None:
+            continue
+        try:
+            with path.open("a", encoding="utf-8") as f:
+                f.write(text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            warnings.append(f"cannot write {path}: {exc.strerror or exc}")
+    for r in outcome.results:
+        if r.status == "failed" and r.log:
+            lines = _log_lines(project.plan.root / r.log)
+            out.write("\n".join(github.log_group(f"{r.key} (failed)", lines)) + "\n")
+    for command in github.failure_annotations(outcome, failure_locations(project, outcome)):
+        out.write(command + "\n")
+    out.flush()
+    return warnings
+
+
+def _log_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def target_from(
+    environ: Mapping[str, str] | None = None, *, ci: str | None
+) -> github.GitHubTarget | None:
+    """GitHub's files when `--ci github` is given or GITHUB_ACTIONS=true, else None."""
+    return github.from_environ(os.environ if environ is None else environ, force=ci == "github")

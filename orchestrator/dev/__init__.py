@@ -1,0 +1,1 @@
+"""`orch dev`: watch a service's inputs, rebuild through the pipeline, run its container."""

@@ -1,0 +1,481 @@
+"""The one module that talks to Docker: checks the engine, runs bake, inspects images.
+
+Every call is a child process of the user's own `docker` CLI (its context, config and
+DOCKER_HOST apply), opened with anyio: none blocks the event loop, bake's output streams in, a
+cancel stops it, and argument lists are never shell strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import CompletedProcess
+from typing import TYPE_CHECKING
+
+import anyio
+
+from orchestrator.engine import processes
+from orchestrator.errors import EngineError, name_list
+from orchestrator.files import read_json_object
+
+# Ctrl-C must stop everything within 5 s: bake gets SIGTERM (it cancels the solve in the
+# daemon), then SIGKILL for the whole process group if it has not exited by then.
+TERM_GRACE_S = 3.0
+# Registry look-ups at once: each is one HTTPS round trip.
+REGISTRY_LOOKUPS = 8
+# A registry that answered its probe and then stalls on one call: bounded all the same.
+REGISTRY_CALL_S = 60.0
+if TYPE_CHECKING:  # bake's output reader and the registry probes: imported when used
+    from orchestrator.engine import registry
+    from orchestrator.engine.buildlog import BakeResult, BuildOutputReader
+
+_NO_SUCH_IMAGE = re.compile(r"No such image: (\S+)")
+_NO_BUILDX = re.compile(rb"'buildx' is not a docker command|unknown command \"buildx\"")
+_UNREACHABLE = re.compile(
+    rb"Cannot connect to the Docker daemon|Is the docker daemon running|error during connect"
+)
+
+
+def _children(raw: bytes) -> tuple[str, ...]:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return ()
+    listed = doc.get("manifests", []) if isinstance(doc, dict) else []
+    return tuple(m["digest"] for m in listed if isinstance(m, dict) and "digest" in m)
+
+
+def _platform_images(index: dict[str, object]) -> tuple[str, ...]:
+    """The image manifests an index lists, attestation manifests (platform unknown) left out."""
+    listed = index.get("manifests")
+    digests = []
+    for m in listed if isinstance(listed, list) else []:
+        if not isinstance(m, dict) or not isinstance(m.get("digest"), str):
+            continue
+        platform = m.get("platform")
+        if isinstance(platform, dict) and platform.get("os") == "unknown":
+            continue
+        digests.append(m["digest"])
+    return tuple(digests)
+
+
+def _image_size(manifest: object) -> int | None:
+    """An image manifest's compressed size: its config and every layer, as a registry holds."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), list):
+        return None
+    parts = [manifest.get("config"), *manifest["layers"]]
+    total = 0
+    for part in parts:
+        size = part.get("size") if isinstance(part, dict) else None
+        total += size if isinstance(size, int) else 0
+    return total
+
+
+def _not_answering(stderr: bytes) -> EngineError:
+    said = stderr.decode("utf-8", "replace").strip().splitlines()
+    return EngineError(
+        "the Docker Engine is not answering" + (f": {said[-1]}" if said else ""),
+        hint="start dockerd (scripts/engine installs and starts one), or set DOCKER_HOST",
+    )
+
+
+def _registry_stalled(ref: str) -> EngineError:
+    from orchestrator.engine import registry
+
+    host = registry.host_of(ref)
+    return EngineError(
+        f"the registry {host} did not answer about {ref} within {REGISTRY_CALL_S:g} s",
+        hint=f"check that the registry at {host} is up and answering, or use another",
+    )
+
+
+_HUB_PREFIXES = ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/")
+
+
+def familiar(ref: str) -> tuple[str, str] | None:
+    """(repository, tag) of a tagged reference as `docker image ls` shows it (`debian`, not
+    `docker.io/library/debian`; `latest` when no tag is written); None for one pinned to a
+    digest, which a listing of tags cannot answer."""
+    if "@" in ref:
+        return None
+    name, tag = ref, "latest"
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = ref[: len(ref) - len(last)] + last.split(":", 1)[0], last.split(":", 1)[1]
+    for prefix in _HUB_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    return name, tag
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    ref: str
+    digest: str
+    size_bytes: int
+
+
+class Engine:
+    """A Docker Engine with buildx, reached through the user's own `docker` CLI and config."""
+
+    def __init__(self, builder: str | None = None, *, pull: bool = False) -> None:
+        self.builder = builder
+        self.pull = pull  # bake pulls every base image anew
+        docker = shutil.which("docker")
+        if docker is None:
+            raise EngineError(
+                "the docker CLI was not found on PATH",
+                hint="install Docker with buildx, or run scripts/engine",
+            )
+        self._docker = [docker]
+        self._bake_builder = builder  # what bake gets as --builder, once resolved
+        self._children: dict[str, tuple[str, ...]] = {}
+        # Local tags by repository, from one `docker image ls`, until a call changes them.
+        self._listed: dict[str, dict[str, str]] = {}
+        self._registries: registry.Registries | None = None
+
+    @property
+    def registries(self) -> registry.Registries:
+        """The registries this engine talks to, each probed once, before it is waited on."""
+        if self._registries is None:
+            from orchestrator.engine import registry
+
+            self._registries = registry.Registries()
+        return self._registries
+
+    @property
+    def name(self) -> str:
+        """The builder as the user named it; "" for the one the docker CLI picks."""
+        return self.builder or ""
+
+    def check(self) -> None:
+        """Raise EngineError (exit 3) unless the daemon, buildx and the builder answer."""
+        anyio.run(self.check_async)
+
+    async def check_async(self) -> None:
+        server = await self._run(["version", "--format", "{{.Server.Version}}"])
+        if server.returncode != 0 or not server.stdout.strip():
+            raise _not_answering(server.stderr)
+        argv = ["buildx", "inspect", self.builder] if self.builder else ["buildx", "version"]
+        proc = await self._run(argv)
+        if proc.returncode != 0:
+            what = f"buildx builder '{self.builder}'" if self.builder else "docker buildx"
+            said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise EngineError(
+                f"{what} is not available" + (f": {said[-1]}" if said else ""),
+                hint="list builders with `docker buildx ls`; pick one with --builder NAME",
+            )
+        if self.builder:
+            self._use(proc.stdout.decode("utf-8", "replace"))
+
+    def _use(self, inspected: str) -> None:
+        """Reach a builder of the `docker` driver through its docker context: buildx builds on
+        such a builder only from that context, and its images are in that daemon's store."""
+        driver = re.search(r"^Driver:\s*(\S+)", inspected, re.MULTILINE)
+        endpoint = re.search(r"^Endpoint:\s*(\S+)", inspected, re.MULTILINE)
+        if driver and driver.group(1) == "docker" and endpoint:
+            self._docker = [self._docker[0], "--context", endpoint.group(1)]
+            self._bake_builder = None
+        else:
+            self._docker = self._docker[:1]
+            self._bake_builder = self.builder
+
+    def bake_argv(self, bake_file: Path, names: Sequence[str], metadata: Path) -> list[str]:
+        argv = [*self._docker, "buildx", "bake", "-f", str(bake_file)]
+        argv += ["--metadata-file", str(metadata), "--progress", "plain"]
+        if self._bake_builder:
+            argv += ["--builder", self._bake_builder]
+        if self.pull:
+            argv.append("--pull")
+        return [*argv, *names]
+
+    async def bake(
+        self, bake_file: Path, names: Sequence[str], *, cwd: Path
+    ) -> dict[str, BakeResult]:
+        """Run one `docker buildx bake` of `names`; cancelling it stops the process group."""
+        from orchestrator.engine import registry
+        from orchestrator.engine.buildlog import BuildOutputReader, bake_results
+
+        self._listed.clear()
+        # Private to this invocation, and removed on every way out of it.
+        fd, name = tempfile.mkstemp(prefix=".metadata-", suffix=".json", dir=bake_file.parent)
+        os.close(fd)
+        metadata = Path(name)
+        try:
+            await self.registries.require(
+                registry.hosts_in_bake(read_json_object(bake_file)),
+                f"before building {', '.join(names)}",
+            )
+            reader = BuildOutputReader(list(names))
+            started = time.monotonic()
+            code = await self._run_bake(
+                self.bake_argv(bake_file, names, metadata), cwd, reader, started
+            )
+            meta = read_json_object(metadata)
+        finally:
+            metadata.unlink(missing_ok=True)
+        if code != 0 and not any(p.lines for p in reader.targets.values()):
+            said = "\n".join(reader.other)
+            if _NO_BUILDX.search(said.encode()) or _UNREACHABLE.search(said.encode()):
+                raise EngineError(
+                    "docker buildx bake could not run: " + said.strip().splitlines()[-1],
+                    hint="install buildx (scripts/engine does), and check the engine answers",
+                )
+        return bake_results(names, reader, code, meta, time.monotonic() - started)
+
+    async def _run_bake(
+        self, argv: list[str], cwd: Path, reader: BuildOutputReader, started: float
+    ) -> int:
+        env = {**os.environ, "BUILDKIT_PROGRESS": "plain"}
+        # In a group of its own, which dies with orch even when orch is killed.
+        process = await processes.open_process(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            if process.stdout is None:  # opened with a pipe: never None
+                raise RuntimeError("bake's output pipe is missing")
+            buffer = b""
+            async for chunk in process.stdout:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for raw in lines:
+                    reader.feed(raw.decode("utf-8", "replace"), time.monotonic() - started)
+            if buffer:
+                reader.feed(buffer.decode("utf-8", "replace"), time.monotonic() - started)
+            return await process.wait()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _stop(process)
+
+    async def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+        """Id and size of the local images `refs` name, in one call; missing ones are left out."""
+        if not refs:
+            return {}
+        wanted = list(dict.fromkeys(refs))
+        proc = await self._run(["image", "inspect", "--format", "{{.Id}} {{.Size}}", *wanted])
+        missing = {
+            m.group(1) for m in _NO_SUCH_IMAGE.finditer(proc.stderr.decode("utf-8", "replace"))
+        }
+        # The daemon names a ref without a tag with `:latest` in its answer.
+        found = [ref for ref in wanted if not {ref, f"{ref}:latest"} & missing]
+        lines = proc.stdout.decode().split()
+        if len(lines) != 2 * len(found):
+            raise EngineError(
+                "docker image inspect answered in a way orch does not understand",
+                hint=proc.stderr.decode("utf-8", "replace").strip()[-300:] or None,
+            )
+        return {
+            ref: ImageInfo(ref=ref, digest=lines[2 * i], size_bytes=int(lines[2 * i + 1]))
+            for i, ref in enumerate(found)
+        }
+
+    async def ids(self, refs: Sequence[str], *, fresh: bool = False) -> dict[str, str]:
+        """The local image id each of `refs` names; missing ones are left out. One `docker
+        image ls` lists every tag of the refs' repositories not listed yet (all of them with
+        `fresh`; a call that changes tags, or a bake, makes the next one list again); a ref
+        pinned to a digest is inspected."""
+        if fresh:
+            self._listed.clear()
+        names = {ref: familiar(ref) for ref in dict.fromkeys(refs)}
+        wanted = sorted({n[0] for n in names.values() if n and n[0] not in self._listed})
+        if wanted:
+            argv = ["image", "ls", "--no-trunc", "--format", "{{.Repository}} {{.Tag}} {{.ID}}"]
+            for repository in wanted:
+                argv += ["--filter", f"reference={repository}"]
+            proc = await self._run(argv, check=True)
+            listed: dict[str, dict[str, str]] = {repository: {} for repository in wanted}
+            for line in proc.stdout.decode("utf-8", "replace").splitlines():
+                fields = line.split()
+                if len(fields) == 3 and fields[0] in listed:
+                    listed[fields[0]][fields[1]] = fields[2]
+            self._listed.update(listed)
+        found = {
+            ref: image_id
+            for ref, n in names.items()
+            if n is not None and (image_id := self._listed.get(n[0], {}).get(n[1]))
+        }
+        pinned = [ref for ref, n in names.items() if n is None]
+        if pinned:
+            found |= {ref: info.digest for ref, info in (await self.inspect(pinned)).items()}
+        return found
+
+    async def history(self, ref: str) -> list[tuple[int, str]]:
+        """The layers of a local image, newest first: (uncompressed bytes, what made it)."""
+        proc = await self._run(
+            [
+                "image",
+                "history",
+                "--no-trunc",
+                "--human=false",
+                "--format",
+                "{{.Size}}|{{.CreatedBy}}",
+                ref,
+            ],
+            check=True,
+        )
+        layers = []
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            size, _, created_by = line.partition("|")
+            if size.isdigit():
+                layers.append((int(size), created_by))
+        return layers
+
+    async def remove(self, refs: Sequence[str]) -> None:
+        """Remove the local tags `refs` (images they alone named go with them)."""
+        self._listed.clear()
+        if refs:
+            await self._run(["image", "rm", *refs])
+
+    async def tag(self, source: str, tags: Sequence[str]) -> None:
+        """Point each local tag at the image `source` names."""
+        self._listed.clear()
+        for tag in tags:
+            await self._run(["image", "tag", source, tag], check=True)
+
+    async def remote_digests(self, refs: Sequence[str]) -> dict[str, str]:
+        """The manifest digest each of `refs` has in its registry, looked up without pulling;
+        refs the registry does not have are left out."""
+        from orchestrator.engine import registry
+
+        found: dict[str, str] = {}
+        errors: list[EngineError] = []
+        limiter = anyio.CapacityLimiter(REGISTRY_LOOKUPS)
+        await self.registries.require(
+            [registry.host_of(r) for r in refs],
+            lambda host: (
+                "looking up "
+                + name_list([r for r in refs if registry.host_of(r) == host])
+                + " in its registry"
+            ),
+        )
+
+        async def look(ref: str) -> None:
+            try:
+                async with limiter:
+                    with anyio.fail_after(REGISTRY_CALL_S):
+                        proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+            except TimeoutError:
+                errors.append(_registry_stalled(ref))
+                return
+            except EngineError as exc:  # raised once, below, not as a group of them
+                errors.append(exc)
+                return
+            if proc.returncode == 0 and proc.stdout:
+                digest = "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
+                found[ref] = digest
+                self._children[digest] = _children(proc.stdout)
+
+        async with anyio.create_task_group() as tg:
+            for ref in dict.fromkeys(refs):
+                tg.start_soon(look, ref)
+        if errors:
+            raise errors[0]
+        return found
+
+    async def remote_sizes(self, refs: Sequence[str]) -> dict[str, int]:
+        """The compressed size of each of `refs` in its registry (config and layers), looked
+        up without pulling; for an index, its largest platform image. Refs the registry does
+        not have are left out."""
+        sizes: dict[str, int] = {}
+        limiter = anyio.CapacityLimiter(REGISTRY_LOOKUPS)
+
+        async def raw(ref: str) -> object:
+            async with limiter:
+                with anyio.fail_after(REGISTRY_CALL_S):
+                    proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+            if proc.returncode != 0:
+                return None
+            try:
+                return json.loads(proc.stdout)
+            except ValueError:
+                return None
+
+        async def measure(ref: str) -> None:
+            try:
+                doc = await raw(ref)
+                if isinstance(doc, dict) and isinstance(doc.get("manifests"), list):
+                    repository = ref.rsplit("@", 1)[0]
+                    if ":" in repository.rsplit("/", 1)[-1]:
+                        repository = repository.rsplit(":", 1)[0]
+                    found: list[int] = []
+                    for child in _platform_images(doc):
+                        size = _image_size(await raw(f"{repository}@{child}"))
+                        if size is not None:
+                            found.append(size)
+                    if found:
+                        sizes[ref] = max(found)
+                elif (size := _image_size(doc)) is not None:
+                    sizes[ref] = size
+            except TimeoutError:
+                raise _registry_stalled(ref) from None
+
+        async with anyio.create_task_group() as tg:
+            for ref in dict.fromkeys(refs):
+                tg.start_soon(measure, ref)
+        return sizes
+
+    def wrapped(self, digest: str) -> tuple[str, ...]:
+        """The manifests an index looked up by `remote_digests` lists (`imagetools create`
+        wraps a single image manifest in an index of one)."""
+        return self._children.get(digest, ())
+
+    async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
+        """Point each registry tag at the manifest `source` names: a copy in the registry."""
+        from orchestrator.engine import registry
+
+        argv = ["buildx", "imagetools", "create"]
+        if self._bake_builder:
+            argv += ["--builder", self._bake_builder]
+        for tag in tags:
+            argv += ["--tag", tag]
+        await self.registries.require(
+            [registry.host_of(r) for r in [source, *tags]],
+            f"pointing {', '.join(tags)} at {source}",
+        )
+        try:
+            with anyio.fail_after(REGISTRY_CALL_S):
+                await self._run([*argv, source], check=True)
+        except TimeoutError:
+            raise _registry_stalled(source) from None
+
+    async def _run(self, args: Sequence[str], *, check: bool = False) -> CompletedProcess[bytes]:
+        """One short docker call; an EngineError when the daemon cannot be reached, and with
+        `check` when the call fails."""
+        proc = await processes.run_process([*self._docker, *args])
+        if proc.returncode != 0 and _UNREACHABLE.search(proc.stderr):
+            raise _not_answering(proc.stderr)
+        if check and proc.returncode != 0:
+            said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise EngineError(
+                f"`docker {' '.join(args)}` failed with exit code {proc.returncode}"
+                + (f": {said[-1]}" if said else "")
+            )
+        return proc
+
+
+async def _stop(process: anyio.abc.Process) -> None:
+    if process.returncode is not None:
+        return
+    _signal_group(process.pid, signal.SIGTERM)
+    with anyio.move_on_after(TERM_GRACE_S):
+        await process.wait()
+        return
+    _signal_group(process.pid, signal.SIGKILL)
+    await process.wait()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)

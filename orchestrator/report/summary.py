@@ -1,0 +1,149 @@
+"""What a run tells its user: the `--report` document and the summary printed at the end."""
+
+from __future__ import annotations
+
+from orchestrator.plan.sizes import change_text, size_text
+from orchestrator.report.console import StatusView, printable
+from orchestrator.run.results import DONE, RunOutcome
+
+
+def document(outcome: RunOutcome) -> dict[str, object]:
+    """The `--report` JSON: the run's verdict and one entry per job, in build order."""
+    targets: dict[str, object] = {}
+    for r in outcome.results:
+        entry: dict[str, object] = {
+            "status": r.status,
+            "duration_s": None if r.duration_s is None else round(r.duration_s, 3),
+            "version": r.version,
+            "image": r.image,
+            "versioned_image": r.versioned_image,
+            "digest": r.digest,
+            "size_bytes": r.size_bytes,
+            "uncompressed_bytes": r.uncompressed_bytes,
+            "previous_size_bytes": r.previous_size_bytes,
+            "log": r.log,
+            "cached_steps": r.cached_steps,
+            "warnings": list(r.warnings),
+            "builder": r.builder,
+            "attempts": [
+                {
+                    "builder": a.builder or None,
+                    "outcome": a.outcome,
+                    "duration_s": round(a.duration_s, 3),
+                    "error": a.error,
+                }
+                for a in r.attempts
+            ],
+        }
+        if r.status == "failed":
+            entry["failed_step"] = r.failed_step
+            entry["error"] = r.error
+        elif r.error:
+            entry["reason"] = r.error
+        targets[r.key] = entry
+    return {
+        "ok": outcome.ok,
+        "interrupted": outcome.interrupted,
+        "engine_gone": outcome.engine_gone,
+        "lost_builders": [b or None for b in outcome.lost_builders],
+        "published": outcome.published,
+        "targets": targets,
+        "invocations": [
+            {
+                "jobs": list(i.jobs),
+                "started_s": round(i.started_s, 3),
+                "ended_s": round(i.ended_s, 3),
+                "bake_file": i.bake_file,
+                "builder": i.builder or None,
+            }
+            for i in outcome.invocations
+        ],
+        "warnings": list(outcome.warnings),
+    }
+
+
+def summary(view: StatusView, outcome: RunOutcome) -> None:
+    """Failures with their failing step and last lines, warnings, built images, then totals."""
+    for r in outcome.results:
+        if r.status != "failed":
+            continue
+        view.print("")
+        at = f" at {printable(r.failed_step)}" if r.failed_step else ""
+        view.print(f"✗ {r.key} failed{at}")
+        if r.error:
+            view.print(f"  {printable(r.error)}")
+        for line in r.tail:
+            view.print(f"  | {printable(line)}")
+        if r.log:
+            view.print(f"  full log: {r.log}")
+    for r in outcome.results:
+        if len(r.attempts) > 1:
+            tries = "; ".join(
+                f"{a.builder or 'default'}: {a.outcome}"
+                + (f" ({printable(a.error)})" if a.error else "")
+                for a in r.attempts
+            )
+            view.print(f"↻ {r.key}: {len(r.attempts)} attempts: {tries}")
+    if outcome.lost_builders:
+        gone = ", ".join(b or "default" for b in outcome.lost_builders)
+        builders = "builder" if len(outcome.lost_builders) == 1 else "builders"
+        cut = [r.key for r in outcome.results if r.error and r.error.startswith("cut off")]
+        view.print("")
+        if outcome.engine_gone:
+            view.print(
+                f"✗ the engine went away ({builders} {gone}); "
+                f"cut off: {', '.join(cut) or 'nothing'}"
+            )
+        else:
+            went = "went" if len(outcome.lost_builders) == 1 else "each went"
+            view.print(f"! {builders} {gone} {went} away; what it was building was built elsewhere")
+    if outcome.published is not None:
+        view.print("")
+        view.print(_publishing(outcome))
+    warnings = [f"{r.key}: {w}" for r in outcome.results for w in r.warnings]
+    warnings += list(outcome.warnings)
+    if warnings:
+        view.print("")
+        for w in warnings:
+            view.print(f"warning: {printable(w)}")
+    built = [r for r in outcome.results if r.status == "built" and (r.image or r.versioned_image)]
+    if built:
+        pool = any(r.builder for r in built)
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, pad_edge=False)
+        for column in ("target", "image", "size", "time", "cached steps", "builder")[: 5 + pool]:
+            table.add_column(column)
+        for r in built:
+            row = [
+                r.key,
+                r.image or r.versioned_image or "",
+                _size_with_change(r.size_bytes, r.previous_size_bytes),
+                f"{r.duration_s or 0.0:.1f}s",
+                str(r.cached_steps),
+            ]
+            table.add_row(*row, *([r.builder or "default"] if pool else []))
+        view.console.print(table)
+    words = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
+    verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "FAILED")
+    view.print(f"{'test' if outcome.test else 'build'} {verdict}: {words}")
+
+
+def _publishing(outcome: RunOutcome) -> str:
+    """What `--push` did with the plan's tags."""
+    if outcome.published:
+        return "published: every target's plan tags point at what this run built or found"
+    if not outcome.interrupted and all(r.status in DONE for r in outcome.results):
+        return (
+            "not all published: the tags in the warnings below could not be moved; "
+            "run again to move them"
+        )
+    return (
+        "not published: the plan's tags were left where they were, since not every "
+        "target succeeded (the versioned images that built are in the registry)"
+    )
+
+
+def _size_with_change(now: int | None, before: int | None) -> str:
+    change = change_text(now, before)
+    return size_text(now) + (f" ({change})" if change and change != "same" else "")

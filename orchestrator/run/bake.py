@@ -1,0 +1,195 @@
+"""Bake definitions: the JSON orch hands to `docker buildx bake`, computed purely from the plan.
+
+One function, `bake_definitions`, makes them for `orch plan --json`, `orch plan --bake-file` and
+every bake a run sends, so the three always agree on images, tags, contexts and cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.inputs.versions import LABEL_INPUTS, LABEL_TARGET, LABEL_VERSION, versioned_ref
+from orchestrator.plan import Secret, Target
+from orchestrator.plan.specs import format_attrs
+from orchestrator.project import Project
+from orchestrator.run.exports import image_output, local_only_targets
+from orchestrator.run.jobs import Job
+
+# Provenance attestations turn every image into an index with an extra manifest: more daemon work
+# per target and nothing orch's users asked for.
+NO_PROVENANCE = "type=provenance,disabled=true"
+
+# A bake target definition, as JSON: string keys, values of JSON types.
+BakeTarget = dict[str, object]
+
+# Bake target names allow only [A-Za-z0-9_-]. Job keys also hold '.' (in names) and ':' (test
+# stages); each becomes a two-character escape starting with '_', and '_' itself is doubled,
+# so that two keys never share a bake name (`a.b` and `a_b` are `a_db` and `a__b`).
+_ESCAPES = {"_": "__", ".": "_d", ":": "_c"}
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def bake_name(key: str) -> str:
+    """The bake target name of a job key: readable, and different for every key."""
+    return "".join(c if c in _PLAIN else _ESCAPES.get(c) or f"_x{ord(c):x}_" for c in key)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSpecs:
+    """The cache specs one build reads and writes, as buildx reads them."""
+
+    cache_from: tuple[str, ...]
+    cache_to: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunInputs:
+    """What is settled before a bake: versions, and what only a run knows (leases, secrets)."""
+
+    versions: Mapping[str, str] = field(default_factory=dict)  # by target name
+    inputs: Mapping[str, str] = field(default_factory=dict)  # by target name: canonical inputs
+    cache: Mapping[str, CacheSpecs] = field(default_factory=dict)  # by job key: leased specs
+    absent_secrets: frozenset[tuple[str, str]] = frozenset()  # (target, id): optional, not set
+
+
+def hand_off_ref(target: Target, versions: Mapping[str, str]) -> str:
+    """The reference a target's image is built as and handed on by: its versioned tag, which
+    no other build can move; the plan's first tag when the version is not known."""
+    version = versions.get(target.name)
+    return versioned_ref(target.image, version) if version else target.ref
+
+
+def plan_cache(job: Job) -> CacheSpecs:
+    """The job's cache as the plan writes it (a run rewrites local ones: see cache.lease)."""
+    return CacheSpecs(
+        cache_from=tuple(e.render() for e in job.target.cache_from),
+        cache_to=tuple(e.render() for e in job.cache_to),
+    )
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() or "."
+
+
+def _secret_spec(secret: Secret) -> str:
+    source = ("env", secret.env) if secret.env is not None else ("src", str(secret.src))
+    return format_attrs([("id", secret.id), source])
+
+
+def bake_target(
+    job: Job,
+    *,
+    root: Path,
+    upstream: Mapping[str, Target],
+    versions: Mapping[str, str] | None = None,
+    inputs: Mapping[str, str] | None = None,
+    cache: CacheSpecs | None = None,
+    absent_secrets: frozenset[str] = frozenset(),
+    link_targets: bool = False,
+    linked: frozenset[str] = frozenset(),
+    local_only: bool = False,
+) -> BakeTarget:
+    """The bake target definition for one job.
+
+    Paths are relative to the plan's directory, where orch runs bake, so a person can re-run
+    the written file by hand from there. `upstream` are the direct dependencies: each reaches
+    the Dockerfile as a named context of the same name, so `FROM go-toolchain` works as written:
+    as the image orch built (`docker-image://`), or with `link_targets` as the bake target of the
+    same file (`target:`), which makes one self-contained file for a single hand-run bake.
+    A run links the upstream targets in `linked` (built in the same bake) the same way.
+
+    With `versions`, a build is tagged with its versioned tag only (orch moves the plan's tags
+    once it succeeded) and says its version in a label; a hand-run file (`link_targets`) has
+    the plan's tags as well, since nobody moves them afterwards. A `local_only` image (a stage
+    no other machine reads: see orchestrator.run.exports) is exported with the fast compression.
+    """
+    t = job.target
+    versions = versions or {}
+    cache = cache or plan_cache(job)
+    contexts: dict[str, str] = {
+        name: f"target:{bake_name(name)}"
+        if link_targets or name in linked
+        else f"docker-image://{hand_off_ref(dep, versions)}"
+        for name, dep in upstream.items()
+    }
+    for c in t.contexts:
+        contexts[c.name] = _rel(c.path, root) if c.path is not None else (c.ref or "")
+    definition: BakeTarget = {
+        "context": _rel(t.context, root),
+        "dockerfile": Path(os.path.relpath(t.dockerfile, t.context)).as_posix(),
+    }
+    if job.stage:
+        definition["target"] = job.stage
+    if contexts:
+        definition["contexts"] = contexts
+    if t.args:
+        definition["args"] = dict(t.args)
+    labels = dict(t.labels)
+    version = versions.get(t.name)
+    if version and not job.test:
+        labels |= {LABEL_TARGET: t.name, LABEL_VERSION: version}
+        if inputs and t.name in inputs:
+            labels[LABEL_INPUTS] = inputs[t.name]
+    if labels:
+        definition["labels"] = labels
+    if t.platforms:
+        definition["platforms"] = list(t.platforms)
+    secrets = [_secret_spec(s) for s in t.secrets if s.id not in absent_secrets]
+    if secrets:
+        definition["secret"] = secrets
+    definition["cache-from"] = list(cache.cache_from)
+    definition["cache-to"] = list(cache.cache_to)
+    if job.test:
+        definition["output"] = ["type=cacheonly"]
+    else:
+        own = hand_off_ref(t, versions)
+        plan_tags = link_targets or not version  # else orch moves them once the build succeeded
+        definition["tags"] = [own] + ([x for x in t.tags if x != own] if plan_tags else [])
+        definition["output"] = [image_output(t, local_only=local_only)]
+    definition["attest"] = [NO_PROVENANCE]
+    return definition
+
+
+def bake_definitions(
+    project: Project,
+    jobs: Iterable[Job],
+    *,
+    link_targets: bool = False,
+    chained: bool = False,
+    inputs: RunInputs | None = None,
+) -> dict[str, BakeTarget]:
+    """Each job's bake target definition, by job key, with what the run resolved. `chained`:
+    the jobs are one bake, and an upstream target that is one of them is linked (`target:`)."""
+    jobs = list(jobs)
+    root, inputs = project.plan.root, inputs or RunInputs()
+    linked = frozenset(job.target.name for job in jobs if not job.test) if chained else frozenset()
+    local_only = local_only_targets(project.plan.targets, project.dockerfiles)
+    return {
+        job.key: bake_target(
+            job,
+            root=root,
+            upstream=project.upstream(job.target.name),
+            versions=inputs.versions,
+            inputs=inputs.inputs,
+            cache=inputs.cache.get(job.key),
+            absent_secrets=frozenset(
+                i for name, i in inputs.absent_secrets if name == job.target.name
+            ),
+            link_targets=link_targets,
+            linked=linked,
+            local_only=job.target.name in local_only,
+        )
+        for job in jobs
+    }
+
+
+def bake_file(definitions: Mapping[str, BakeTarget]) -> dict[str, object]:
+    """A whole bake file of definitions by job key: its targets and a default group of all."""
+    names = {key: bake_name(key) for key in definitions}
+    return {
+        "group": {"default": {"targets": list(names.values())}},
+        "target": {names[key]: dict(d) for key, d in definitions.items()},
+    }

@@ -1,0 +1,307 @@
+"""The scheduler's builder on the engine: one `docker buildx bake` per batch of ready jobs.
+
+For each batch it leases the jobs' caches, writes the bake file into the run's directory, runs
+bake, keeps or drops each cache export, writes each job's log, and makes each job's
+`JobResult`. It builds versioned images only: budgets and the plan's tags are the run's later
+steps (orchestrator.run.steps), which see every image the run ends with, built or found. In a run
+over a pool, `on` gives the scheduler one builder per engine; a failure worth a retry is
+reported as one, and an engine that stopped answering as `BuilderLost`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+
+from orchestrator.engine import images
+from orchestrator.engine.buildlog import BakeResult
+from orchestrator.engine.docker import ImageInfo
+from orchestrator.errors import EngineError, OrchError
+from orchestrator.errors import os_reason as why
+from orchestrator.inputs.versions import Manifest, short
+from orchestrator.project import Project
+from orchestrator.run import failures
+from orchestrator.run.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
+from orchestrator.run.cache import CacheLease, lease
+from orchestrator.run.jobs import Job, JobSet
+from orchestrator.run.results import Attempt, Invocation, JobResult, Status
+from orchestrator.run.scheduler import BuilderLost, OutcomeStatus, TargetOutcome
+from orchestrator.run.workspace import RunDir
+
+
+class BakeEngine(images.ImageStore, Protocol):
+    """What a run needs of the engine: run one bake, and the image calls."""
+
+    async def bake(
+        self, bake_file: Path, names: Sequence[str], *, cwd: Path
+    ) -> Mapping[str, BakeResult]: ...
+
+    async def check_async(self) -> None:
+        """Raise EngineError unless the engine (and its builder) answers."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OnEngine:
+    """One member of a run's pool: builds the scheduler's batches with its own engine."""
+
+    owner: EngineBuilder
+    name: str
+    engine: BakeEngine
+
+    async def build(self, batch: tuple[str, ...]) -> dict[str, TargetOutcome]:
+        return await self.owner.build(batch, engine=self.engine, on=self.name)
+
+
+@dataclass
+class EngineBuilder:
+    """Builds batches of jobs with bake; `results` holds each job it finished."""
+
+    project: Project
+    jobset: JobSet
+    engine: BakeEngine
+    run_dir: RunDir
+    manifests: Mapping[str, Manifest]  # by target name: every selected target's inputs
+    job_versions: Mapping[str, str]  # by job key
+    absent_secrets: frozenset[tuple[str, str]] = frozenset()
+    previous_sizes: Mapping[str, int] = field(default_factory=dict)  # by job key
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
+    results: dict[str, JobResult] = field(default_factory=dict)
+    _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
+    invocations: list[Invocation] = field(default_factory=list)
+    clock0: float = field(default_factory=time.monotonic)
+    versions: dict[str, str] = field(init=False)  # by target name, from `manifests`
+    inputs: dict[str, str] = field(init=False)  # by target name: the inputs label
+
+    def __post_init__(self) -> None:
+        self.versions = {name: m.version for name, m in self.manifests.items()}
+        self.inputs = {name: m.inputs for name, m in self.manifests.items()}
+
+    @property
+    def root(self) -> Path:
+        return self.project.plan.root
+
+    def on(self, name: str, engine: BakeEngine) -> OnEngine:
+        """The scheduler's builder for pool member `name`, which bakes with `engine`."""
+        return OnEngine(self, name, engine)
+
+    async def build(
+        self, batch: tuple[str, ...], *, engine: BakeEngine | None = None, on: str = ""
+    ) -> dict[str, TargetOutcome]:
+        engine = engine or self.engine
+        jobs = [self.jobset.jobs[key] for key in batch]
+        leases: dict[str, CacheLease] = {}
+        before = {key: len(self.attempts.get(key, ())) for key in batch}
+        for job in jobs:
+            try:
+                leases[job.key] = lease(job.target.cache_from, job.cache_to, self.root)
+            except OSError as exc:
+                self._fail(job, f"cannot prepare its cache directory: {why(exc)}", on)
+        ready = [job for job in jobs if job.key in leases]
+        if ready:
+            await self._bake(ready, leases, engine, on)
+        outcomes: dict[str, TargetOutcome] = {}
+        for key in batch:
+            if len(self.attempts.get(key, ())) == before[key]:
+                # No result: stopped by a failing sibling; the scheduler retries it alone.
+                self._attempt(key, on, "stopped by a sibling's failure", 0.0)
+                outcomes[key] = TargetOutcome("cancelled")
+                continue
+            outcome = self._outcome(key)
+            r = self.results[key]
+            if outcome.status == "failed" and failures.retryable(
+                failures.classify(r.error, failed_step=r.failed_step)
+            ):
+                # Worth another try: alone, where a sibling's trouble cannot reach it, first.
+                status: OutcomeStatus = "cancelled" if len(batch) > 1 else "retry"
+                outcome = TargetOutcome(status, outcome.duration_s, outcome.detail)
+            outcomes[key] = outcome
+        return outcomes
+
+    async def _bake(
+        self,
+        jobs: Sequence[Job],
+        leases: Mapping[str, CacheLease],
+        engine: BakeEngine,
+        on: str,
+    ) -> None:
+        keys = tuple(job.key for job in jobs)
+        inputs = RunInputs(
+            versions=self.versions,
+            inputs=self.inputs,
+            cache={k: held.specs for k, held in leases.items()},
+            absent_secrets=self.absent_secrets,
+        )
+        started = time.monotonic() - self.clock0
+        try:
+            path = self.run_dir.bake_file(
+                keys, bake_file(bake_definitions(self.project, jobs, chained=True, inputs=inputs))
+            )
+        except OSError as exc:
+            for job in jobs:
+                leases[job.key].abort()
+                self._fail(job, f"cannot write its bake file: {why(exc)}")
+            return
+        baked: Mapping[str, BakeResult] = {}
+        cache_errors: dict[str, str] = {}
+        missing = "bake reported nothing for it"
+        unreachable: EngineError | None = None
+        try:
+            async with self.run_dir.building(keys):
+                baked = await engine.bake(path, [bake_name(k) for k in keys], cwd=self.root)
+        except OSError as exc:  # a lock file or the bake process could not be opened
+            missing = f"cannot run its bake: {why(exc)}"
+        except EngineError as exc:  # bake could not reach the engine at all
+            unreachable = exc
+        finally:
+            for key, held in leases.items():
+                got = baked.get(bake_name(key))
+                if got is None or got.status != "built":
+                    held.abort()
+                    continue
+                try:
+                    held.commit()
+                except OSError as exc:
+                    held.abort()
+                    cache_errors[key] = f"its cache could not be saved: {why(exc)}"
+            self.invocations.append(
+                Invocation(
+                    jobs=keys,
+                    started_s=started,
+                    ended_s=time.monotonic() - self.clock0,
+                    bake_file=str(path.relative_to(self.root)),
+                    builder=on,
+                )
+            )
+        gone = unreachable is not None or any(
+            failures.classify(r.error) == "engine-gone"
+            for r in baked.values()
+            if r.status == "failed"
+        )
+        if gone:
+            await self._check_gone(jobs, baked, engine, on, unreachable)
+        refs = [
+            hand_off_ref(job.target, self.versions)
+            for job in jobs
+            if not job.test and _built(baked.get(bake_name(job.key)))
+        ]
+        found = await engine.inspect(refs) if refs else {}
+        unpacked: dict[str, int] = {}
+
+        async def measure(ref: str) -> None:
+            with contextlib.suppress(OrchError):
+                unpacked[ref] = sum(size for size, _ in await engine.history(ref))
+
+        # Every size look-up at once: each is a docker call.
+        async with anyio.create_task_group() as tg:
+            for ref in found:
+                tg.start_soon(measure, ref)
+        self._unpacked.update(unpacked)
+        for job in jobs:
+            got = baked.get(bake_name(job.key))
+            if got is None:
+                self._fail(job, missing, on)
+            elif got.status != "cancelled":
+                error = cache_errors.get(job.key)
+                self._record(job, got, path, found, error, on)
+
+    async def _check_gone(
+        self,
+        jobs: Sequence[Job],
+        baked: Mapping[str, BakeResult],
+        engine: BakeEngine,
+        on: str,
+        unreachable: EngineError | None,
+    ) -> None:
+        """Raise BuilderLost when the engine no longer answers: the bake's failures were its
+        going away, not the jobs' own."""
+        try:
+            await engine.check_async()
+        except EngineError as exc:
+            said = unreachable.message if unreachable is not None else exc.message
+            for job in jobs:
+                got = baked.get(bake_name(job.key))
+                took = got.duration_s if got is not None else 0.0
+                self._attempt(job.key, on, "cut off", took, said)
+            raise BuilderLost(on, said) from None
+        if unreachable is not None:  # it answers now: this is no reason to move the jobs
+            raise unreachable
+
+    def _record(
+        self,
+        job: Job,
+        got: BakeResult,
+        path: Path,
+        found: Mapping[str, ImageInfo],
+        error: str | None,
+        on: str = "",
+    ) -> None:
+        warnings = list(got.warnings)
+        rel = path.relative_to(self.root)
+        header = f"# re-run: docker buildx bake -f {rel} {bake_name(job.key)}   (from {self.root})"
+        try:
+            written = self.run_dir.write_log(job.key, "\n".join((header, *got.log_lines, "")))
+            log: str | None = str(written.relative_to(self.root))
+        except OSError as exc:
+            log = None
+            warnings.append(f"its log could not be written: {why(exc)}")
+        built = got.status == "built" and error is None
+        versioned = None if job.test else hand_off_ref(job.target, self.versions)
+        info = found.get(versioned) if built and versioned else None
+        status: Status = ("passed" if job.test else "built") if built else "failed"
+        kind = failures.classify(error or got.error, failed_step=got.failed_step)
+        said = status if built or kind == "build" else "retried"
+        self._attempt(job.key, on, said, got.duration_s, None if built else error or got.error)
+        self.results[job.key] = JobResult(
+            key=job.key,
+            status=status,
+            duration_s=got.duration_s,
+            version=short(self.job_versions[job.key]),
+            versioned_image=versioned if built else None,
+            digest=(info.digest if info else got.digest) if built and versioned else None,
+            size_bytes=info.size_bytes if info else None,
+            uncompressed_bytes=self._unpacked.get(versioned) if info and versioned else None,
+            previous_size_bytes=self.previous_sizes.get(job.key),
+            cached_steps=got.cached_steps,
+            log=log,
+            failed_step=got.failed_step,
+            error=error or got.error,
+            tail=got.tail,
+            warnings=tuple(warnings),
+            builder=on or None,
+            attempts=tuple(self.attempts[job.key]),
+        )
+
+    def _fail(self, job: Job, error: str, on: str = "") -> None:
+        self._attempt(job.key, on, "failed", 0.0, error)
+        self.results[job.key] = JobResult(
+            key=job.key,
+            status="failed",
+            duration_s=0.0,
+            version=short(self.job_versions[job.key]),
+            error=error,
+            builder=on or None,
+            attempts=tuple(self.attempts[job.key]),
+        )
+
+    def _attempt(
+        self, key: str, on: str, outcome: str, duration_s: float, error: str | None = None
+    ) -> None:
+        self.attempts.setdefault(key, []).append(
+            Attempt(builder=on, outcome=outcome, duration_s=duration_s, error=error)
+        )
+
+    def _outcome(self, key: str) -> TargetOutcome:
+        r = self.results[key]
+        done = r.status in ("built", "passed")
+        return TargetOutcome("built" if done else "failed", r.duration_s or 0.0, r.error or "")
+
+
+def _built(got: BakeResult | None) -> bool:
+    return got is not None and got.status == "built"

@@ -1,0 +1,343 @@
+"""Every run of `orch build`, `orch test` and `orch dev`: one pipeline of named steps.
+
+    load -> select -> connect -> resolve -> settle -> build -> gate -> publish -> record -> report
+
+- load: the plan, its Dockerfiles and the graph (`orchestrator.project`);
+- select: the jobs the names and `--since` ask for, with what they build on (`select`);
+- connect: the engine, or the pool of builders, that will run them (`connect`);
+- resolve: each selected target's version, external base digests included (`resolve`);
+- settle, build, gate, publish, record: on the engine, in `orchestrator.run.steps.execute`;
+- report: the terminal summary, `--report`, JUnit and GitHub's files (`report`).
+
+`run` is the whole of it, in that order, under one event loop. A step with nothing to do hands
+an empty result on: no command leaves before the report, so a commit that affects nothing
+still writes `--report`, JUnit and GitHub's outputs. `orch dev` runs the same steps for each
+rebuild (`rebuild`), with the options the command line parsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from orchestrator.errors import EXIT_ENGINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from orchestrator.files import Destination
+from orchestrator.project import Project
+from orchestrator.run import jobs
+from orchestrator.run.defaults import DEFAULT_MAX_BATCH
+from orchestrator.run.jobs import JobSet
+from orchestrator.run.results import RunOutcome
+from orchestrator.run.steps import PoolEntry, RunOptions
+
+if TYPE_CHECKING:
+    from orchestrator.inputs.changes import Affected
+    from orchestrator.inputs.versions import Manifest
+    from orchestrator.report.console import StatusView
+    from orchestrator.run.builder import BakeEngine
+    from orchestrator.run.interrupts import Interrupts
+
+EMPTY = JobSet(jobs={}, deps={}, order=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """What a command asked of a run, as the command line parsed it."""
+
+    test: bool = False  # `orch test`: the test stages
+    targets: tuple[str, ...] = ()  # none: every service (with a test stage, for `orch test`)
+    since: str | None = None
+    builder: str | None = None  # --builder, one name or several separated by commas
+    pull: bool = False
+    options: RunOptions = field(default_factory=lambda: RunOptions(max_batch=DEFAULT_MAX_BATCH))
+    report: Destination | None = None
+    junit: Destination | None = None
+    ci: str | None = None  # "github", "none", or None: github when GITHUB_ACTIONS=true
+
+    @property
+    def verb(self) -> str:
+        return "test" if self.test else "build"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The jobs of a run, and what `--since` found."""
+
+    jobset: JobSet
+    affected: Affected | None  # None without --since
+    note: str | None = None  # why nothing was selected
+
+    @property
+    def names(self) -> list[str]:
+        return sorted({job.target.name for job in self.jobset.jobs.values()})
+
+    def affected_names(self) -> list[str]:
+        """What GitHub's `affected` output lists: the affected targets, else every job."""
+        if self.affected is not None:
+            return sorted(self.affected.targets)
+        return list(self.jobset.order)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """The engine a run bakes with, or the pool it spreads over; and what was left out."""
+
+    engine: BakeEngine | None  # None: nothing to build, so no engine was asked
+    pool: tuple[PoolEntry, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """A run's whole result: its outcome, what was selected, and the versions it used."""
+
+    outcome: RunOutcome
+    selection: Selection
+    manifests: Mapping[str, Manifest]
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome.interrupted:
+            return EXIT_INTERRUPTED
+        if self.outcome.engine_gone:
+            return EXIT_ENGINE
+        return EXIT_OK if self.outcome.ok else EXIT_FAILED
+
+
+# --- load: what the run will write, checked against what it reads ----------------------------
+
+
+def inputs_of(project: Project) -> tuple[dict[Path, str], list[Path]]:
+    """The files every build of the plan reads (the plan, each Dockerfile and ignore file),
+    each with what it is, and the directories sent as build contexts."""
+    from orchestrator.inputs.dockerignore import IGNORE_FILE
+
+    plan = project.plan
+    files: dict[Path, str] = {plan.path: "the plan"}
+    contexts: list[Path] = []
+    for t in plan.targets.values():
+        files[t.dockerfile] = f"the Dockerfile of {t.name}"
+        files[t.dockerfile.with_name(t.dockerfile.name + IGNORE_FILE)] = (
+            f"an ignore file of {t.name}"
+        )
+        files[t.context / IGNORE_FILE] = f"the ignore file of {t.name}'s context"
+        contexts.append(t.context)
+        for named in t.contexts:
+            if named.path is not None:
+                contexts.append(named.path)
+                files[named.path / IGNORE_FILE] = (
+                    f"the ignore file of {t.name}'s context {named.name}"
+                )
+    return files, contexts
+
+
+def check_destinations(project: Project, written: Mapping[str, Destination | None]) -> None:
+    """A UsageError (exit 2, before anything runs) when a file the run was asked to write
+    (`--report`, `--junit`, `--bake-file`) is one it reads, or lies in a build context."""
+    from orchestrator.files import refuse_input
+    from orchestrator.run.workspace import STATE_DIR
+
+    files, contexts = inputs_of(project)
+    for option, dest in written.items():
+        if dest is not None:
+            state = project.plan.root / STATE_DIR
+            refuse_input(dest, files, contexts, option, allowed=[state])
+
+
+# --- select -------------------------------------------------------------------------------
+
+
+def run_pool(project: Project, request: Request) -> list[str]:
+    """The names a run starts from: those given, else every service (with a test stage, for
+    `orch test`)."""
+    if request.targets:
+        return list(request.targets)
+    services = project.plan.services
+    if request.test:
+        return [n for n in services if project.plan.targets[n].tests]
+    return list(services)
+
+
+def select(project: Project, request: Request) -> Selection:
+    """The jobs of the run: the names asked for (under --since, those a change affects), and
+    everything upstream of them."""
+    affected = None
+    names = list(request.targets)
+    if request.since is not None:
+        from orchestrator.inputs.changes import affected as find_affected
+
+        affected = find_affected(project, request.since)
+        for name in names:
+            project.graph.select([name])  # an unknown name fails here, with a suggestion
+        pool = run_pool(project, request)
+        names = [n for n in pool if n in affected.targets]
+        if not names:
+            them = "them" if pool else "the plan"
+            note = f"nothing to {request.verb}: no change since {affected.ref} affects {them}"
+            return Selection(EMPTY, affected, note)
+    if request.test:
+        return Selection(jobs.select_test_jobs(project, names), affected)
+    return Selection(jobs.build_jobs(project, names), affected)
+
+
+# --- connect ------------------------------------------------------------------------------
+
+
+async def connect(project: Project, selection: Selection, request: Request) -> Connection:
+    """The engine (or the pool of builders) the run bakes with, checked; none when there is
+    nothing to build."""
+    from orchestrator.engine import pool as pools
+    from orchestrator.engine.docker import Engine
+
+    names = selection.names
+    choices = pools.choose(project.plan, request.builder, request.options.parallel)
+    pools.check_registry(
+        project.plan, names, choices, push=request.options.push, cli=request.builder is not None
+    )
+    if not names:
+        return Connection(None)
+    if len(choices) > 1:
+        engines, left_out = await pools.open_pool(choices, pull=request.pull)
+        slots = {c.name: c.slots for c in choices}
+        entries = tuple(PoolEntry(e.name, slots[e.name], e) for e in engines)
+        return Connection(engines[0], entries, tuple(left_out))
+    engine = Engine(builder=choices[0].name if choices else None, pull=request.pull)
+    if choices:
+        await engine.check_async()  # else the first engine call finds out, one round trip fewer
+    return Connection(engine)
+
+
+# --- resolve, then the engine steps ----------------------------------------------------------
+
+
+async def resolve(
+    project: Project, selection: Selection, connection: Connection, request: Request
+) -> Mapping[str, Manifest]:
+    """Every selected target's manifest (inputs and version), base images resolved."""
+    from orchestrator.run import resolve as resolving
+
+    if connection.engine is None:
+        return {}
+    resolved = await resolving.versions(
+        project, selection.names, connection.engine, pull=request.pull
+    )
+    return resolved.manifests
+
+
+async def execute(
+    project: Project,
+    selection: Selection,
+    connection: Connection,
+    manifests: Mapping[str, Manifest],
+    request: Request,
+    *,
+    view: StatusView | None = None,
+    interrupts: Interrupts | None = None,
+) -> RunOutcome:
+    """settle -> build -> gate -> publish -> record, on the engine (`orchestrator.run.steps`)."""
+    from orchestrator.run import steps
+    from orchestrator.run.workspace import open_run
+
+    if connection.engine is None:
+        return RunOutcome(results=(), test=request.test)
+    absent = steps.check_secrets(selection.jobset, os.environ)
+    options = request.options
+    if connection.pool:  # a chain would keep a whole connected graph on one builder
+        options = dataclasses.replace(options, chain=False)
+    run_dir = open_run(project.plan.root)
+    try:
+        return await steps.execute(
+            project,
+            selection.jobset,
+            connection.engine,
+            run_dir,
+            manifests=manifests,
+            options=options,
+            test=request.test,
+            absent_secrets=absent,
+            on_event=view.event if view is not None else None,
+            on_place=view.place if view is not None else None,
+            interrupts=interrupts,
+            pool=connection.pool,
+        )
+    finally:
+        run_dir.close()
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def report(
+    project: Project,
+    selection: Selection,
+    outcome: RunOutcome,
+    request: Request,
+    view: StatusView,
+    *,
+    stream: TextIO | None = None,
+) -> None:
+    """The terminal summary, then each file the run was asked for: `--report`, `--junit`, and
+    GitHub's step summary, outputs and annotations."""
+    from orchestrator.report import summary as reports
+
+    if selection.note is not None:
+        view.print(selection.note)
+    else:
+        reports.summary(view, outcome)
+    if request.report is not None:
+        request.report.write(json.dumps(reports.document(outcome), indent=2) + "\n")
+    if request.junit is not None:
+        from orchestrator.ci.junit import junit_xml
+
+        request.junit.write(junit_xml(outcome))
+    wanted = request.ci == "github" or (request.ci is None and "GITHUB_ACTIONS" in os.environ)
+    if not wanted:
+        return
+    from orchestrator.ci import outputs
+
+    github_files = outputs.target_from(ci=request.ci)
+    if github_files is not None:
+        affected = selection.affected_names()
+        for warning in outputs.write_github(
+            github_files, project, outcome, affected=affected, stream=stream
+        ):
+            view.print(f"warning: {warning}")
+
+
+# --- the whole pipeline -----------------------------------------------------------------------
+
+
+ViewFor = Callable[[Sequence[str]], "StatusView"]
+
+
+async def run(
+    project: Project,
+    request: Request,
+    view_for: ViewFor,
+    *,
+    engine: BakeEngine | None = None,
+    interrupts: Interrupts | None = None,
+) -> Ran:
+    """select -> connect -> resolve -> settle -> build -> gate -> publish -> record -> report.
+
+    `engine`: one already connected (`orch dev`'s, for each rebuild of its session)."""
+    check_destinations(project, {"--report": request.report, "--junit": request.junit})
+    selection = select(project, request)
+    if engine is None:
+        connection = await connect(project, selection, request)
+    else:
+        connection = Connection(engine if selection.names else None)
+    manifests = await resolve(project, selection, connection, request)
+    view = view_for(selection.jobset.order)
+    for warning in connection.warnings:
+        view.print(f"warning: {warning}")
+    with view:
+        outcome = await execute(
+            project, selection, connection, manifests, request, view=view, interrupts=interrupts
+        )
+    report(project, selection, outcome, request, view)
+    return Ran(outcome, selection, manifests)
