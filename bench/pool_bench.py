@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.run.scheduler import Schedule, TargetOutcome, priorities
+from orchestrator.run.schedule import Schedule, TargetOutcome, priorities
 
 Deps = dict[str, tuple[str, ...]]
 

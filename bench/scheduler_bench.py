@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.run.scheduler import Schedule, TargetOutcome, priorities
+from orchestrator.run.schedule import Schedule, TargetOutcome, priorities
 
 Deps = dict[str, tuple[str, ...]]
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from orchestrator.run.scheduler import Schedule, TargetOutcome, run_schedule
+from orchestrator.run.schedule import Schedule, TargetOutcome
+from orchestrator.run.scheduler import run_schedule
 from tests.test_scheduler import on_mock_clock
 
 # base -> toolchain -> api; base -> runtime -> worker, scheduler

@@ -19,7 +19,7 @@ from orchestrator.run import steps as run
 from orchestrator.run.defaults import CI_RETRIES, default_retries
 from orchestrator.run.failures import backoff_s, classify
 from orchestrator.run.jobs import build_jobs
-from orchestrator.run.scheduler import BuilderLost, Member, RunResult, Schedule, TargetOutcome
+from orchestrator.run.schedule import BuilderLost, Member, RunResult, Schedule, TargetOutcome
 from orchestrator.run.scheduler import run_schedule as schedule_run
 from tests.kit import FakeEngine, project_of
 from tests.test_scheduler import on_mock_clock

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.errors import EngineError
-from orchestrator.run.scheduler import (
+from orchestrator.run.schedule import (
     LONE_CANCEL,
     NO_RESULT,
     BuilderLost,
@@ -22,8 +22,8 @@ from orchestrator.run.scheduler import (
     Schedule,
     TargetOutcome,
     priorities,
-    run_schedule,
 )
+from orchestrator.run.scheduler import run_schedule
 
 T = TypeVar("T")
 

@@ -31,7 +31,7 @@ from orchestrator.run.bake import RunInputs, bake_definitions, bake_file, bake_n
 from orchestrator.run.cache import CacheLease, lease
 from orchestrator.run.jobs import Job, JobSet
 from orchestrator.run.results import Attempt, Invocation, JobResult, Status
-from orchestrator.run.scheduler import BuilderLost, OutcomeStatus, TargetOutcome
+from orchestrator.run.schedule import BuilderLost, OutcomeStatus, TargetOutcome
 from orchestrator.run.workspace import RunDir
 
 

@@ -38,7 +38,7 @@ from orchestrator.run.workspace import RunDir, open_run
 
 if TYPE_CHECKING:  # the builder and the scheduler are imported when there is work for them
     from orchestrator.run.builder import BakeEngine
-    from orchestrator.run.scheduler import RunResult
+    from orchestrator.run.schedule import RunResult
 
 OnEvent = Callable[[str, str, float | None], None]
 OnPlace = Callable[[str, str], None]
@@ -197,7 +197,8 @@ async def execute(
             todo = pending(jobset, settled)
             if todo.order:
                 from orchestrator.run.builder import EngineBuilder
-                from orchestrator.run.scheduler import Member, run_schedule
+                from orchestrator.run.schedule import Member
+                from orchestrator.run.scheduler import run_schedule
 
                 builder = EngineBuilder(
                     project=project,
