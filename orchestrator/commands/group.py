@@ -1,0 +1,209 @@
+"""The click group every command is on, its global options, and what the commands share."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from orchestrator import __version__
+from orchestrator.errors import UsageError
+from orchestrator.run.defaults import DEFAULT_MAX_BATCH, DEFAULT_PARALLEL
+
+if TYPE_CHECKING:
+    from orchestrator.inputs.changes import Affected
+    from orchestrator.project import Project
+
+DEFAULT_PLAN = "buildplan.yaml"
+
+
+def project_of(ctx: click.Context, registry: str | None = None) -> Project:
+    from orchestrator.project import load_project
+
+    return load_project(Path(ctx.obj["plan"]), registry=registry)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-f",
+    "--file",
+    "plan",
+    default=DEFAULT_PLAN,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The build plan.",
+)
+@click.version_option(__version__, prog_name="orch")
+@click.pass_context
+def cli(ctx: click.Context, plan: Path) -> None:
+    """orch: build a monorepo's images in dependency order with docker buildx bake."""
+    ctx.obj = {"plan": plan}
+
+
+def since_option(fn: Any) -> Any:
+    return click.option(
+        "--since",
+        metavar="REF",
+        help="Only what a change since REF (its merge base with HEAD) affects, "
+        "uncommitted and untracked files included.",
+    )(fn)
+
+
+def affected_since(project: Project, since: str | None) -> Affected | None:
+    if since is None:
+        return None
+    from orchestrator.inputs.changes import affected
+
+    return affected(project, since)
+
+
+def by_since(names: Sequence[str], affected: Affected | None) -> list[str]:
+    return list(names) if affected is None else [n for n in names if n in affected.targets]
+
+
+def engine_options(fn: Any) -> Any:
+    """The options of every command that builds, `orch dev` included."""
+    fn = click.option(
+        "-j",
+        "--parallel",
+        type=click.IntRange(1, 64),
+        default=DEFAULT_PARALLEL,
+        show_default=True,
+        help="Bake invocations at once (each builds the targets ready together).",
+    )(fn)
+    fn = click.option("--jobs", "jobs_alias", type=click.IntRange(1, 64), hidden=True)(fn)
+    fn = click.option(
+        "--max-batch",
+        type=click.IntRange(1, None),
+        default=DEFAULT_MAX_BATCH,
+        show_default=True,
+        help="Most targets one bake invocation builds: BuildKit fails whole bakes with "
+        "'no such job' or a deadline once about 75-100 targets are in flight at once.",
+    )(fn)
+    fn = click.option(
+        "--no-chain",
+        is_flag=True,
+        help="Build each level in a bake of its own, after the images it builds on were "
+        "exported (default: a target goes into its upstream's bake, linked, when that bake "
+        "holds every upstream of it still to build).",
+    )(fn)
+    fn = click.option(
+        "--builder",
+        help="The buildx builder to use, or several separated by commas to spread the run "
+        "over (default: the plan's builders:, else the current one).",
+    )(fn)
+    fn = click.option(
+        "--retries",
+        type=click.IntRange(0, 10),
+        default=None,
+        help="Attempts more for a job that failed for a passing reason: a registry's 5xx, a "
+        "reset connection, a lost builder session (default: 2 under CI, else 0).",
+    )(fn)
+    fn = click.option(
+        "--pull",
+        is_flag=True,
+        help="Look every external base image up in its registry first: a refreshed one "
+        "rebuilds what uses it.",
+    )(fn)
+    return click.option(
+        "--registry",
+        metavar="HOST[:PORT]",
+        help="Push every image there, and hand images on through it, as if the plan's "
+        "defaults said `registry: HOST[:PORT]` (a target's own registry: stays).",
+    )(fn)
+
+
+def run_options(fn: Any) -> Any:
+    """The options of `orch build` and `orch test`."""
+    fn = engine_options(fn)
+    fn = click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")(fn)
+    fn = click.option(
+        "--keep-going", is_flag=True, help="Build what does not depend on a failure (default)."
+    )(fn)
+    fn = click.option(
+        "--force", is_flag=True, help="Build every selected target, even those up to date."
+    )(fn)
+    fn = since_option(fn)
+    fn = click.option(
+        "--ci",
+        type=click.Choice(["github", "none"]),
+        default=None,
+        help="Write results where that CI looks (default: github when GITHUB_ACTIONS=true).",
+    )(fn)
+    return click.option(
+        "--report",
+        metavar="FILE",
+        help="Write a JSON report of the run to FILE (- for standard output).",
+    )(fn)
+
+
+def registry_option(registry: str | None) -> str | None:
+    if registry is None:
+        return None
+    from orchestrator.plan.references import fixed_registry, registry_problem
+
+    problem = registry_problem(registry)
+    if problem is not None:
+        raise UsageError(
+            f"--registry {registry!r} is not a registry address: {problem}",
+            hint=f"write it as host[:port][/path], such as --registry {fixed_registry(registry)}",
+        )
+    return registry
+
+
+def request_of(targets: Sequence[str], *, test: bool, **opts: Any) -> Any:
+    """The pipeline's request from the options of build, test and dev."""
+    from orchestrator.files import destination
+    from orchestrator.run.defaults import default_retries
+    from orchestrator.run.pipeline import Request
+    from orchestrator.run.steps import RunOptions
+
+    if opts.get("fail_fast") and opts.get("keep_going"):
+        raise UsageError("--fail-fast and --keep-going contradict each other", hint="pick one")
+    retries = opts.get("retries")
+    options = RunOptions(
+        parallel=opts.get("jobs_alias") or opts["parallel"],
+        max_batch=opts["max_batch"],
+        fail_fast=bool(opts.get("fail_fast")),
+        force=bool(opts.get("force")),
+        retries=retries if retries is not None else default_retries(os.environ),
+        push=bool(opts.get("push")),
+        chain=not opts["no_chain"],
+    )
+    return Request(
+        test=test,
+        targets=tuple(targets),
+        since=opts.get("since"),
+        builder=opts.get("builder"),
+        pull=bool(opts.get("pull")),
+        options=options,
+        report=destination(opts["report"]) if opts.get("report") is not None else None,
+        junit=destination(opts["junit"]) if opts.get("junit") else None,
+        ci=opts.get("ci"),
+    )
+
+
+def run_command(ctx: click.Context, targets: Sequence[str], *, test: bool, **opts: Any) -> int:
+    """The pipeline (orchestrator.run.pipeline) for `orch build` and `orch test`."""
+    import anyio
+
+    from orchestrator.errors import unwrapped
+    from orchestrator.report.console import StatusView, wants_live
+    from orchestrator.run import pipeline
+    from orchestrator.run.interrupts import catch_interrupts
+
+    request = request_of(targets, test=test, **opts)
+    project = project_of(ctx, registry_option(opts["registry"]))
+
+    def view_for(order: Sequence[str]) -> StatusView:
+        return StatusView(list(order), live=wants_live(sys.stderr))
+
+    with catch_interrupts() as interrupts:
+        ran = anyio.run(
+            lambda: unwrapped(pipeline.run(project, request, view_for, interrupts=interrupts))
+        )
+    return int(ran.exit_code)

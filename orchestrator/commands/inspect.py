@@ -1,0 +1,207 @@
+"""The commands that read the plan and say what is there: plan, why, matrix, size, graph, lint."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from orchestrator.commands.group import affected_since, by_since, cli, project_of, since_option
+
+
+@cli.command("plan")
+@click.argument("targets", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--bake-file",
+    help="Write one bake file of the selected targets, for a hand-run `docker buildx bake`.",
+)
+@since_option
+@click.pass_context
+def plan_cmd(
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    as_json: bool,
+    bake_file: str | None,
+    since: str | None,
+) -> None:
+    """Show what would be built, in build order, with each target's version.
+
+    With TARGETS, only those and everything upstream of them. With --since, each target's
+    status too (unaffected, up-to-date or pending), which asks the engine what is there.
+    """
+    from orchestrator.files import destination
+    from orchestrator.report import planview
+    from orchestrator.run import pipeline, resolve
+    from orchestrator.run.bake import RunInputs, bake_definitions
+    from orchestrator.run.bake import bake_file as make_bake_file
+    from orchestrator.run.jobs import build_job
+
+    out = destination(bake_file) if bake_file is not None else None
+    project = project_of(ctx)
+    pipeline.check_destinations(project, {"--bake-file": out})
+    names = project.graph.select(list(targets))
+    selection = None
+    if since is not None:
+        # What `orch build --since` would run: the same selection step.
+        selection = pipeline.select(project, pipeline.Request(targets=targets, since=since))
+    run = selection.names if selection is not None else []
+    # Under --since only what the build would run has its version worked out.
+    wanted = names if selection is None else run
+    resolved, found = resolve.look_up(project, wanted, find=run)
+    if not resolved.engine:
+        click.echo(f"warning: {resolve.NO_ENGINE}", err=True)
+    versions = resolved.versions
+    labels = {name: m.inputs for name, m in resolved.manifests.items()}  # as a build labels them
+    statuses = None
+    if selection is not None and selection.affected is not None:
+        needed_by = {n: [d for d in run if n in project.graph.deps(d)] for n in run}
+        statuses = planview.statuses(
+            names, versions, selection.affected, needed_by, found, known=resolved.engine
+        )
+    plan = project.plan
+    if out is not None:
+        jobs = [build_job(plan.targets[n]) for n in names]
+        inputs = RunInputs(versions=versions, inputs=labels)
+        data = make_bake_file(bake_definitions(project, jobs, link_targets=True, inputs=inputs))
+        out.write(json.dumps(data, indent=2) + "\n")
+        if out.path is not None:
+            click.echo(
+                f"wrote {out.shown}: `docker buildx bake -f {out.path}` from {plan.root}",
+                err=True,
+            )
+        if not as_json:
+            return
+    if as_json:
+        shown = planview.plan_json(project, names, versions, statuses, labels)
+        click.echo(json.dumps(shown, indent=2))
+    else:
+        planview.plan_table(project, names, versions, statuses)
+
+
+@cli.command("why")
+@click.argument("target")
+@since_option
+@click.pass_context
+def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
+    """Say why TARGET would be built, or why not: what changed, which inputs moved."""
+    from orchestrator.inputs.versions import Manifest
+    from orchestrator.report import why
+    from orchestrator.run import resolve
+    from orchestrator.run.bake import hand_off_ref
+    from orchestrator.run.workspace import last_manifest
+
+    project = project_of(ctx)
+    project.graph.select([target])  # an unknown name fails here, with a suggestion
+    affected = affected_since(project, since)
+    resolved, found = resolve.look_up(project, [target], find=[target])
+    manifests, versions, known = resolved.manifests, resolved.versions, resolved.engine
+    saved = last_manifest(project.plan.root, target)
+    try:
+        last = Manifest.from_json(saved) if saved else None
+    except (KeyError, TypeError, ValueError):
+        last = None  # written by another orch: nothing to compare with
+    explained = why.explain(
+        target,
+        manifest=manifests[target],
+        ref=hand_off_ref(project.plan.targets[target], versions),
+        found=found.get(target),
+        known=known,
+        last=last,
+        affected=affected,
+        upstream_versions=versions,
+    )
+    click.echo(explained.render(), nl=False)
+
+
+@cli.command("matrix")
+@since_option
+@click.pass_context
+def matrix_cmd(ctx: click.Context, since: str | None) -> None:
+    """Print a JSON matrix for GitHub's strategy.matrix: one entry per affected service (every
+    service without --since), with what it needs built first and the targets it alone builds;
+    `shared` lists what more than one entry needs, to build once before the fan-out."""
+    from orchestrator.ci.matrix import matrix
+
+    project = project_of(ctx)
+    click.echo(json.dumps(matrix(project, affected_since(project, since)), indent=2))
+
+
+@cli.command("size")
+@click.argument("target")
+@click.pass_context
+def size_cmd(ctx: click.Context, target: str) -> None:
+    """Show TARGET's image layer by layer (largest first, with the Dockerfile line of each)
+    and the size of every named stage of its Dockerfile built with --target."""
+    import anyio
+
+    from orchestrator.engine.docker import Engine
+    from orchestrator.report.layers import size_report
+    from orchestrator.run import resolve
+
+    project = project_of(ctx)
+    project.graph.select([target])  # an unknown name fails here, with a suggestion
+    engine = Engine()
+    engine.check()
+
+    async def report() -> str:
+        resolved = await resolve.versions(project, [target], engine)
+        return (await size_report(project, target, engine, resolved.versions)).render()
+
+    click.echo(anyio.run(report), nl=False)
+
+
+@cli.command("graph")
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "dot"]),
+    default="text",
+    show_default=True,
+)
+@since_option
+@click.pass_context
+def graph_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, since: str | None) -> None:
+    """Draw the dependency graph (of TARGETS and their upstream, or of the whole plan).
+
+    With --since, of what a change since REF affects, and what that builds on.
+    """
+    from orchestrator.report import drawing
+
+    project = project_of(ctx)
+    names = project.graph.select(list(targets))
+    affected = affected_since(project, since)
+    if affected is not None:
+        hit = by_since(names, affected)
+        names = project.graph.select(hit) if hit else ()
+    render = {
+        "text": drawing.render_text,
+        "mermaid": drawing.render_mermaid,
+        "dot": drawing.render_dot,
+    }
+    click.echo(render[fmt](project.graph, names), nl=False)
+
+
+@cli.command("lint")
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--hadolint/--no-hadolint",
+    default=True,
+    show_default=True,
+    help="Merge hadolint's findings when it is installed.",
+)
+@click.pass_context
+def lint_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, hadolint: bool) -> None:
+    """Check the Dockerfiles of TARGETS (every target when none) against the multi-stage
+    practice: exit 1 when an error is found, 0 with warnings only."""
+    from orchestrator.lint.command import lint_command
+
+    ctx.exit(lint_command(project_of(ctx), targets, fmt, use_hadolint=hadolint))
