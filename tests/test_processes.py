@@ -1,4 +1,4 @@
-"""Children opened through orchestrator.engine.processes die with their parent, SIGKILL
+"""Children opened through orchestrator.processes die with their parent, SIGKILL
 included, and a child that ended normally is struck off: its group is never signalled afterwards."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anyio
 
-from orchestrator.engine import processes
+from orchestrator import processes
 from tests.kit import REPO
 
 # A stand-in for orch: opens `sh`, which starts a grandchild (as docker starts buildx), prints
@@ -21,7 +21,7 @@ from tests.kit import REPO
 PARENT = textwrap.dedent(
     """
     import sys, anyio
-    from orchestrator.engine import processes
+    from orchestrator import processes
 
     async def main():
         child = await processes.open_process(

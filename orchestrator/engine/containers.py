@@ -4,15 +4,19 @@ A dev container is named after its plan and target (`orch-dev-worker-1a2b3c4d`),
 second session of the same service meets the first one's name, and labelled with the plan and
 target it was made for. orch removes a container only by the id it started, or, at the start
 of a session, one whose labels say orch made it for this plan and target; any other
-container, whatever its name, is left alone. Every call is a child process of the user's own
-`docker` CLI, opened with anyio; argument lists are never shell strings.
+container, whatever its name, is left alone.
+
+What a container is (its id, labels, state) is read through python-on-whales' typed models;
+`docker run`, `docker logs --follow` and `docker rm -f` are child processes of the user's own
+`docker` CLI through orchestrator.processes, each in a session of its own, so that a second
+Ctrl-C at the terminal cannot kill the `docker rm -f` that cleans up. python-on-whales is
+imported when `orch dev --run` first looks a container up, never on a build's path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -20,12 +24,18 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
+from orchestrator import processes
 from orchestrator.errors import EngineError, OrchError
 from orchestrator.plan.ports import PortMapping
+
+if TYPE_CHECKING:
+    from python_on_whales import Container, DockerClient
 
 LABEL_PLAN = "dev.orch.dev.plan"
 LABEL_TARGET = "dev.orch.dev.target"
@@ -102,15 +112,37 @@ class Containers:
         if docker is None:
             raise EngineError("the docker CLI was not found on PATH", hint="install Docker")
         self._docker = docker
+        self._client: DockerClient | None = None
+
+    async def _inspect(self, name_or_id: str) -> Container | None:
+        """The container's typed model from python-on-whales; None when there is none."""
+        if self._client is None:
+            from python_on_whales import DockerClient
+
+            self._client = DockerClient(client_call=[self._docker])
+        client = self._client
+
+        def inspect() -> Container | None:
+            from python_on_whales.exceptions import DockerException, NoSuchContainer
+
+            try:
+                return client.container.inspect(name_or_id)
+            except NoSuchContainer:
+                return None
+            except DockerException as exc:
+                said = "\n".join(filter(None, (exc.stderr, exc.stdout)))
+                if "Cannot connect to the Docker daemon" in said:
+                    raise _not_answering() from None
+                return None
+
+        return await anyio.to_thread.run_sync(inspect)
 
     async def find(self, name: str) -> Existing | None:
         """The container holding `name`, if any."""
-        proc = await self._run(["container", "inspect", "--format", "{{json .}}", name])
-        if proc.returncode != 0:
+        found = await self._inspect(name)
+        if found is None:
             return None
-        data = json.loads(proc.stdout)
-        labels = (data.get("Config") or {}).get("Labels") or {}
-        return Existing(id=data["Id"], labels=labels)
+        return Existing(id=found.id, labels=dict(found.config.labels or {}))
 
     async def start(self, name: str, spec: RunSpec, labels: Mapping[str, str]) -> str:
         """Run `spec` detached as `name`; its id. One docker created but could not start is
@@ -138,22 +170,16 @@ class Containers:
 
     async def exit_code(self, container_id: str) -> int | None:
         """The container's exit code once it has stopped; None while it runs or is gone."""
-        state = "{{.State.Running}} {{.State.ExitCode}}"
-        proc = await self._run(["container", "inspect", "--format", state, container_id])
-        running, _, code = proc.stdout.decode().strip().partition(" ")
-        if proc.returncode != 0 or running != "false":
+        found = await self._inspect(container_id)
+        if found is None or found.state.running is not False:
             return None
-        return int(code) if code.lstrip("-").isdigit() else None
+        return found.state.exit_code
 
     async def follow(self, container_id: str, line: Callable[[str], None]) -> None:
         """Stream the container's output, a line at a time, until it stops or is removed;
         cancelling stops `docker logs` (it runs in its own session, out of Ctrl-C's reach)."""
-        process = await anyio.open_process(
-            [self._docker, "logs", "--follow", container_id],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        process = await processes.open_process(
+            [self._docker, "logs", "--follow", container_id], stderr=subprocess.STDOUT
         )
         try:
             if process.stdout is None:  # opened with a pipe: never None
@@ -174,13 +200,17 @@ class Containers:
     async def _run(self, args: Sequence[str]) -> subprocess.CompletedProcess[bytes]:
         # In a session of its own: a second Ctrl-C at the terminal, which reaches the whole
         # foreground process group, must not kill the `docker rm -f` that cleans up.
-        proc = await anyio.run_process([self._docker, *args], check=False, start_new_session=True)
+        proc = await processes.run_process([self._docker, *args])
         if proc.returncode != 0 and b"Cannot connect to the Docker daemon" in proc.stderr:
-            raise EngineError(
-                "the Docker Engine is not answering",
-                hint="start dockerd (scripts/engine installs and starts one), or set DOCKER_HOST",
-            )
+            raise _not_answering()
         return proc
+
+
+def _not_answering() -> EngineError:
+    return EngineError(
+        "the Docker Engine is not answering",
+        hint="start dockerd (scripts/engine installs and starts one), or set DOCKER_HOST",
+    )
 
 
 async def _stop(process: anyio.abc.Process) -> None:

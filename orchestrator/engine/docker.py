@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from orchestrator.engine import processes
+from orchestrator import processes
 from orchestrator.errors import EngineError, name_list
 from orchestrator.files import read_json_object
 

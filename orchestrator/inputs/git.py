@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
+
+from orchestrator import processes
 
 # Output parsed here must not depend on the user's configuration.
 _FIXED_CONFIG = ("-c", "core.quotepath=false", "-c", "color.ui=false", "-c", "diff.external=")
@@ -55,7 +56,7 @@ def run_git(args: Sequence[str], cwd: Path, *, ok: Sequence[int] = (0,)) -> byte
     argv = ["git", *_FIXED_CONFIG, *args]
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
     try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, env=env, check=False)
+        proc = processes.run_sync(argv, cwd=cwd, env=env)
     except FileNotFoundError:
         raise GitError(
             ["git", *args], 127, "git is not installed (not found on PATH)", cwd
@@ -461,7 +462,7 @@ def converted_paths(
         return frozenset()
     stdin = b"".join(os.fsencode(p) + b"\0" for p in tracked)
     argv = ["git", *_FIXED_CONFIG, "check-attr", "-z", "--stdin", *_CONVERSION_ATTRIBUTES]
-    proc = subprocess.run(argv, cwd=repo.top, input=stdin, capture_output=True, check=False)
+    proc = processes.run_sync(argv, cwd=repo.top, input=stdin)
     if proc.returncode != 0:
         raise GitError(argv, proc.returncode, proc.stderr.decode("utf-8", "replace"), repo.top)
     items = proc.stdout.split(b"\0")

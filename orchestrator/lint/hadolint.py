@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator import processes
 from orchestrator.lint.findings import Finding
 from orchestrator.lint.ids import Severity
 
@@ -52,19 +53,16 @@ def find() -> str | None:
 def run(binary: str, files: Sequence[Path]) -> tuple[list[dict[str, Any]], str | None]:
     """hadolint's JSON findings for `files`, and a warning when it could not be read."""
     try:
-        proc = subprocess.run(
-            [binary, "--format", "json", "--no-fail", *map(str, files)],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-            check=False,
+        proc = processes.run_sync(
+            [binary, "--format", "json", "--no-fail", *map(str, files)], timeout_s=TIMEOUT_S
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [], f"hadolint could not run: {exc}"
     try:
         data = json.loads(proc.stdout)
     except ValueError:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        said = (proc.stderr or proc.stdout).decode("utf-8", "replace")
+        tail = said.strip().splitlines()[-1:]
         return [], f"hadolint's output is not JSON (exit {proc.returncode}): {' '.join(tail)}"
     if not isinstance(data, list):
         return [], "hadolint's output is not a JSON list"
@@ -73,12 +71,10 @@ def run(binary: str, files: Sequence[Path]) -> tuple[list[dict[str, Any]], str |
 
 def version(binary: str) -> str | None:
     try:
-        proc = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
+        proc = processes.run_sync([binary, "--version"], timeout_s=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    words = proc.stdout.split()
+    words = proc.stdout.decode("utf-8", "replace").split()
     return words[-1] if words else None
 
 

@@ -1,4 +1,11 @@
-"""Child processes that die with orch, even when orch itself is killed with SIGKILL.
+"""Every child process orch starts: the one wrapper, so that each dies with orch.
+
+`open_process` and `run_process` are for the event loop (the docker CLI, bake, `docker logs`):
+each child runs in a session of its own, guarded by the watchdog below. `run_sync` is for the
+short calls made before or outside a run's event loop (git, hadolint): a bounded wait, and the
+same failure for a program that is not installed.
+
+Child processes that die with orch, even when orch itself is killed with SIGKILL.
 
 `docker buildx bake` is two processes: the `docker` CLI and the buildx plugin it starts as its
 own child. Killed with SIGKILL, orch runs no cleanup, and both would go on until they next
@@ -187,6 +194,28 @@ async def open_process(
     )
     _tell(f"+{process.pid}")
     return GuardedProcess(process)
+
+
+def run_sync(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    timeout_s: float | None = None,
+) -> CompletedProcess[bytes]:
+    """Run a short command to its end and collect both outputs. FileNotFoundError when the
+    program is not installed; subprocess.TimeoutExpired past `timeout_s` (the child is killed)."""
+    return subprocess.run(
+        list(argv),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 async def run_process(
