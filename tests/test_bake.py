@@ -261,7 +261,7 @@ def test_two_keys_never_share_a_bake_name(a, b):
 
 def test_a_targets_ref_is_its_first_tag(root):
     t = make_target(root, "api", tags=("orch/api:2", "orch/api:latest"))
-    assert t.ref == "orch/api:2"
+    assert t.first_tag == "orch/api:2"
 
 
 def test_bake_file_groups_every_target_by_default(root):

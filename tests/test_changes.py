@@ -441,7 +441,7 @@ def test_a_plan_that_did_not_exist_at_the_ref_affects_every_target(tmp_path: Pat
     assert result.targets == {"base", "toolchain", "api", "worker", "scheduler", "docs"}
     reason = result.reasons["docs"][-1]
     assert isinstance(reason, PlanUnknown)
-    assert reason.why.startswith("the plan mono/buildplan.yaml did not exist at ")
+    assert reason.cause.startswith("the plan mono/buildplan.yaml did not exist at ")
 
 
 @pytest.mark.parametrize(
@@ -746,11 +746,11 @@ def test_a_range_whose_end_has_no_plan_or_a_broken_one_compares_no_plan_entry(to
     project = load_project(plan)
     (reason,) = affected(project, "before..HEAD~1").reasons["docs"]
     assert isinstance(reason, PlanUnknown)
-    assert reason.why == "the plan mono/buildplan.yaml does not exist at " + git(
+    assert reason.cause == "the plan mono/buildplan.yaml does not exist at " + git(
         top, "rev-parse", "--short=12", "HEAD~1"
     )
     reasons = affected(project, "before..HEAD").reasons["docs"]
-    assert any(isinstance(r, PlanUnknown) and "cannot be read" in r.why for r in reasons)
+    assert any(isinstance(r, PlanUnknown) and "cannot be read" in r.cause for r in reasons)
 
 
 @pytest.mark.parametrize(

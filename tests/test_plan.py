@@ -232,12 +232,12 @@ def test_a_short_tag_tags_the_image_and_a_reference_is_kept(tmp_path: Path) -> N
     app = load_plan(path).targets["app"]
     # A tag with '/' and no ':' is a full reference: Docker reads it as that image's latest.
     assert app.tags == ("orch/app:v1", "ghcr.io/acme/svc", "orch/app:app-2")
-    assert app.ref == "orch/app:v1"
+    assert app.first_tag == "orch/app:v1"
 
 
 def test_without_tags_the_one_reference_is_latest(tmp_path: Path) -> None:
     path = _write(tmp_path, "version: 1\nservices:\n  app:\n    context: app\n")
-    assert load_plan(path).targets["app"].ref == "orch/app:latest"
+    assert load_plan(path).targets["app"].first_tag == "orch/app:latest"
 
 
 @pytest.mark.parametrize(

@@ -171,7 +171,7 @@ def test_target_starts_when_its_own_upstream_finishes_not_its_level() -> None:
 @pytest.mark.parametrize("jobs", [1, 4])
 def test_jobs_bounds_concurrent_invocations(jobs: int) -> None:
     builder = FakeBuilder()
-    done = run(independent(10), builder, jobs=jobs, max_batch=1)
+    done = run(independent(10), builder, slots=jobs, max_batch=1)
     assert done.result.ok
     assert builder.max_active == jobs
     assert len(builder.calls) == 10
@@ -180,7 +180,7 @@ def test_jobs_bounds_concurrent_invocations(jobs: int) -> None:
 
 def test_one_job_with_batching_builds_all_ready_targets_in_one_invocation() -> None:
     builder = FakeBuilder()
-    done = run(independent(10), builder, jobs=1)
+    done = run(independent(10), builder, slots=1)
     assert done.result.ok
     assert builder.max_active == 1
     assert [len(c.batch) for c in builder.calls] == [10]
@@ -188,7 +188,7 @@ def test_one_job_with_batching_builds_all_ready_targets_in_one_invocation() -> N
 
 def test_batching_splits_twenty_ready_targets_into_four_invocations_of_five() -> None:
     builder = FakeBuilder()
-    done = run(independent(20), builder, jobs=4)
+    done = run(independent(20), builder, slots=4)
     assert done.result.ok
     assert [len(c.batch) for c in builder.calls] == [5, 5, 5, 5]
     assert {c.start for c in builder.calls} == {0.0}
@@ -202,12 +202,12 @@ def test_critical_path_goes_first_when_slots_are_scarce() -> None:
     durations = dict.fromkeys(deps, 10.0)
 
     builder = FakeBuilder(durations)
-    critical = run(deps, builder, jobs=2, max_batch=1, weights=durations)
+    critical = run(deps, builder, slots=2, max_batch=1, weights=durations)
     assert "c1" in builder.calls[0].batch + builder.calls[1].batch
     assert critical.result.ok
 
     plan_order = run(
-        deps, FakeBuilder(durations), jobs=2, max_batch=1, weights=dict.fromkeys(deps, 0.0)
+        deps, FakeBuilder(durations), slots=2, max_batch=1, weights=dict.fromkeys(deps, 0.0)
     )
     assert plan_order.result.ok
     assert (critical.elapsed, plan_order.elapsed) == (40.0, 50.0)
@@ -245,7 +245,7 @@ def test_failure_blocks_exactly_its_downstream_and_the_rest_is_built() -> None:
 def test_targets_cancelled_by_a_failing_sibling_are_retried_alone() -> None:
     deps = {"bad": (), "slow": (), "quick": (), "after": ("slow",)}
     builder = FakeBuilder({"bad": 2, "slow": 5, "quick": 1}, fail=frozenset({"bad"}))
-    done = run(deps, builder, jobs=1, weights={"bad": 9, "slow": 5, "quick": 1})
+    done = run(deps, builder, slots=1, weights={"bad": 9, "slow": 5, "quick": 1})
     assert [c.batch for c in builder.calls] == [("bad", "slow", "quick"), ("slow",), ("after",)]
     assert done.statuses() == {"bad": "failed", "slow": "built", "quick": "built", "after": "built"}
     assert done.events_of("slow") == ["queued", "building", "queued", "building", "built"]
@@ -260,7 +260,7 @@ def test_a_lone_target_reported_cancelled_fails_instead_of_looping() -> None:
             return {name: TargetOutcome("cancelled") for name in batch}
 
     builder = Stubborn()
-    done = run({"a": (), "b": ()}, builder, jobs=1)
+    done = run({"a": (), "b": ()}, builder, slots=1)
     assert [c.batch for c in builder.calls] == [("a", "b"), ("a",), ("b",)]
     assert done.statuses() == {"a": "failed", "b": "failed"}
     assert "no other target" in done.result.targets["a"].detail
@@ -277,7 +277,7 @@ def test_fail_fast_cancels_running_builds_and_reports_the_rest_cancelled() -> No
     deps = {"a": (), "b": (), "c": ("b",), "d": (), "e": ("a",)}
     durations = {"a": 2, "b": 10, "c": 1, "d": 5, "e": 1}
     builder = FakeBuilder(durations, fail=frozenset({"a"}))
-    done = run(deps, builder, jobs=3, max_batch=1, fail_fast=True, weights=durations)
+    done = run(deps, builder, slots=3, max_batch=1, fail_fast=True, weights=durations)
     assert done.statuses() == {
         "a": "failed",
         "b": "cancelled",
@@ -304,7 +304,7 @@ def test_fail_fast_in_one_bake_leaves_the_targets_it_stopped_cancelled_not_retri
     deps = {"a": (), "b": (), "c": (), "d": ("b",), "e": ("a",)}
     durations = {"a": 1, "b": 5, "c": 5, "d": 1, "e": 1}
     builder = FakeBuilder(durations, fail=frozenset({"a"}))
-    done = run(deps, builder, jobs=1, fail_fast=True, weights=durations)
+    done = run(deps, builder, slots=1, fail_fast=True, weights=durations)
     assert [sorted(c.batch) for c in builder.calls] == [["a", "b", "c"]]
     assert done.statuses() == {
         "a": "failed",
@@ -322,7 +322,7 @@ def test_without_fail_fast_the_targets_a_failing_bake_stopped_are_built_alone() 
     deps = {"a": (), "b": (), "c": (), "d": ("b",), "e": ("a",)}
     durations = {"a": 1, "b": 5, "c": 5, "d": 1, "e": 1}
     builder = FakeBuilder(durations, fail=frozenset({"a"}))
-    done = run(deps, builder, jobs=1, weights=durations)
+    done = run(deps, builder, slots=1, weights=durations)
     assert sorted(builder.calls[0].batch) == ["a", "b", "c"]
     assert done.statuses() == {
         "a": "failed",
@@ -389,7 +389,7 @@ def test_runs_on_asyncio_too() -> None:
     builder = FakeBuilder(dict.fromkeys(DIAMOND, 0.01))
 
     async def main() -> RunResult:
-        return await run_schedule(DIAMOND, list(DIAMOND), builder, jobs=2)
+        return await run_schedule(DIAMOND, list(DIAMOND), builder, slots=2)
 
     result = anyio.run(main, backend="asyncio")
     assert result.ok
@@ -400,9 +400,9 @@ def test_nothing_to_build_is_ok() -> None:
     assert run({}, FakeBuilder()).result.ok
 
 
-def test_jobs_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="jobs"):
-        run(DIAMOND, FakeBuilder(), jobs=0)
+def test_slots_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="slots must be at least 1"):
+        run(DIAMOND, FakeBuilder(), slots=0)
 
 
 # The pure core -------------------------------------------------------------------------------
@@ -545,7 +545,7 @@ def test_random_graphs_respect_dependencies_and_jobs(case: Case) -> None:
     done = run(
         case.deps,
         builder,
-        jobs=case.jobs,
+        slots=case.jobs,
         max_batch=case.max_batch,
         weights=case.weights,
         fail_fast=case.fail_fast,
@@ -578,10 +578,10 @@ def test_random_graphs_respect_dependencies_and_jobs(case: Case) -> None:
 def test_a_lost_builder_says_which_builder_went_away_and_how() -> None:
     lost = BuilderLost("", "error reading from server: EOF")
     assert str(lost) == "builder default went away: error reading from server: EOF"
-    assert (lost.builder, lost.why) == ("", "error reading from server: EOF")
+    assert (lost.builder, lost.cause) == ("", "error reading from server: EOF")
     named = BuilderLost("node2", "connection refused")
     assert str(named) == "builder node2 went away: connection refused"
-    assert (named.builder, named.why) == ("node2", "connection refused")
+    assert (named.builder, named.cause) == ("node2", "connection refused")
 
 
 def test_a_target_missing_from_the_report_fails_and_stops_a_fail_fast_run() -> None:

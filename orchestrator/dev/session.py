@@ -188,7 +188,7 @@ class Session:
             return "nothing runs" if self.containers is not None else "watching"
         return f"running {self.running.spec.image}"
 
-    async def _rebuild(self, project: Project, why: str) -> None:
+    async def _rebuild(self, project: Project, reason: str) -> None:
         """Build the service and what it needs through the run's pipeline (what is up to date
         is not built again); restart its container on success. A failure of any kind is
         printed, and the session goes on."""
@@ -196,7 +196,7 @@ class Session:
 
         self.rebuilds += 1
         number, started = self.rebuilds, time.monotonic()
-        self.say(f"build {number}: {why}")
+        self.say(f"build {number}: {reason}")
         request = dataclasses.replace(self.request, targets=(self.service,))
 
         def view_for(order: Sequence[str]) -> StatusView:

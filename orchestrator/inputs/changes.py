@@ -79,10 +79,10 @@ class PlanUnknown:
     """The plan at the base cannot be compared (missing or unreadable): every target is hit."""
 
     target: str
-    why: str
+    cause: str
 
     def describe(self) -> str:
-        return self.why
+        return self.cause
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -406,22 +406,22 @@ def _plan_reasons(
     names = list(project.plan.targets)
     short = then.base[:12]
     if then.text is None:
-        why = f"the plan {then.path} did not exist at {short}"
-        return {n: PlanUnknown(target=n, why=why) for n in names}
+        cause = f"the plan {then.path} did not exist at {short}"
+        return {n: PlanUnknown(target=n, cause=cause) for n in names}
     if now_text is None:
-        why = f"the plan {then.path} does not exist at {(now_at or '')[:12]}"
-        return {n: PlanUnknown(target=n, why=why) for n in names}
+        cause = f"the plan {then.path} does not exist at {(now_at or '')[:12]}"
+        return {n: PlanUnknown(target=n, cause=cause) for n in names}
     try:
         before = effective_entries(read_plan_data(then.text))
     except ValueError as exc:
-        why = f"the plan {then.path} at {short} cannot be read ({exc}), so it is not compared"
-        return {n: PlanUnknown(target=n, why=why) for n in names}
+        cause = f"the plan {then.path} at {short} cannot be read ({exc}), so it is not compared"
+        return {n: PlanUnknown(target=n, cause=cause) for n in names}
     try:
         # On disk, load_plan has read it: it is valid. At a commit it may not be.
         now = effective_entries(read_plan_data(now_text))
     except ValueError as exc:
-        why = f"the plan {then.path} at {(now_at or '')[:12]} cannot be read ({exc})"
-        return {n: PlanUnknown(target=n, why=f"{why}, so it is not compared") for n in names}
+        cause = f"the plan {then.path} at {(now_at or '')[:12]} cannot be read ({exc})"
+        return {n: PlanUnknown(target=n, cause=f"{cause}, so it is not compared") for n in names}
     return {n: c for n, c in plan_changes(before, now).items() if n in project.plan.targets}
 
 

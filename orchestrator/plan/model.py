@@ -91,8 +91,9 @@ class Target:
     cache_to_at: tuple[Location, ...] = ()
 
     @property
-    def ref(self) -> str:
-        """The one reference of the target's image: its first tag."""
+    def first_tag(self) -> str:
+        """The plan's first tag of the target's image (what `image` in a result names); the
+        image a build makes is the versioned reference, run.bake.hand_off_ref."""
         return self.tags[0]
 
 

@@ -55,7 +55,7 @@ def plan_json(
                 "kind": t.kind,
                 "depends_on": list(graph.deps(name)),
                 "version": short(versions[name]) if name in versions else None,
-                "image": t.ref,
+                "image": t.first_tag,
                 "versioned_image": hand_off_ref(t, versions) if name in versions else None,
                 "tags": list(t.tags),
                 "tests": list(t.tests),
@@ -86,7 +86,7 @@ def plan_table(
         if t.tests:
             stage += f"; test: {', '.join(t.tests)}"
         version = short(versions[name]) if name in versions else ""
-        row = [str(i), name, t.kind, stage, ", ".join(deps), t.ref, version]
+        row = [str(i), name, t.kind, stage, ", ".join(deps), t.first_tag, version]
         table.add_row(*row, *(statuses[name] if statuses else ()))
     console = Console(highlight=False)
     if not console.is_terminal:

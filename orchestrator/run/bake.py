@@ -59,7 +59,7 @@ def hand_off_ref(target: Target, versions: Mapping[str, str]) -> str:
     """The reference a target's image is built as and handed on by: its versioned tag, which
     no other build can move; the plan's first tag when the version is not known."""
     version = versions.get(target.name)
-    return versioned_ref(target.image, version) if version else target.ref
+    return versioned_ref(target.image, version) if version else target.first_tag
 
 
 def plan_cache(job: Job) -> CacheSpecs:

@@ -22,8 +22,7 @@ import anyio
 from orchestrator.engine import images
 from orchestrator.engine.buildlog import BakeResult
 from orchestrator.engine.docker import ImageInfo
-from orchestrator.errors import EngineError, OrchError
-from orchestrator.errors import os_reason as why
+from orchestrator.errors import EngineError, OrchError, os_reason
 from orchestrator.inputs.versions import Manifest, short
 from orchestrator.project import Project
 from orchestrator.run import failures
@@ -102,7 +101,7 @@ class EngineBuilder:
             try:
                 leases[job.key] = lease(job.target.cache_from, job.cache_to, self.root)
             except OSError as exc:
-                self._fail(job, f"cannot prepare its cache directory: {why(exc)}", on)
+                self._fail(job, f"cannot prepare its cache directory: {os_reason(exc)}", on)
         ready = [job for job in jobs if job.key in leases]
         if ready:
             await self._bake(ready, leases, engine, on)
@@ -146,7 +145,7 @@ class EngineBuilder:
         except OSError as exc:
             for job in jobs:
                 leases[job.key].abort()
-                self._fail(job, f"cannot write its bake file: {why(exc)}")
+                self._fail(job, f"cannot write its bake file: {os_reason(exc)}")
             return
         baked: Mapping[str, BakeResult] = {}
         cache_errors: dict[str, str] = {}
@@ -156,7 +155,7 @@ class EngineBuilder:
             async with self.run_dir.building(keys):
                 baked = await engine.bake(path, [bake_name(k) for k in keys], cwd=self.root)
         except OSError as exc:  # a lock file or the bake process could not be opened
-            missing = f"cannot run its bake: {why(exc)}"
+            missing = f"cannot run its bake: {os_reason(exc)}"
         except EngineError as exc:  # bake could not reach the engine at all
             unreachable = exc
         finally:
@@ -169,7 +168,7 @@ class EngineBuilder:
                     held.commit()
                 except OSError as exc:
                     held.abort()
-                    cache_errors[key] = f"its cache could not be saved: {why(exc)}"
+                    cache_errors[key] = f"its cache could not be saved: {os_reason(exc)}"
             self.invocations.append(
                 Invocation(
                     jobs=keys,
@@ -250,7 +249,7 @@ class EngineBuilder:
             log: str | None = str(written.relative_to(self.root))
         except OSError as exc:
             log = None
-            warnings.append(f"its log could not be written: {why(exc)}")
+            warnings.append(f"its log could not be written: {os_reason(exc)}")
         built = got.status == "built" and error is None
         versioned = None if job.test else hand_off_ref(job.target, self.versions)
         info = found.get(versioned) if built and versioned else None

@@ -27,7 +27,7 @@ class Job:
     @property
     def image(self) -> str | None:
         """The reference the job's image gets; a test stage ships none."""
-        return None if self.test else self.target.ref
+        return None if self.test else self.target.first_tag
 
     @property
     def cache_to(self) -> tuple[CacheEntry, ...]:

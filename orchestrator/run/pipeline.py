@@ -151,7 +151,7 @@ def check_destinations(project: Project, written: Mapping[str, Destination | Non
 # --- select -------------------------------------------------------------------------------
 
 
-def run_pool(project: Project, request: Request) -> list[str]:
+def starting_names(project: Project, request: Request) -> list[str]:
     """The names a run starts from: those given, else every service (with a test stage, for
     `orch test`)."""
     if request.targets:
@@ -173,7 +173,7 @@ def select(project: Project, request: Request) -> Selection:
         affected = find_affected(project, request.since)
         for name in names:
             project.graph.select([name])  # an unknown name fails here, with a suggestion
-        pool = run_pool(project, request)
+        pool = starting_names(project, request)
         names = [n for n in pool if n in affected.targets]
         if not names:
             them = "them" if pool else "the plan"

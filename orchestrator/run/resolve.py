@@ -57,7 +57,7 @@ async def versions(
         # One listing for the run: the base images and every repository of the targets, so
         # that finding which versions are built asks the engine nothing more.
         targets = project.plan.targets
-        local = [targets[n].ref for n in refs if not targets[n].registry]
+        local = [targets[n].first_tag for n in refs if not targets[n].registry]
         await store.ids([*wanted, *local], fresh=True)
         digests = await bases.resolve(store, wanted, pull=pull) if wanted else {}
     manifests = project.manifests(names, bases=bases.by_target(refs, digests) if store else None)

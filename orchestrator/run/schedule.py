@@ -86,12 +86,12 @@ class Builder(Protocol):
 
 
 class BuilderLost(Exception):
-    """A builder's engine stopped answering during a batch; `why` says how it showed."""
+    """A builder's engine stopped answering during a batch; `cause` says how it showed."""
 
-    def __init__(self, builder: str, why: str) -> None:
-        super().__init__(f"builder {builder or 'default'} went away: {why}")
+    def __init__(self, builder: str, cause: str) -> None:
+        super().__init__(f"builder {builder or 'default'} went away: {cause}")
         self.builder = builder
-        self.why = why
+        self.cause = cause
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ async def run_schedule(
     order: Sequence[str],
     builder: Builder | None = None,
     *,
-    jobs: int = 4,
+    slots: int = 4,
     pool: Sequence[Member] = (),
     weights: Mapping[str, float] | None = None,
     speeds: Mapping[str, Mapping[str, float]] | None = None,
@@ -45,14 +45,14 @@ async def run_schedule(
     on_place: OnPlace | None = None,
 ) -> RunResult:
     """Build every target in dependency order over a pool of builders (or one `builder` with
-    `jobs` slots), with at most each member's slots of its invocations at once.
+    `slots` slots), with at most each member's slots of its invocations at once.
 
     A builder that raises `BuilderLost` leaves the pool, and its batch goes to the others; when
     none is left, what is unfinished is cancelled and the result says the engine went away.
     Any other builder exception stops the run and is re-raised; cancelling the caller cancels
     the builds.
     """
-    members = _members(builder, jobs, pool)
+    members = _members(builder, slots, pool)
     schedule = Schedule(
         deps,
         order,
@@ -142,11 +142,11 @@ async def run_schedule(
     return schedule.result(lost, engine_gone=len(lost) == len(members))
 
 
-def _members(builder: Builder | None, jobs: int, pool: Sequence[Member]) -> tuple[Member, ...]:
+def _members(builder: Builder | None, slots: int, pool: Sequence[Member]) -> tuple[Member, ...]:
     if builder is not None and pool:
         raise ValueError("give one builder or a pool, not both")
     if builder is not None:
-        pool = (Member(ONE_BUILDER, jobs, builder),)
+        pool = (Member(ONE_BUILDER, slots, builder),)
     if not pool:
         raise ValueError("a run needs a builder")
     names = [m.name for m in pool]
@@ -154,7 +154,7 @@ def _members(builder: Builder | None, jobs: int, pool: Sequence[Member]) -> tupl
         raise ValueError(f"a builder is in the pool twice: {', '.join(names)}")
     for m in pool:
         if m.slots < 1:
-            raise ValueError(f"jobs must be at least 1, not {m.slots}")
+            raise ValueError(f"slots must be at least 1, not {m.slots}")
     return tuple(pool)
 
 

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from orchestrator.engine import images
-from orchestrator.errors import OrchError, PlanError, unwrapped
-from orchestrator.errors import os_reason as why
+from orchestrator.errors import OrchError, PlanError, os_reason, unwrapped
 from orchestrator.inputs.versions import Manifest, short, stage_version
 from orchestrator.plan import Target
 from orchestrator.project import Project
@@ -217,7 +216,7 @@ async def execute(
                     todo.deps,
                     todo.order,
                     None if members else builder,
-                    jobs=options.parallel,
+                    slots=options.parallel,
                     pool=members,
                     max_batch=options.max_batch,
                     weights={k: weights.get(k, 1.0) for k in todo.order},
@@ -265,7 +264,7 @@ async def execute(
     try:
         history.update(history_path, {k: d for k, d in durations.items() if d})
     except OSError as exc:
-        warnings.append(f"durations were not saved to {history_path}: {why(exc)}")
+        warnings.append(f"durations were not saved to {history_path}: {os_reason(exc)}")
     try:
         run_dir.record_sizes(
             {
@@ -275,7 +274,7 @@ async def execute(
             }
         )
     except OSError as exc:
-        warnings.append(f"image sizes were not recorded in {run_dir.state}: {why(exc)}")
+        warnings.append(f"image sizes were not recorded in {run_dir.state}: {os_reason(exc)}")
     try:
         run_dir.record_image_sizes(
             {
@@ -289,11 +288,13 @@ async def execute(
             }
         )
     except OSError as exc:
-        warnings.append(f"image sizes were not recorded in {run_dir.state}: {why(exc)}")
+        warnings.append(f"image sizes were not recorded in {run_dir.state}: {os_reason(exc)}")
     try:
         run_dir.record_passed({r.key: job_version[r.key] for r in results if r.status == "passed"})
     except OSError as exc:
-        warnings.append(f"passed test stages were not recorded in {run_dir.state}: {why(exc)}")
+        warnings.append(
+            f"passed test stages were not recorded in {run_dir.state}: {os_reason(exc)}"
+        )
     for r in results:
         if r.status == "built" and not jobset.jobs[r.key].test:
             name = jobset.jobs[r.key].target.name
@@ -350,7 +351,7 @@ async def _publish(
             r = dataclasses.replace(r, status="failed", error=refused[r.key])
         points = r.status in DONE and not job.test and (r.key not in held or r.key in moving)
         points = points and r.key not in refused
-        done.append(dataclasses.replace(r, image=job.target.ref if points else None))
+        done.append(dataclasses.replace(r, image=job.target.first_tag if points else None))
     warnings = [f"{key}: {said}" for key, said in refused.items()] if all_or_nothing else []
     return tuple(done), everything and not refused, warnings
 
