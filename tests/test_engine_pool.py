@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,23 +110,57 @@ def test_without_a_registry_a_pool_is_a_plan_error(tmp_path: Path, image_prefix:
     assert "Traceback" not in out
 
 
-def test_a_builder_that_does_not_answer_is_left_out(tmp_path: Path, image_prefix: str) -> None:
+@pytest.fixture
+def dead_builders() -> Iterator[list[str]]:
+    """Two builders buildx knows that do not answer: docker contexts on a socket nobody serves
+    (buildx lists each context as a builder of the docker driver)."""
+    names = [f"orchtest-dead-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for name in names:
+        docker("context", "create", name, "--docker", "host=unix:///nonexistent/orch-dead.sock")
+    yield names
+    for name in names:
+        docker("context", "rm", "-f", name, check=False)
+
+
+def test_a_builder_that_does_not_answer_is_left_out(
+    tmp_path: Path, image_prefix: str, dead_builders: list[str]
+) -> None:
     root = monorepo(tmp_path, image_prefix, plan(DIAMOND_PLAN), DIAMOND_FILES)
-    code, out, doc = orch(root, "build", "--builder", "default,orchtest-no-such-builder")
+    dead = dead_builders[0]
+    code, out, doc = orch(root, "build", "--builder", f"default,{dead}")
     assert code == 0, out
-    assert "builder orchtest-no-such-builder is left out of this run" in out
+    assert f"builder {dead} is left out of this run" in out
     assert {t["builder"] for t in doc["targets"].values()} == {"default"}
 
 
 def test_when_no_builder_answers_the_run_is_exit_3_naming_each(
-    tmp_path: Path, image_prefix: str
+    tmp_path: Path, image_prefix: str, dead_builders: list[str]
 ) -> None:
     root = monorepo(tmp_path, image_prefix, plan(DIAMOND_PLAN), DIAMOND_FILES)
-    code, out, _ = orch(root, "build", "--builder", "orchtest-no-a,orchtest-no-b")
+    code, out, _ = orch(root, "build", "--builder", ",".join(dead_builders))
     assert code == 3, out
     assert "no builder of the run answers" in out
-    assert "orchtest-no-a" in out and "orchtest-no-b" in out
+    assert all(name in out for name in dead_builders)
     assert "docker buildx ls" in out  # the fix
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ("default,orchtest-no-such-builder", "the builders here are: default"),
+        ("defualt", "did you mean 'default'?"),
+        ("defualt,node2", "did you mean 'default'?"),
+    ],
+)
+def test_a_builder_name_buildx_does_not_know_is_exit_2(
+    tmp_path: Path, image_prefix: str, given: str, says: str
+) -> None:
+    root = monorepo(tmp_path, image_prefix, plan(DIAMOND_PLAN), DIAMOND_FILES)
+    code, out, _ = orch(root, "build", "--builder", given)
+    assert code == 2, out
+    assert "there is no buildx builder named" in out
+    assert says in out
     assert "Traceback" not in out
 
 

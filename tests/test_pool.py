@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.engine.pool import Choice, check_registry, choose
+from orchestrator.engine.pool import Choice, check_names, check_registry, choose
 from orchestrator.errors import PlanError, UsageError
 from orchestrator.plan import Plan
 from orchestrator.run import history
@@ -519,3 +519,17 @@ def test_a_pool_or_a_push_needs_a_registry_on_every_target_it_builds(tmp_path: P
     assert caught.value.location == plan.targets["a7"].location  # the target without one
     with pytest.raises(PlanError, match=r"^--push publishes the plan's tags in a registry, and a7"):
         check_registry(plan, ["a7"], two[:1], push=True, cli=True)
+
+
+def test_a_builder_name_buildx_does_not_know_is_a_usage_error_with_the_closest():
+    with pytest.raises(UsageError) as caught:
+        check_names(["defualt"], ["node2", "default"])
+    assert caught.value.message == "there is no buildx builder named 'defualt'"
+    assert caught.value.hint == (
+        "did you mean 'default'? the builders here are: default, node2 (`docker buildx ls`)"
+    )
+
+
+def test_a_known_builder_that_did_not_answer_is_no_usage_error():
+    check_names(["node2"], ["node2", "default"])
+    check_names(["anything"], [])  # the list could not be read: the engine's error stands

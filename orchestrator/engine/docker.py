@@ -24,6 +24,7 @@ from subprocess import CompletedProcess
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
 from orchestrator import processes
 from orchestrator.errors import EngineError, name_list
@@ -178,7 +179,30 @@ class Engine:
                 hint="list builders with `docker buildx ls`; pick one with --builder NAME",
             )
         if self.builder:
-            self._use(proc.stdout.decode("utf-8", "replace"))
+            inspected = proc.stdout.decode("utf-8", "replace")
+            failed = re.search(r"^Error:\s*(.+)$", inspected, re.MULTILINE)
+            if failed:  # buildx knows the name, and could not reach it: exit 0 all the same
+                raise EngineError(
+                    f"buildx builder '{self.builder}' is not available: {failed.group(1).strip()}",
+                    hint="list builders with `docker buildx ls`; pick one with --builder NAME",
+                )
+            self._use(inspected)
+
+    async def builder_names(self) -> tuple[str, ...]:
+        """The builders buildx knows, by name (python-on-whales' typed list; imported here,
+        on the way to an error only)."""
+
+        def names() -> tuple[str, ...]:
+            from python_on_whales import DockerClient
+            from python_on_whales.exceptions import DockerException
+
+            try:
+                listed = DockerClient(client_call=self._docker).buildx.list()
+                return tuple(b.name for b in listed if b.name)
+            except DockerException:
+                return ()
+
+        return await anyio.to_thread.run_sync(names)
 
     def _use(self, inspected: str) -> None:
         """Reach a builder of the `docker` driver through its docker context: buildx builds on

@@ -3,7 +3,8 @@
 `choose` is pure: which builders, with how many bake invocations each, and whether the plan can
 use a pool at all (every image must go through a registry, by its versioned reference, so that
 one builder can build on what another built). `open_pool` is the shell: one engine session per
-builder, each checked at once; a builder that does not answer is reported and left out.
+builder, each checked at once. A name buildx does not know is a usage error (exit 2, with the
+closest names); a builder it knows that does not answer is reported and left out.
 """
 
 from __future__ import annotations
@@ -14,8 +15,25 @@ from dataclasses import dataclass
 import anyio
 
 from orchestrator.engine.docker import Engine
-from orchestrator.errors import EngineError, Location, PlanError, UsageError
+from orchestrator.errors import EngineError, Location, PlanError, UsageError, did_you_mean
 from orchestrator.plan import Plan
+
+
+def check_names(names: Sequence[str], known: Sequence[str]) -> None:
+    """A UsageError for the first of `names` (builders that did not answer) that buildx does not
+    know at all, with the closest known name: a typo is not a builder that is down. Nothing
+    when `known` is empty (the list itself could not be read)."""
+    if not known:
+        return
+    for name in names:
+        if name and name not in known:
+            close = did_you_mean(name, known)
+            listed = ", ".join(sorted(known))
+            raise UsageError(
+                f"there is no buildx builder named '{name}'",
+                hint=(f"{close} " if close else "") + f"the builders here are: {listed} "
+                "(`docker buildx ls`)",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +110,8 @@ async def open_pool(pool: Sequence[Choice], *, pull: bool) -> tuple[list[Engine]
     async with anyio.create_task_group() as tg:
         for i, engine in enumerate(engines):
             tg.start_soon(check, i, engine)
+    if problems:
+        check_names([pool[i].name for i in problems], await engines[0].builder_names())
     warnings = [
         f"builder {pool[i].name} is left out of this run: {problems[i]}" for i in sorted(problems)
     ]

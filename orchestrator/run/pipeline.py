@@ -192,6 +192,7 @@ async def connect(project: Project, selection: Selection, request: Request) -> C
     nothing to build."""
     from orchestrator.engine import pool as pools
     from orchestrator.engine.docker import Engine
+    from orchestrator.errors import EngineError
 
     names = selection.names
     choices = pools.choose(project.plan, request.builder, request.options.parallel)
@@ -206,8 +207,12 @@ async def connect(project: Project, selection: Selection, request: Request) -> C
         entries = tuple(PoolEntry(e.name, slots[e.name], e) for e in engines)
         return Connection(engines[0], entries, tuple(left_out))
     engine = Engine(builder=choices[0].name if choices else None, pull=request.pull)
-    if choices:
-        await engine.check_async()  # else the first engine call finds out, one round trip fewer
+    if choices:  # else the first engine call finds out, one round trip fewer
+        try:
+            await engine.check_async()
+        except EngineError:
+            pools.check_names([choices[0].name], await engine.builder_names())
+            raise
     return Connection(engine)
 
 
