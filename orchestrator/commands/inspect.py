@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from orchestrator import jsontext
 from orchestrator.commands.group import affected_since, by_since, cli, project_of, since_option
 
 
@@ -64,7 +63,7 @@ def plan_cmd(
         jobs = [build_job(plan.targets[n]) for n in names]
         inputs = RunInputs(versions=versions, inputs=labels)
         data = make_bake_file(bake_definitions(project, jobs, link_targets=True, inputs=inputs))
-        out.write(json.dumps(data, indent=2) + "\n")
+        out.write(jsontext.dumps(data) + "\n")
         if out.path is not None:
             click.echo(
                 f"wrote {out.shown}: `docker buildx bake -f {out.path}` from {plan.root}",
@@ -74,7 +73,7 @@ def plan_cmd(
             return
     if as_json:
         shown = planview.plan_json(project, names, versions, statuses, labels)
-        click.echo(json.dumps(shown, indent=2))
+        click.echo(jsontext.dumps(shown))
     else:
         planview.plan_table(project, names, versions, statuses)
 
@@ -124,7 +123,7 @@ def matrix_cmd(ctx: click.Context, since: str | None) -> None:
     from orchestrator.ci.matrix import matrix
 
     project = project_of(ctx)
-    click.echo(json.dumps(matrix(project, affected_since(project, since)), indent=2))
+    click.echo(jsontext.dumps(matrix(project, affected_since(project, since))))
 
 
 @cli.command("size")

@@ -18,13 +18,14 @@ rebuild (`rebuild`), with the options the command line parsed.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from orchestrator import jsontext
 from orchestrator.errors import EXIT_ENGINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from orchestrator.files import Destination
 from orchestrator.project import Project
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from orchestrator.report.console import StatusView
     from orchestrator.run.builder import BakeEngine
     from orchestrator.run.interrupts import Interrupts
+    from orchestrator.run.masking import Masker
 
 EMPTY = JobSet(jobs={}, deps={}, order=())
 
@@ -98,6 +100,8 @@ class Ran:
     outcome: RunOutcome
     selection: Selection
     manifests: Mapping[str, Manifest]
+    # What the report step could not hand on (GitHub's step outputs): the run failed.
+    report_errors: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -105,7 +109,13 @@ class Ran:
             return EXIT_INTERRUPTED
         if self.outcome.engine_gone:
             return EXIT_ENGINE
-        return EXIT_OK if self.outcome.ok else EXIT_FAILED
+        return EXIT_OK if self.outcome.ok and not self.report_errors else EXIT_FAILED
+
+
+def wants_github(request: Request) -> bool:
+    """Whether the run writes for GitHub Actions: `--ci github`, or GITHUB_ACTIONS set
+    without `--ci none`."""
+    return request.ci == "github" or (request.ci is None and "GITHUB_ACTIONS" in os.environ)
 
 
 # --- load: what the run will write, checked against what it reads ----------------------------
@@ -250,6 +260,9 @@ async def execute(
     if connection.engine is None:
         return RunOutcome(results=(), test=request.test)
     absent = steps.check_secrets(selection.jobset, os.environ)
+    masker = steps.secret_masker(selection.jobset, os.environ, absent)
+    if wants_github(request):
+        mask_in_runner(masker)
     options = request.options
     if connection.pool:  # a chain would keep a whole connected graph on one builder
         options = dataclasses.replace(options, chain=False)
@@ -264,6 +277,7 @@ async def execute(
             options=options,
             test=request.test,
             absent_secrets=absent,
+            masker=masker,
             on_event=view.event if view is not None else None,
             on_place=view.place if view is not None else None,
             interrupts=interrupts,
@@ -271,6 +285,24 @@ async def execute(
         )
     finally:
         run_dir.close()
+
+
+def mask_in_runner(masker: Masker, stream: TextIO | None = None) -> None:
+    """`::add-mask::` for each secret value (each line of one), before anything builds: the
+    runner then masks them in the whole job's log, not only in what orch prints (masked
+    already). Not on a terminal, where a person would read the values, not a runner."""
+    out = stream or sys.stdout
+    try:
+        terminal = out.isatty()
+    except (AttributeError, ValueError):  # a closed stream, or one that cannot tell
+        terminal = False
+    if not masker.values or terminal:
+        return
+    from orchestrator.ci import github
+
+    for value in masker.single_lines:
+        out.write(github.add_mask(value) + "\n")
+    out.flush()
 
 
 # --- report -------------------------------------------------------------------------------
@@ -284,9 +316,10 @@ def report(
     view: StatusView,
     *,
     stream: TextIO | None = None,
-) -> None:
+) -> tuple[str, ...]:
     """The terminal summary, then each file the run was asked for: `--report`, `--junit`, and
-    GitHub's step summary, outputs and annotations."""
+    GitHub's step summary, outputs and annotations. Returns what could not be handed on, each
+    printed as an error: the step outputs, which the workflow's later steps read."""
     from orchestrator.report import summary as reports
 
     if selection.note is not None:
@@ -294,23 +327,25 @@ def report(
     else:
         reports.summary(view, outcome)
     if request.report is not None:
-        request.report.write(json.dumps(reports.document(outcome), indent=2) + "\n")
+        request.report.write(jsontext.dumps(reports.document(outcome)) + "\n")
     if request.junit is not None:
         from orchestrator.ci.junit import junit_xml
 
         request.junit.write(junit_xml(outcome))
-    wanted = request.ci == "github" or (request.ci is None and "GITHUB_ACTIONS" in os.environ)
-    if not wanted:
-        return
+    if not wants_github(request):
+        return ()
     from orchestrator.ci import outputs
 
     github_files = outputs.target_from(ci=request.ci)
-    if github_files is not None:
-        affected = selection.affected_names()
-        for warning in outputs.write_github(
-            github_files, project, outcome, affected=affected, stream=stream
-        ):
-            view.print(f"warning: {warning}")
+    if github_files is None:
+        return ()
+    affected = selection.affected_names()
+    written = outputs.write_github(github_files, project, outcome, affected=affected, stream=stream)
+    for warning in written.warnings:
+        view.print(f"warning: {warning}")
+    for error in written.errors:
+        view.print(f"error: {error}", style="bold red")
+    return written.errors
 
 
 # --- the whole pipeline -----------------------------------------------------------------------
@@ -344,5 +379,5 @@ async def run(
         outcome = await execute(
             project, selection, connection, manifests, request, view=view, interrupts=interrupts
         )
-    report(project, selection, outcome, request, view)
-    return Ran(outcome, selection, manifests)
+    errors = report(project, selection, outcome, request, view)
+    return Ran(outcome, selection, manifests, errors)
