@@ -141,9 +141,9 @@ def size_cmd(ctx: click.Context, target: str) -> None:
     project = project_of(ctx)
     project.graph.select([target])  # an unknown name fails here, with a suggestion
     engine = Engine()
-    engine.check()
 
     async def report() -> str:
+        await engine.check_async()
         resolved = await resolve.versions(project, [target], engine)
         return (await size_report(project, target, engine, resolved.versions)).render()
 

@@ -64,13 +64,13 @@ async def versions(
     return Versions(manifests, engine=store is not None)
 
 
-def reachable_engine() -> images.ImageStore | None:
+async def reachable_engine() -> images.ImageStore | None:
     """The engine, if it answers; None if not (for the commands that can do without)."""
     from orchestrator.engine.docker import Engine
 
     try:
         engine = Engine()
-        engine.check()
+        await engine.check_async()
     except EngineError:
         return None
     return engine
@@ -80,10 +80,10 @@ def look_up(
     project: Project, names: Sequence[str], *, find: Sequence[str] = ()
 ) -> tuple[Versions, dict[str, images.Found]]:
     """Versions of `names`, and which of `find` have their versioned image, from the engine
-    when it answers (else no base digests and nothing found)."""
-    store = reachable_engine()
+    when it answers (else no base digests and nothing found), on one event loop."""
 
     async def both() -> tuple[Versions, dict[str, images.Found]]:
+        store = await reachable_engine()
         resolved = await versions(project, names, store)
         if store is None or not find:
             return resolved, {}
