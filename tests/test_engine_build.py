@@ -389,9 +389,10 @@ def test_builder_option_picks_a_buildx_builder(tmp_path, image_prefix):
     assert code == 0, out
     assert report["targets"]["svc"]["status"] == "built"
 
+    # A name buildx does not know is a typo, not a builder that is down: exit 2.
     code, out, _ = orch_build(root, "--builder", "no-such-builder")
-    assert code == 3, out
-    assert "no-such-builder" in out
+    assert code == 2, out
+    assert "there is no buildx builder named 'no-such-builder'" in out
     assert "docker buildx ls" in out
 
 
