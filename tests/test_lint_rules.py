@@ -412,6 +412,70 @@ def test_a_cache_in_a_stage_that_does_not_ship_says_so(tmp_path):
     assert "does not ship" not in shipped.why and shipped.line == 5
 
 
+# --- OL111 a secret's file inside a build context -------------------------------------------
+
+PLAN_WITH_FILE = """\
+services:
+  app:
+    context: app
+    contexts: {shared: lib}
+    secrets:
+      - {id: netrc, src: %s}
+"""
+FILES_WITH_SECRETS = {
+    "app/Dockerfile": "FROM busybox:latest\nRUN --mount=type=secret,id=netrc true\n" + NONROOT,
+    "lib/x": "x",
+    "app/.netrc": "password p\n",
+    "lib/token": "t\n",
+    "elsewhere/.netrc": "password p\n",
+}
+
+
+def test_a_secret_file_in_the_context_is_an_error_at_the_secret(tmp_path):
+    (found,) = only(lint_tree(tmp_path, PLAN_WITH_FILE % "app/.netrc", FILES_WITH_SECRETS), "OL111")
+    assert (found.file, found.line, found.severity) == (
+        "buildplan.yaml",
+        7,
+        "error",
+    )  # past `version: 1`
+    assert found.message == (
+        "the file of secret 'netrc' (.netrc) is in the build context: it has no .dockerignore"
+    )
+    assert "add `/.netrc` to .dockerignore in the context directory" in found.fix
+
+
+def test_a_secret_file_in_a_named_context_is_found(tmp_path):
+    (found,) = only(lint_tree(tmp_path, PLAN_WITH_FILE % "lib/token", FILES_WITH_SECRETS), "OL111")
+    assert "(token) is in the named context `shared`" in found.message
+
+
+def test_a_secret_file_the_ignore_file_leaves_out_passes(tmp_path):
+    files = {**FILES_WITH_SECRETS, "app/.dockerignore": "**/.netrc\n"}
+    assert only(lint_tree(tmp_path, PLAN_WITH_FILE % "app/.netrc", files), "OL111") == []
+
+
+def test_an_ignore_file_that_does_not_leave_the_secret_out_is_named(tmp_path):
+    files = {**FILES_WITH_SECRETS, "app/.dockerignore": "*.log\n"}
+    (found,) = only(lint_tree(tmp_path, PLAN_WITH_FILE % "app/.netrc", files), "OL111")
+    assert found.message.endswith("app/.dockerignore does not leave it out")
+
+
+def test_a_secret_file_outside_every_context_or_from_a_variable_passes(tmp_path):
+    assert (
+        only(lint_tree(tmp_path, PLAN_WITH_FILE % "elsewhere/.netrc", FILES_WITH_SECRETS), "OL111")
+        == []
+    )
+    plan = PLAN_WITH_FILE.replace("{id: netrc, src: %s}", "{id: netrc, env: NETRC}")
+    assert only(lint_tree(tmp_path, plan, FILES_WITH_SECRETS), "OL111") == []
+
+
+def test_the_plan_can_ignore_a_secret_in_its_context(tmp_path):
+    plan = (PLAN_WITH_FILE % "app/.netrc").replace(
+        "    secrets:", "    lint: {ignore: [OL111]}\n    secrets:"
+    )
+    assert only(lint_tree(tmp_path, plan, FILES_WITH_SECRETS), "OL111") == []
+
+
 # --- hostile input --------------------------------------------------------------------------
 
 

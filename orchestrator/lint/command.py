@@ -18,7 +18,7 @@ from orchestrator.inputs import dockerignore
 from orchestrator.lint import facts, hadolint, ignores
 from orchestrator.lint import image_rules as image
 from orchestrator.lint import step_rules as step
-from orchestrator.lint.facts import ImageFacts, SentDirectory, Subject
+from orchestrator.lint.facts import ImageFacts, SentDirectory, SentSecret, Subject
 from orchestrator.lint.findings import Finding, failed, ordered
 from orchestrator.lint.formats import Report, render
 from orchestrator.plan import Target
@@ -92,6 +92,12 @@ def _rules(s: Subject, project: Project) -> Iterator[Finding]:
         ("OL107", lambda: image.copies_whole_stage(s)),
         ("OL108", lambda: image.sends_unread(s)),
         ("OL109", lambda: image.unpinned_bases(s, project.dockerfiles[target.name].refs)),
+        (
+            "OL111",
+            lambda: image.secrets_in_context(
+                s, _shown(project.plan.path, project.plan.root), _sent_secrets(target, project)
+            ),
+        ),
     ]
     for rule_id, check in checks:
         if ignores.rule_applies(rule_id, target):
@@ -176,3 +182,29 @@ def _unread(
         seen += len(dirs) + len(filenames)
         if seen > WALK_LIMIT:
             return
+
+
+def _sent_secrets(target: Target, project: Project) -> Iterator[SentSecret]:
+    """The secrets of `target` whose files a context of it sends: inside the context's
+    directory, and not left out by its ignore file."""
+    contexts: list[tuple[str, Path, Path | None]] = [("", target.context, target.dockerfile)]
+    contexts += [(c.name, c.path, None) for c in target.contexts if c.path is not None]
+    for secret in target.secrets:
+        if secret.src is None:
+            continue
+        src = secret.src.resolve()
+        for name, directory, dockerfile in contexts:
+            root = directory.resolve()
+            if not src.is_relative_to(root) or src == root:
+                continue
+            rel = src.relative_to(root).as_posix()
+            if dockerignore.load(directory, dockerfile).excludes(rel):
+                continue
+            ignore_file = dockerignore.ignore_file_for(directory, dockerfile)
+            yield SentSecret(
+                secret=secret.id,
+                context=name,
+                path=rel,
+                ignore_file=_shown(ignore_file, project.plan.root) if ignore_file else None,
+                place=(secret.location.line, secret.location.column),
+            )

@@ -53,6 +53,18 @@ class SentDirectory:
 
 
 @dataclass(frozen=True, slots=True)
+class SentSecret:
+    """A secret whose file lies in a context BuildKit receives, which its ignore file does not
+    leave out: the file goes to the builder with the context."""
+
+    secret: str  # its id
+    context: str  # "" for the main context, else the named context's name
+    path: str  # relative to the context, `/`-separated
+    ignore_file: str | None  # the ignore file that fails to exclude it, if there is one
+    place: tuple[int, int]  # the secret's item in the plan: line, column
+
+
+@dataclass(frozen=True, slots=True)
 class Subject:
     """One target and its Dockerfile, with everything a rule needs to decide."""
 

@@ -49,6 +49,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule("OL108", "no-dockerignore", "warning", True, "the context sends what no build reads"),
         Rule("OL109", "unpinned-base", "warning", False, "a base image not pinned by digest"),
+        Rule("OL111", "secret-in-context", "error", True, "a secret's file is in a build context"),
     )
 }
 

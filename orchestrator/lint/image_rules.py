@@ -4,11 +4,18 @@ in, and what its context sends. Each is a pure function of a Subject yielding fi
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from orchestrator.dockerfile.model import Ref
 from orchestrator.dockerfile.steps import Step
-from orchestrator.lint.facts import StageView, Subject, effective_user, is_root, toolchain
+from orchestrator.lint.facts import (
+    SentSecret,
+    StageView,
+    Subject,
+    effective_user,
+    is_root,
+    toolchain,
+)
 from orchestrator.lint.findings import Finding, finding
 
 _DISTROLESS = ("scratch", "gcr.io/distroless/", "cgr.dev/")
@@ -230,3 +237,34 @@ def _sending_step(s: Subject, context: str) -> tuple[int, int]:
                 return (step.line, step.column)
     first = s.stages[0].steps[0]
     return (first.line, first.column)
+
+
+def secrets_in_context(s: Subject, plan_file: str, sent: Iterable[SentSecret]) -> Iterator[Finding]:
+    """OL111: a secret's `src:` file lies in a context the build sends (the main one or a
+    named one) and its ignore file does not leave it out; found at the secret in the plan."""
+    for secret in sent:
+        which = (
+            "the build context" if not secret.context else f"the named context `{secret.context}`"
+        )
+        missing = (
+            f"{secret.ignore_file} does not leave it out"
+            if secret.ignore_file
+            else "it has no .dockerignore"
+        )
+        where = secret.ignore_file or (
+            ".dockerignore in the context directory"
+            if not secret.context
+            else f".dockerignore in the `{secret.context}` directory"
+        )
+        yield finding(
+            "OL111",
+            s.target.name,
+            plan_file,
+            secret.place,
+            f"the file of secret {secret.secret!r} ({secret.path}) is in {which}: {missing}",
+            "BuildKit receives the whole context on every build, a remote builder too, and "
+            "`COPY . .` puts the file in a layer of the image, where anyone who pulls it reads "
+            "the secret; the mount keeps it out of the image only if the context does",
+            f"add `/{secret.path}` to {where}, or keep the file outside the context "
+            "(in the home directory, or the CI runner's temporary directory)",
+        )
