@@ -135,10 +135,15 @@ class FakeEngine:
     `cache-to` directories get an index.json, as BuildKit's export does. `hold` makes every
     bake wait until the event is set. `blamed` names, for a failing target, the linked target
     its failure is reported under when both are in one bake (BuildKit shares their steps).
+    `errors`, `tails`, `logs` and `warnings` are what a target's result says (by bake name):
+    why it failed, its failing step's last lines, every line of its output, what went wrong
+    without failing it.
     """
 
     outcomes: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
     tails: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    logs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hold: anyio.Event | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)  # each bake file, as JSON
@@ -185,9 +190,11 @@ class FakeEngine:
                     status="failed",
                     duration_s=1.0,
                     failed_step=f"[{name} 2/2] RUN make",
-                    error="process did not complete successfully: exit code: 2",
+                    error=self.errors.get(
+                        name, "process did not complete successfully: exit code: 2"
+                    ),
                     tail=self.tails.get(name, ("make: *** [all] Error 2",)),
-                    log_lines=("#1 building", "#1 ERROR: exit code: 2"),
+                    log_lines=self.logs.get(name, ("#1 building", "#1 ERROR: exit code: 2")),
                 )
             elif failing:  # bake stops the rest of an invocation when one target fails
                 results[name] = BakeResult(status="cancelled", duration_s=0.5)
@@ -198,7 +205,9 @@ class FakeEngine:
                     duration_s=1.0,
                     digest=f"sha256:{name}",
                     cached_steps=1,
-                    log_lines=(f"#1 [{name} 1/1] FROM busybox", "#1 DONE 0.1s"),
+                    log_lines=self.logs.get(
+                        name, (f"#1 [{name} 1/1] FROM busybox", "#1 DONE 0.1s")
+                    ),
                     warnings=self.warnings.get(name, ()),
                 )
         for name in failing:

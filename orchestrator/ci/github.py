@@ -266,6 +266,14 @@ def endgroup() -> str:
     return "::endgroup::"
 
 
+def add_mask(value: str) -> str:
+    """`::add-mask::VALUE`: the runner shows `***` for VALUE in the rest of the job's log.
+    One line each: a value with a line break is masked line by line."""
+    if "\n" in value or "\r" in value:
+        raise ValueError("a value to mask holds a line break: mask each of its lines")
+    return f"::add-mask::{escape_data(value)}"
+
+
 def quoted_log(lines: Iterable[str]) -> list[str]:
     """`lines` between `::stop-commands::TOKEN` and `::TOKEN::`, so that the runner shows the
     workflow commands they contain instead of obeying them; TOKEN is fresh and not in them."""

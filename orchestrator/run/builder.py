@@ -11,6 +11,7 @@ reported as one, and an engine that stopped answering as `BuilderLost`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from orchestrator.run import failures
 from orchestrator.run.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
 from orchestrator.run.cache import CacheLease, lease
 from orchestrator.run.jobs import Job, JobSet
+from orchestrator.run.masking import Masker
 from orchestrator.run.results import Attempt, Invocation, JobResult, Status
 from orchestrator.run.schedule import BuilderLost, OutcomeStatus, TargetOutcome
 from orchestrator.run.workspace import RunDir
@@ -69,6 +71,7 @@ class EngineBuilder:
     manifests: Mapping[str, Manifest]  # by target name: every selected target's inputs
     job_versions: Mapping[str, str]  # by job key
     absent_secrets: frozenset[tuple[str, str]] = frozenset()
+    masker: Masker = field(default_factory=Masker)  # the run's secret values, out of its output
     previous_sizes: Mapping[str, int] = field(default_factory=dict)  # by job key
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
     results: dict[str, JobResult] = field(default_factory=dict)
@@ -153,11 +156,15 @@ class EngineBuilder:
         unreachable: EngineError | None = None
         try:
             async with self.run_dir.building(keys):
-                baked = await engine.bake(path, [bake_name(k) for k in keys], cwd=self.root)
+                said = await engine.bake(path, [bake_name(k) for k in keys], cwd=self.root)
+            # The one place bake's output comes in: what every writer shows is masked here.
+            baked = {name: _masked(self.masker, got) for name, got in said.items()}
         except OSError as exc:  # a lock file or the bake process could not be opened
             missing = f"cannot run its bake: {os_reason(exc)}"
         except EngineError as exc:  # bake could not reach the engine at all
             unreachable = exc
+            if self.masker(exc.message) != exc.message:  # it quotes bake's output
+                unreachable = EngineError(self.masker(exc.message), hint=exc.hint)
         finally:
             for key, held in leases.items():
                 got = baked.get(bake_name(key))
@@ -300,6 +307,20 @@ class EngineBuilder:
         r = self.results[key]
         done = r.status in ("built", "passed")
         return TargetOutcome("built" if done else "failed", r.duration_s or 0.0, r.error or "")
+
+
+def _masked(masker: Masker, got: BakeResult) -> BakeResult:
+    """`got` with every text it holds from bake's output masked."""
+    if not masker.values:
+        return got
+    return dataclasses.replace(
+        got,
+        failed_step=masker.optional(got.failed_step),
+        error=masker.optional(got.error),
+        tail=masker.lines(got.tail),
+        log_lines=masker.lines(got.log_lines),
+        warnings=masker.lines(got.warnings),
+    )
 
 
 def _built(got: BakeResult | None) -> bool:

@@ -32,6 +32,7 @@ from orchestrator.run import budgets, history
 from orchestrator.run.bake import hand_off_ref
 from orchestrator.run.interrupts import Interrupts, cancel_on
 from orchestrator.run.jobs import Job, JobSet, pending
+from orchestrator.run.masking import Masker, secret_values
 from orchestrator.run.results import DONE, Attempt, Invocation, JobResult, RunOutcome, Status
 from orchestrator.run.workspace import RunDir, open_run
 
@@ -102,6 +103,15 @@ def check_secrets(jobset: JobSet, environ: Mapping[str, str]) -> frozenset[tuple
     return frozenset(absent)
 
 
+def secret_masker(
+    jobset: JobSet, environ: Mapping[str, str], absent: frozenset[tuple[str, str]]
+) -> Masker:
+    """What masks the values of the run's secrets (those of its jobs' targets, less the
+    optional ones left out) in everything the run writes of its builds' output."""
+    targets = {job.target.name: job.target for job in jobset.jobs.values()}
+    return Masker.of(secret_values(targets.values(), environ, absent))
+
+
 def job_versions(jobset: JobSet, manifests: Mapping[str, Manifest]) -> dict[str, str]:
     """Each job's version: its target's, or for a test stage, one made from it and the stage."""
     versions: dict[str, str] = {}
@@ -164,13 +174,17 @@ async def execute(
     options: RunOptions,
     test: bool,
     absent_secrets: frozenset[tuple[str, str]] = frozenset(),
+    masker: Masker | None = None,
     on_event: OnEvent | None = None,
     on_place: OnPlace | None = None,
     interrupts: Interrupts | None = None,
     pool: Sequence[PoolEntry] = (),
 ) -> RunOutcome:
     """Run the jobs that are not up to date, with `engine` or over `pool`; an interrupt
-    cancels what runs and still gives every job a result."""
+    cancels what runs and still gives every job a result. `masker`: what hides the secrets'
+    values in the builds' output (None: those of the jobs' secrets, from the environment)."""
+    if masker is None:
+        masker = secret_masker(jobset, os.environ, absent_secrets)
     history_path = run_dir.state / "history.json"
     weights = history.load(history_path)
     job_version = job_versions(jobset, manifests)
@@ -207,6 +221,7 @@ async def execute(
                     manifests=manifests,
                     job_versions=job_version,
                     absent_secrets=absent_secrets,
+                    masker=masker,
                     previous_sizes=previous_sizes,
                 )
                 built, attempts = builder.results, builder.attempts
