@@ -17,6 +17,7 @@ from orchestrator.errors import UsageError
 from orchestrator.files import destination
 from orchestrator.report.console import StatusView
 from orchestrator.run import pipeline
+from orchestrator.run.results import RunOutcome
 from orchestrator.run.steps import RunOptions
 from tests.kit import FakeEngine, make_repo, project_of, write_tree
 from tests.test_run import build, statuses
@@ -160,6 +161,41 @@ def test_a_quiet_commit_with_names_given_still_writes_the_outputs(repo, tmp_path
     assert json.loads(outputs(output)["affected"]) == []
 
 
+def test_outputs_that_cannot_be_written_fail_the_run_naming_the_file(
+    repo, tmp_path, monkeypatch, capsys
+):
+    _, summary = github_files(tmp_path, monkeypatch)
+    output = tmp_path / "outputs-dir"
+    output.mkdir()  # a directory: it cannot be opened as the file it should be
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert main(["build", "--since", "HEAD"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot write {output} ($GITHUB_OUTPUT): Is a directory" in err
+    assert summary.read_text().strip()  # the rest is written all the same
+
+
+def test_a_step_summary_that_cannot_be_written_is_a_warning(repo, tmp_path, monkeypatch, capsys):
+    output, _ = github_files(tmp_path, monkeypatch)
+    summary = tmp_path / "summary-dir"
+    summary.mkdir()
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert main(["build", "--since", "HEAD"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: cannot write {summary} ($GITHUB_STEP_SUMMARY): Is a directory" in err
+    assert outputs(output)["ok"] == "true"
+
+
+def test_outputs_that_cannot_be_written_leave_a_failed_run_failed(tmp_path):
+    outcome = RunOutcome(results=(), test=False)
+    selection = pipeline.Selection(pipeline.EMPTY, None)
+    assert pipeline.Ran(outcome, selection, {}, ("cannot write x",)).exit_code == 1
+    assert pipeline.Ran(outcome, selection, {}).exit_code == 0
+    gone = RunOutcome(results=(), test=False, engine_gone=True)
+    assert pipeline.Ran(gone, selection, {}, ("cannot write x",)).exit_code == 3
+    stopped = RunOutcome(results=(), test=False, interrupted=True)
+    assert pipeline.Ran(stopped, selection, {}, ("cannot write x",)).exit_code == 130
+
+
 def test_an_unknown_name_under_since_is_still_refused(repo, capsys):
     assert main(["build", "nope", "--since", "HEAD"]) == 2
     assert "unknown target 'nope'" in capsys.readouterr().err
@@ -276,7 +312,6 @@ def test_the_report_step_writes_an_empty_run_as_any_other(tmp_path):
     selection = pipeline.Selection(pipeline.EMPTY, None, "nothing to build: test")
     err = io.StringIO()
     view = StatusView([], live=False, stream=err)
-    from orchestrator.run.results import RunOutcome
 
     pipeline.report(project, selection, RunOutcome(results=(), test=False), request, view)
     assert json.loads(report.read_text())["targets"] == {}

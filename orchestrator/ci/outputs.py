@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -48,6 +49,16 @@ def failure_locations(project: Project, outcome: RunOutcome) -> dict[str, tuple[
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What went wrong writing GitHub's files: `errors` fail the run (its outputs are part of
+    its result: the steps after it read them), `warnings` do not (the step summary is for
+    people)."""
+
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
 def write_github(
     target: github.GitHubTarget,
     project: Project,
@@ -55,14 +66,20 @@ def write_github(
     *,
     affected: Iterable[str] = (),
     stream: TextIO | None = None,
-) -> list[str]:
+) -> Written:
     """Write the step summary, the outputs and the failures' log groups and annotations;
-    the warnings for files that could not be written."""
+    what could not be written."""
     out = stream or sys.stdout
-    warnings = []
-    for path, text in (
-        (target.summary, github.summary_markdown(outcome)),
-        (target.output, github.format_outputs(github.outputs(outcome, affected=affected))),
+    warnings: list[str] = []
+    errors: list[str] = []
+    for path, text, variable, problems in (
+        (target.summary, github.summary_markdown(outcome), "GITHUB_STEP_SUMMARY", warnings),
+        (
+            target.output,
+            github.format_outputs(github.outputs(outcome, affected=affected)),
+            "GITHUB_OUTPUT",
+            errors,
+        ),
     ):
         if path is None:
             continue
@@ -70,7 +87,7 @@ def write_github(
             with path.open("a", encoding="utf-8") as f:
                 f.write(text if text.endswith("\n") else text + "\n")
         except OSError as exc:
-            warnings.append(f"cannot write {path}: {exc.strerror or exc}")
+            problems.append(f"cannot write {path} (${variable}): {exc.strerror or exc}")
     for r in outcome.results:
         if r.status == "failed" and r.log:
             lines = _log_lines(project.plan.root / r.log)
@@ -78,7 +95,7 @@ def write_github(
     for command in github.failure_annotations(outcome, failure_locations(project, outcome)):
         out.write(command + "\n")
     out.flush()
-    return warnings
+    return Written(tuple(warnings), tuple(errors))
 
 
 def _log_lines(path: Path) -> list[str]:
