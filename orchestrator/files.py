@@ -154,7 +154,7 @@ def refuse_input(
     would change an input of the build: one of the `protected` files (the plan, a
     Dockerfile, an ignore file; a mapping names what each is) or a file inside one of the
     `contexts` directories, unless it is under one of the `allowed` directories (orch's own
-    `.orch/`). Paths are compared with every symlink resolved; `-` is always accepted.
+    state directory). Paths are compared with every symlink resolved; `-` is always accepted.
     """
     if dest.path is None:
         return

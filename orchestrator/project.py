@@ -10,6 +10,7 @@ from orchestrator.dockerfile import Dockerfile, read_dockerfile
 from orchestrator.inputs.versions import Manifest, compute_manifests
 from orchestrator.plan import Plan, Target, load_plan
 from orchestrator.plan.graph import BuildGraph, build_graph
+from orchestrator.plan.state import orch_paths
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Project:
             {n: self.plan.targets[n] for n in chosen},
             {n: self.graph.deps(n) for n in chosen},
             bases=bases,
+            orch=orch_paths(self.plan),
         )
 
     def upstream(self, name: str) -> dict[str, Target]:

@@ -36,7 +36,7 @@ def test_a_job_lock_nobody_holds_is_removed_and_a_held_one_kept(root: Path) -> N
     (locks / "dead.lock").touch()
     (locks / "live.lock").touch()
     held = _hold(locks / "live.lock")
-    run = workspace.open_run(root)
+    run = workspace.open_run(root / ".orch")
     try:
         assert sorted(p.name for p in locks.iterdir()) == ["live.lock"]
     finally:
@@ -70,7 +70,7 @@ def test_a_dead_runs_strays_are_removed_and_a_live_runs_kept(root: Path) -> None
         (runs / name / "001-api.json").write_text("{}")
     (runs / "gone.lock").touch()  # a run lock whose directory is gone
     held = _hold(runs / "live.lock")
-    run = workspace.open_run(root)
+    run = workspace.open_run(root / ".orch")
     try:
         assert not (runs / "dead" / ".metadata-x.json").exists()
         assert (runs / "dead" / "001-api.json").exists()  # kept, to re-run by hand

@@ -173,11 +173,11 @@ def test_an_ignore_comment_two_instructions_up_does_not_reach(repo, capsys):
 
 def test_an_unknown_id_in_a_comment_is_exit_2_at_its_line(repo, capsys):
     (repo / "bad" / "Dockerfile").write_text(
-        "FROM debian:bookworm-slim\n# orch-lint: ignore=OL110\nUSER root\n"
+        "FROM debian:bookworm-slim\n# orch-lint: ignore=OL199\nUSER root\n"
     )
     assert lint("bad") == 2
     err = capsys.readouterr().err
-    assert "bad/Dockerfile:2:1: error:" in err and "'OL110'" in err
+    assert "bad/Dockerfile:2:1: error:" in err and "'OL199'" in err
     assert "known rules: OL101" in err
 
 

@@ -370,6 +370,66 @@ def test_a_symlinked_directory_is_not_walked(tmp_path):
     assert only(lint_one(tmp_path, "FROM busybox:latest\n" + NONROOT), "OL108") == []
 
 
+# --- OL110 a context sends orch's state or cache -----------------------------------------
+
+AT_ROOT = (
+    "defaults:\n  cache:\n    to: ['type=local,dest=.orch-cache/{name},mode=max']\n"
+    "services:\n  app: {context: .}\n"
+)
+COPY_ALL = f"FROM busybox:latest\nCOPY . /src\n{NONROOT}"
+
+
+def test_a_local_cache_in_the_context_is_sent(tmp_path):
+    root = tmp_path / "repo"
+    (found,) = only(lint_tree(root, AT_ROOT, {"Dockerfile": COPY_ALL}), "OL110")
+    assert (found.file, found.line, found.severity) == ("Dockerfile", 2, "warning")
+    assert found.message == (
+        "the build context sends .orch-cache/app, the local cache of app's cache.to: "
+        "it has no .dockerignore"
+    )
+    assert "`/.orch-cache/app`, `/.orch-cache/app.versions`" in found.fix
+    assert ".dockerignore in the context directory" in found.fix
+
+
+def test_an_ignore_file_that_leaves_orchs_directories_out_passes(tmp_path):
+    files = {"Dockerfile": COPY_ALL, ".dockerignore": ".orch-cache\n.orch\n", ".orch/x": ""}
+    assert only(lint_tree(tmp_path / "repo", AT_ROOT, files), "OL110") == []
+
+
+def test_an_ignore_file_that_leaves_out_half_a_cache_names_the_other_half(tmp_path):
+    files = {"Dockerfile": COPY_ALL, ".dockerignore": ".orch-cache/app\n"}
+    (found,) = only(lint_tree(tmp_path / "repo", AT_ROOT, files), "OL110")
+    assert found.message.startswith("the build context sends .orch-cache/app.versions, ")
+    assert ".dockerignore does not leave it out" in found.message
+    assert "add to .dockerignore: `/.orch-cache/app.versions` (one a line)" in found.fix
+
+
+def test_an_orch_directory_left_in_the_context_says_where_the_state_is_now(tmp_path):
+    plan = "services:\n  app: {context: .}\n"
+    files = {"Dockerfile": COPY_ALL, ".orch/history.json": "{}"}
+    (found,) = only(lint_tree(tmp_path / "repo", plan, files), "OL110")
+    assert "sends .orch, orch's state from before it moved out of the context" in found.message
+    assert "`/.orch`" in found.fix and "or remove it: orch keeps this plan's state in " in found.fix
+
+
+def test_the_users_cache_directory_inside_a_named_context(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "repo" / "home" / ".cache"))
+    plan = "services:\n  app: {context: app, contexts: {all: .}}\n"
+    dockerfile = f"FROM busybox:latest\nCOPY --from=all . /all\n{NONROOT}"
+    (found,) = only(lint_tree(tmp_path / "repo", plan, {"app/Dockerfile": dockerfile}), "OL110")
+    assert found.message == (
+        "the named context `all` sends home/.cache/orch, orch's part of the user's cache "
+        "directory, which holds this plan's state: it has no .dockerignore"
+    )
+    assert found.line == 2
+
+
+def test_contexts_in_subdirectories_send_nothing_of_orchs(tmp_path):
+    plan = AT_ROOT.replace("{context: .}", "{context: app}")
+    files = {"app/Dockerfile": COPY_ALL, ".orch/history.json": "{}"}
+    assert only(lint_tree(tmp_path / "repo", plan, files), "OL110") == []
+
+
 # --- OL109 base images not pinned by digest -------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from orchestrator.commands.main import main
 from orchestrator.dev.session import Session
 from orchestrator.errors import UsageError
 from orchestrator.files import destination
+from orchestrator.plan.state import state_dir
 from orchestrator.report.console import StatusView
 from orchestrator.run import pipeline
 from orchestrator.run.results import RunOutcome
@@ -360,10 +361,18 @@ def test_a_destination_that_is_an_input_is_exit_2_and_nothing_changes(
     assert not (tmp_path / ".orch").exists()  # refused before anything ran
 
 
-def test_a_report_under_orchs_own_state_is_accepted_inside_a_context(tmp_path):
+def test_a_report_under_orchs_own_state_is_accepted_inside_a_context(tmp_path, monkeypatch):
+    # The user's cache directory inside the context: orch's state there is still orch's own.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     project = project_of(tmp_path, "services:\n  svc: {context: .}\n", {"Dockerfile": "FROM a\n"})
-    write_tree(tmp_path, {".orch/x": ""})
-    inside = destination(str(tmp_path / ".orch" / "report.json"))
+    state = state_dir(project.plan)
+    assert state.is_relative_to(tmp_path / "cache")
+    state.mkdir(parents=True)
+    write_tree(tmp_path, {".orch/x": ""})  # left by an orch that kept its state there
+    inside = destination(str(state / "report.json"))
     pipeline.check_destinations(project, {"--report": inside})  # accepted
-    with pytest.raises(UsageError, match="is inside the build context"):
-        pipeline.check_destinations(project, {"--report": destination(str(tmp_path / "r.json"))})
+    for elsewhere in ("r.json", ".orch/report.json"):  # `.orch/` is no state of this plan
+        with pytest.raises(UsageError, match="is inside the build context"):
+            pipeline.check_destinations(
+                project, {"--report": destination(str(tmp_path / elsewhere))}
+            )

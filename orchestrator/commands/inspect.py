@@ -85,6 +85,7 @@ def plan_cmd(
 def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
     """Say why TARGET would be built, or why not: what changed, which inputs moved."""
     from orchestrator.inputs.versions import Manifest
+    from orchestrator.plan.state import state_dir
     from orchestrator.report import why
     from orchestrator.run import resolve
     from orchestrator.run.bake import hand_off_ref
@@ -95,7 +96,7 @@ def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
     affected = affected_since(project, since)
     resolved, found = resolve.look_up(project, [target], find=[target])
     manifests, versions, known = resolved.manifests, resolved.versions, resolved.engine
-    saved = last_manifest(project.plan.root, target)
+    saved = last_manifest(state_dir(project.plan), target)
     try:
         last = Manifest.from_json(saved) if saved else None
     except (KeyError, TypeError, ValueError):

@@ -16,9 +16,9 @@ from orchestrator.inputs.contexts import watch_bases
 from orchestrator.plan import Target
 from orchestrator.plan.ports import EXAMPLE as PORT_EXAMPLE
 from orchestrator.plan.ports import PortMapping, parse_port
+from orchestrator.plan.state import orch_paths
 from orchestrator.project import Project
 from orchestrator.run.results import RunOutcome
-from orchestrator.run.workspace import STATE_DIR
 
 # A burst of edits (a save that writes a temporary file and renames it, a `git checkout`)
 # is over once nothing happened for QUIET_S, or at the latest MOST_S after it began.
@@ -108,13 +108,13 @@ class Relevant:
 
 def relevant(project: Project, service: str, paths: Iterable[Path]) -> Relevant:
     """The changed `paths` (absolute) that are inputs of `service` or of what it builds on;
-    orch's own state directory never is."""
+    what orch writes (its state, its local caches) never is."""
     root = project.plan.root
-    state = root / STATE_DIR
+    own = orch_paths(project.plan)
     inside = {
         p.relative_to(root).as_posix()
         for p in paths
-        if p.is_relative_to(root) and p != root and not p.is_relative_to(state)
+        if p.is_relative_to(root) and p != root and not own.holds(p)
     }
     closure = set(project.graph.select([service]))
     found = {n: h for n, h in hits(inside, root, project).items() if n in closure}

@@ -53,13 +53,14 @@ from orchestrator.engine.containers import (
 )
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, OrchError, UsageError, unwrapped
 from orchestrator.inputs.versions import Manifest, short
+from orchestrator.plan.state import state_dir
 from orchestrator.project import Project, load_project
 from orchestrator.run import pipeline
 from orchestrator.run.bake import hand_off_ref
 from orchestrator.run.builder import BakeEngine
 from orchestrator.run.interrupts import Interrupts, cancel_on
 from orchestrator.run.results import RunOutcome
-from orchestrator.run.workspace import STATE_DIR, StateError
+from orchestrator.run.workspace import StateError
 
 Watch = Callable[[WatchRoots, MemoryObjectSendStream[frozenset[Path]]], Awaitable[None]]
 
@@ -335,10 +336,10 @@ def _stdout() -> TextIO:
 
 
 @contextlib.contextmanager
-def holding(root: Path, service: str, name: str) -> Iterator[None]:
+def holding(state: Path, service: str, name: str) -> Iterator[None]:
     """Hold `service`'s container for this session: a second session of it, in this
     checkout, is a ContainerError naming the first, before it builds anything."""
-    path = root / STATE_DIR / "dev" / f"{service}.lock"
+    path = state / "dev" / f"{service}.lock"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -396,7 +397,7 @@ def command(
         request=request,
         registry=registry,
     )
-    lock = holding(project.plan.root, service, session.name) if run_container else None
+    lock = holding(state_dir(project.plan), service, session.name) if run_container else None
     with lock or contextlib.nullcontext(), catch_interrupts() as interrupts:
         anyio.run(lambda: unwrapped(session.serve(project, interrupts)))
         stopped = interrupts.interrupted

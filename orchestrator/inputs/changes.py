@@ -33,6 +33,7 @@ from orchestrator.inputs.contexts import watch_bases
 from orchestrator.inputs.dockerignore import IGNORE_FILE, DockerIgnore
 from orchestrator.plan import Target
 from orchestrator.plan.load import DEFAULT_IMAGE, DEFAULT_TAGS
+from orchestrator.plan.state import held, orch_paths
 from orchestrator.plan.yaml_reader import read_text
 from orchestrator.project import Project
 
@@ -185,6 +186,9 @@ def hits(changed: Iterable[str], top: Path, project: Project) -> dict[str, tuple
     inputs = _Inputs(project.plan.targets.values(), top_text)
     found: dict[str, list[Hit]] = defaultdict(list)
     inside = sorted(p for p in set(changed) if not root or p.startswith(root + "/"))
+    own = orch_paths(project.plan).within(top_text)  # what orch writes is no input
+    if own is not None:
+        inside = [p for p in inside if not held(p, own)]
     for path in inside:
         for name, kind in inputs.exact.get(path, ()):
             found[name].append(Hit(target=name, path=path, kind=kind))

@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple
 
 from orchestrator.inputs import dockerignore, git
 from orchestrator.inputs.dockerignore import DockerIgnore
+from orchestrator.plan.state import OrchPaths, held
 
 Kind = Literal["file", "exec", "symlink", "dir", "other"]
 
@@ -127,9 +128,11 @@ class ContentReader:
     read in the background from the start, while the contexts are walked.
     """
 
-    def __init__(self, root: Path, *, use_git: bool = True) -> None:
+    def __init__(self, root: Path, *, use_git: bool = True, orch: OrchPaths | None = None) -> None:
         self.root = Path(os.path.realpath(root))
         self._root = str(self.root)
+        # What orch writes (its state, local caches): never an input, though a context holds it.
+        self.orch = orch
         self.repo = git.repository(self.root) if use_git else None
         self.object_format = self.repo.object_format if self.repo else "sha1"
         self._pool: ThreadPoolExecutor | None = None
@@ -240,10 +243,12 @@ class ContentReader:
         key = (real, ignore)
         if key not in self._walks:
             prefix = real.rstrip("/") + "/"
-            self._walks[key] = [
+            skip = self.orch.within(real) if self.orch is not None else None
+            walked = [
                 (prefix + e.path, e.path, _entry_type(e.entry))
-                for e in dockerignore.walk(real, ignore)
+                for e in dockerignore.walk(real, ignore, skip)
             ]
+            self._walks[key] = walked if skip is None else _emptied_out(walked, skip.above)
         return key
 
     def prefetch(self, contexts: Iterable[tuple[Path, Path | None]]) -> None:
@@ -303,6 +308,9 @@ class ContentReader:
             spec = pathspec.GitIgnoreSpec.from_lines(patterns)
             cut = len(self._root) + 1
             files = sorted({p[cut:] for p in self._candidates(watch_bases(patterns))})
+            skip = self.orch.within(self._root) if self.orch is not None else None
+            if skip is not None:
+                files = [f for f in files if not held(f, skip)]
             entries = []
             for rel in spec.match_files(files):
                 path = f"{self._root}/{rel}"
@@ -310,6 +318,16 @@ class ContentReader:
             tree = Tree.of(".", entries)
             self._watched[key] = tree
         return tree
+
+
+def _emptied_out(
+    walked: list[tuple[str, str, str]], above: frozenset[str]
+) -> list[tuple[str, str, str]]:
+    """`walked` without the directories above orch's own paths that hold nothing else: orch
+    made them for its caches, and they come and go with them."""
+    others = [rel for _, rel, _ in walked if rel not in above]
+    holding = {a for a in above if any(rel.startswith(a + "/") for rel in others)}
+    return [w for w in walked if w[1] not in above or w[1] in holding]
 
 
 def _entry_type(entry: os.DirEntry[str]) -> str:

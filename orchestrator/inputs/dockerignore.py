@@ -25,7 +25,7 @@ import functools
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -350,17 +350,26 @@ class Entry:
     entry: os.DirEntry[str]
 
 
-def walk(root: Path | str, ignore: DockerIgnore) -> Iterator[Entry]:
+def walk(
+    root: Path | str, ignore: DockerIgnore, skip: Callable[[str], bool] | None = None
+) -> Iterator[Entry]:
     """Every entry of the context at `root` that BuildKit sends, in fsutil's order.
 
     Symlinks are sent as links, never followed. A directory is yielded when it is sent: when
-    it is not excluded, or just before the first entry inside it that is.
+    it is not excluded, or just before the first entry inside it that is. An entry `skip`
+    says true of (its relative path) is left out with everything under it, unread: what orch
+    writes itself, which no version counts.
     """
-    yield from _walk(os.fspath(root), "", ignore, None, [])
+    yield from _walk(os.fspath(root), "", ignore, None, [], skip)
 
 
 def _walk(
-    base: str, prefix: str, ignore: DockerIgnore, parent: MatchInfo | None, unsent: list[Entry]
+    base: str,
+    prefix: str,
+    ignore: DockerIgnore,
+    parent: MatchInfo | None,
+    unsent: list[Entry],
+    skip: Callable[[str], bool] | None,
 ) -> Iterator[Entry]:
     """`unsent`: the excluded directories above, each sent once something inside them is."""
     try:
@@ -370,6 +379,8 @@ def _walk(
         return
     for entry in entries:
         path = prefix + entry.name
+        if skip is not None and skip(path):
+            continue
         is_dir = entry.is_dir(follow_symlinks=False)
         if not ignore.patterns:
             excluded, info = False, parent
@@ -381,7 +392,7 @@ def _walk(
             if is_dir and not ignore.prunes(path):
                 here = Entry(path, entry)
                 unsent.append(here)
-                yield from _walk(entry.path, path + "/", ignore, info, unsent)
+                yield from _walk(entry.path, path + "/", ignore, info, unsent, skip)
                 if unsent and unsent[-1] is here:
                     unsent.pop()
             continue
@@ -390,7 +401,7 @@ def _walk(
             unsent.clear()
         yield Entry(path, entry)
         if is_dir:
-            yield from _walk(entry.path, path + "/", ignore, info, unsent)
+            yield from _walk(entry.path, path + "/", ignore, info, unsent, skip)
 
 
 def _name(entry: os.DirEntry[str]) -> str:

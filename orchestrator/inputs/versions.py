@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.inputs.contexts import ContentReader, FileInput, Tree
+from orchestrator.plan.state import OrchPaths
 
 # Raise it whenever what goes into a version, or how, changes: an image made by an older
 # scheme then never passes for one made by this one.
@@ -232,11 +233,13 @@ def compute_manifests(
     *,
     reader: ContentReader | None = None,
     bases: Mapping[str, Mapping[str, str]] | None = None,
+    orch: OrchPaths | None = None,
 ) -> dict[str, Manifest]:
     """Every target's manifest; `upstream[name]` lists the targets `name` builds on
-    (declared and inferred), `bases[name]` the digests of the external images it reads.
+    (declared and inferred), `bases[name]` the digests of the external images it reads;
+    what `orch` names (orch's state and caches) is no input wherever it is.
     Each file is read at most once across all targets."""
-    reader = reader or ContentReader(root)
+    reader = reader or ContentReader(root, orch=orch)
     # Walk every context while git's view of the index is still being read.
     reader.prefetch(
         [(t.context, t.dockerfile) for t in targets.values()]

@@ -18,10 +18,11 @@ from orchestrator.inputs import dockerignore
 from orchestrator.lint import facts, hadolint, ignores
 from orchestrator.lint import image_rules as image
 from orchestrator.lint import step_rules as step
-from orchestrator.lint.facts import ImageFacts, SentDirectory, SentSecret, Subject
+from orchestrator.lint.facts import ImageFacts, SentDirectory, SentOwn, SentSecret, Subject
 from orchestrator.lint.findings import Finding, failed, ordered
 from orchestrator.lint.formats import Report, render
-from orchestrator.plan import Target
+from orchestrator.plan import Plan, Target
+from orchestrator.plan.state import STATE_DIR, orch_paths, versions_of, written_caches
 from orchestrator.project import Project
 
 # Directories a build never reads, and the name a finding gives them.
@@ -92,6 +93,7 @@ def _rules(s: Subject, project: Project) -> Iterator[Finding]:
         ("OL107", lambda: image.copies_whole_stage(s)),
         ("OL108", lambda: image.sends_unread(s)),
         ("OL109", lambda: image.unpinned_bases(s, project.dockerfiles[target.name].refs)),
+        ("OL110", lambda: image.sends_orch_files(s, _sent_own(target, project.plan))),
         (
             "OL111",
             lambda: image.secrets_in_context(
@@ -148,6 +150,53 @@ def _sent(target: Target, root: Path) -> tuple[SentDirectory, ...]:
         if named.path is not None:
             found.extend(_unread(named.path, None, named.name, root))
     return tuple(found)
+
+
+def _sent_own(target: Target, plan: Plan) -> Iterator[SentOwn]:
+    """The directories orch writes that a context of `target` sends: the user's cache
+    directory of orch (with the state in it, when it lies in a context), the plan's local
+    caches, and a `.orch/` an older orch left in a context. Nothing is walked."""
+    own = orch_paths(plan)
+    cache = "orch's part of the user's cache directory"
+    if own.state.is_relative_to(own.user_cache):
+        cache += ", which holds this plan's state"
+    candidates: list[tuple[tuple[Path, ...], str, str]] = [((own.user_cache,), cache, "")]
+    beside = plan.root / STATE_DIR
+    if own.state != beside and beside.is_dir():
+        candidates.append(
+            (
+                (beside,),
+                "orch's state from before it moved out of the context",
+                f"or remove it: orch keeps this plan's state in {own.state} now",
+            )
+        )
+    for dest, name in written_caches(plan).items():
+        candidates.append(((dest, versions_of(dest)), f"the local cache of {name}'s cache.to", ""))
+    contexts: list[tuple[str, Path, Path | None]] = [("", target.context, target.dockerfile)]
+    contexts += [(c.name, c.path, None) for c in target.contexts if c.path is not None]
+    for context_name, directory, dockerfile in contexts:
+        rules: dockerignore.DockerIgnore | None = None
+        for paths, what, note in candidates:
+            rels = [
+                p.relative_to(directory).as_posix()
+                for p in paths
+                if p.is_relative_to(directory) and p != directory
+            ]
+            if not rels:
+                continue
+            if rules is None:
+                rules = dockerignore.load(directory, dockerfile)
+            missing = [r for r in rels if not (rules.patterns and rules.excludes(r))]
+            if missing:
+                ignore_file = dockerignore.ignore_file_for(directory, dockerfile)
+                yield SentOwn(
+                    context=context_name,
+                    path=missing[0],
+                    what=what,
+                    lines=tuple(f"/{r}" for r in missing),
+                    ignore_file=_shown(ignore_file, plan.root) if ignore_file else None,
+                    note=note,
+                )
 
 
 def _unread(

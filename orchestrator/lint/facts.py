@@ -65,6 +65,18 @@ class SentSecret:
 
 
 @dataclass(frozen=True, slots=True)
+class SentOwn:
+    """A directory orch writes that a context sends, which its ignore file does not leave out."""
+
+    context: str  # "" for the main context, else the named context's name
+    path: str  # relative to the context, `/`-separated
+    what: str  # what it is, in words
+    lines: tuple[str, ...]  # the ignore file's lines that would leave it out
+    ignore_file: str | None  # the ignore file that fails to exclude it, if there is one
+    note: str = ""  # more to the fix
+
+
+@dataclass(frozen=True, slots=True)
 class Subject:
     """One target and its Dockerfile, with everything a rule needs to decide."""
 

@@ -49,6 +49,9 @@ RULES: dict[str, Rule] = {
         ),
         Rule("OL108", "no-dockerignore", "warning", True, "the context sends what no build reads"),
         Rule("OL109", "unpinned-base", "warning", False, "a base image not pinned by digest"),
+        Rule(
+            "OL110", "sends-orch-files", "warning", True, "the context sends orch's state or cache"
+        ),
         Rule("OL111", "secret-in-context", "error", True, "a secret's file is in a build context"),
     )
 }

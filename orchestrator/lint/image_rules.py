@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from orchestrator.dockerfile.model import Ref
 from orchestrator.dockerfile.steps import Step
 from orchestrator.lint.facts import (
+    SentOwn,
     SentSecret,
     StageView,
     Subject,
@@ -222,6 +223,36 @@ def sends_unread(s: Subject) -> Iterator[Finding]:
             "repository's history, a host's node_modules built for another OS); orch's version "
             "leaves out .git and what git ignores, so two images of one version can differ",
             f"add to {where}: {', '.join(f'`{line}`' for line in lines)} (one a line)",
+        )
+
+
+def sends_orch_files(s: Subject, sent: Iterable[SentOwn]) -> Iterator[Finding]:
+    """OL110: a context (the main one or a named one) sends a directory orch writes (its
+    state, its part of the user's cache, a local cache the plan exports to), for want of an
+    ignore file that leaves it out."""
+    for own in sent:
+        which = "the build context" if not own.context else f"the named context `{own.context}`"
+        missing = (
+            f"{own.ignore_file} does not leave it out"
+            if own.ignore_file
+            else "it has no .dockerignore"
+        )
+        where = own.ignore_file or (
+            ".dockerignore in the context directory"
+            if not own.context
+            else f".dockerignore in the `{own.context}` directory"
+        )
+        yield finding(
+            "OL110",
+            s.target.name,
+            s.file,
+            _sending_step(s, own.context),
+            f"{which} sends {own.path}, {own.what}: {missing}",
+            "BuildKit uploads it on every build and `COPY . .` puts it in the image (orch's "
+            "logs and bake files, cache blobs); it changes on every run, so orch's version "
+            "leaves it out and two images of one version can differ",
+            f"add to {where}: {', '.join(f'`{line}`' for line in own.lines)} (one a line)"
+            + (f"; {own.note}" if own.note else ""),
         )
 
 

@@ -30,19 +30,13 @@ from orchestrator.plan.ports import parse_port
 from orchestrator.plan.schema import SCHEMA_DIGEST, describe_value, validate
 from orchestrator.plan.sizes import parse_size
 from orchestrator.plan.specs import CacheEntry, SpecError, parse_cache_entry
+from orchestrator.plan.state import user_cache_dir
 from orchestrator.plan.yaml_reader import read_document
 
 PLAN_VERSION = 1
 DEFAULT_IMAGE = "orch/{name}"
 DEFAULT_TAGS = ("latest",)
 _SECTIONS: tuple[tuple[str, Kind], ...] = (("stages", "stage"), ("services", "service"))
-
-
-def _cache_dir() -> Path:
-    """The user's cache directory for orch (`$XDG_CACHE_HOME/orch`, else ~/.cache/orch): never
-    inside the repository, where a new file would count as a change under --since."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "orch"
 
 
 def load_plan(path: Path, *, registry: str | None = None) -> Plan:
@@ -67,7 +61,7 @@ def _checked(doc: Document) -> Path:
     after the schema (paths, names, references) is checked on every run."""
     data = json.dumps(doc.data, sort_keys=True, default=repr).encode()
     key = hashlib.sha256(SCHEMA_DIGEST.encode() + b"\0" + data).hexdigest()
-    return _cache_dir() / "checked-plans" / key
+    return user_cache_dir() / "checked-plans" / key
 
 
 def _check_version(doc: Document) -> None:

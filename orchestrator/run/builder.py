@@ -33,7 +33,7 @@ from orchestrator.run.jobs import Job, JobSet
 from orchestrator.run.masking import Masker
 from orchestrator.run.results import Attempt, Invocation, JobResult, Status
 from orchestrator.run.schedule import BuilderLost, OutcomeStatus, TargetOutcome
-from orchestrator.run.workspace import RunDir
+from orchestrator.run.workspace import RunDir, shown
 
 
 class BakeEngine(images.ImageStore, Protocol):
@@ -181,7 +181,7 @@ class EngineBuilder:
                     jobs=keys,
                     started_s=started,
                     ended_s=time.monotonic() - self.clock0,
-                    bake_file=str(path.relative_to(self.root)),
+                    bake_file=shown(path, self.root),
                     builder=on,
                 )
             )
@@ -249,11 +249,11 @@ class EngineBuilder:
         on: str = "",
     ) -> None:
         warnings = list(got.warnings)
-        rel = path.relative_to(self.root)
+        rel = shown(path, self.root)
         header = f"# re-run: docker buildx bake -f {rel} {bake_name(job.key)}   (from {self.root})"
         try:
             written = self.run_dir.write_log(job.key, "\n".join((header, *got.log_lines, "")))
-            log: str | None = str(written.relative_to(self.root))
+            log: str | None = shown(written, self.root)
         except OSError as exc:
             log = None
             warnings.append(f"its log could not be written: {os_reason(exc)}")

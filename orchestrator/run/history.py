@@ -1,4 +1,4 @@
-"""Durations of the last run, kept in `.orch/history.json`: the scheduler's weights.
+"""Durations of the last run, in `history.json` of the state: the scheduler's weights.
 
 A job's key holds its last duration anywhere; `KEY@BUILDER`, its last duration on that builder
 of a pool (no target name, stage or job key has an `@`)."""

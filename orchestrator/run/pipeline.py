@@ -149,12 +149,12 @@ def check_destinations(project: Project, written: Mapping[str, Destination | Non
     """A UsageError (exit 2, before anything runs) when a file the run was asked to write
     (`--report`, `--junit`, `--bake-file`) is one it reads, or lies in a build context."""
     from orchestrator.files import refuse_input
-    from orchestrator.run.workspace import STATE_DIR
+    from orchestrator.plan.state import state_dir
 
     files, contexts = inputs_of(project)
+    state = state_dir(project.plan)
     for option, dest in written.items():
         if dest is not None:
-            state = project.plan.root / STATE_DIR
             refuse_input(dest, files, contexts, option, allowed=[state])
 
 
@@ -254,6 +254,7 @@ async def execute(
     interrupts: Interrupts | None = None,
 ) -> RunOutcome:
     """settle -> build -> gate -> publish -> record, on the engine (`orchestrator.run.steps`)."""
+    from orchestrator.plan.state import state_dir
     from orchestrator.run import steps
     from orchestrator.run.workspace import open_run
 
@@ -266,7 +267,7 @@ async def execute(
     options = request.options
     if connection.pool:  # a chain would keep a whole connected graph on one builder
         options = dataclasses.replace(options, chain=False)
-    run_dir = open_run(project.plan.root)
+    run_dir = open_run(state_dir(project.plan), project.plan.path)
     try:
         return await steps.execute(
             project,

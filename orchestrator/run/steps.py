@@ -8,7 +8,7 @@
 - gate: every image the run ends with, built or found, is held to its `max_size`;
 - publish: the plan's tags move to the versioned images that passed (with `push`, only when
   every job succeeded, else none);
-- record: durations, sizes, passed test stages and manifests go to `.orch/`.
+- record: durations, sizes, passed test stages and manifests go to the state directory.
 Engines are parameters (`BakeEngine`), so tests hand in fake ones.
 """
 
@@ -27,6 +27,7 @@ from orchestrator.engine import images
 from orchestrator.errors import OrchError, PlanError, os_reason, unwrapped
 from orchestrator.inputs.versions import Manifest, short, stage_version
 from orchestrator.plan import Target
+from orchestrator.plan.state import state_dir
 from orchestrator.project import Project
 from orchestrator.run import budgets, history
 from orchestrator.run.bake import hand_off_ref
@@ -418,7 +419,7 @@ def run(
     open: the engine steps of the pipeline without its select and report (for tests, benches
     and tools that hand in their own jobs)."""
     absent = check_secrets(jobset, os.environ)
-    run_dir = open_run(project.plan.root)
+    run_dir = open_run(state_dir(project.plan), project.plan.path)
     try:
         return anyio.run(
             lambda: unwrapped(

@@ -1,8 +1,10 @@
-"""`.orch/`, orch's state beside the plan: each run's own directory, logs and history.
+"""orch's state directory: each run's own directory, logs, history, manifests, locks.
 
-Every run writes into a directory of its own, `.orch/runs/<id>/`, locked while it runs, so two
-runs in one checkout never read each other's bake files. A person re-runs a bake by hand from
-there; the newest runs are kept, older ones are removed when no run holds them.
+It is `.orch/` beside the plan, or the user's cache directory when a context holds that
+(`orchestrator.plan.state.state_dir` decides it for every command). Every run writes into a
+directory of its own, `runs/<id>/` there, locked while it runs, so two runs in one checkout
+never read each other's bake files. A person re-runs a bake by hand from there; the newest
+runs are kept, older ones are removed when no run holds them.
 """
 
 from __future__ import annotations
@@ -22,12 +24,18 @@ import anyio
 
 from orchestrator.errors import OrchError
 from orchestrator.files import read_json_object, write_json_atomic, write_text_atomic
+from orchestrator.plan.state import STATE_DIR
 
-STATE_DIR = ".orch"
 # Image sizes remembered by image id (see RunDir.image_sizes).
 KEEP_IMAGE_SIZES = 2000
 KEEP_RUNS = 20
 LOCK_POLL_S = 0.2
+
+
+def shown(path: Path, root: Path) -> str:
+    """A file of the state as messages and reports name it: relative to the plan's directory
+    `root` when it is in it (`.orch/logs/api.log`), else absolute (the user's cache)."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def file_name(key: str) -> str:
@@ -43,14 +51,10 @@ class StateError(OrchError):
 class RunDir:
     """One run's directory, held by a lock until `close`."""
 
-    root: Path  # the plan's directory
+    state: Path  # orch's state directory (`state_dir`)
     path: Path
     _lock: IO[bytes] | None = None
     _count: int = field(default=0)
-
-    @property
-    def state(self) -> Path:
-        return self.root / STATE_DIR
 
     def bake_file(self, keys: tuple[str, ...], data: object) -> Path:
         """Write the bake file of one invocation; its name says which jobs it builds."""
@@ -62,7 +66,7 @@ class RunDir:
         return path
 
     def write_log(self, key: str, text: str) -> Path:
-        """`.orch/logs/<key>.log`, replaced whole: the last log of each job."""
+        """`logs/<key>.log` of the state, replaced whole: the last log of each job."""
         path = self.state / "logs" / f"{file_name(key)}.log"
         write_text_atomic(path, text)
         return path
@@ -153,9 +157,10 @@ class RunDir:
             _prune(self.path.parent, KEEP_RUNS)
 
 
-def open_run(root: Path) -> RunDir:
-    """Make and lock this run's directory; StateError when `.orch` cannot be written."""
-    runs = root / STATE_DIR / "runs"
+def open_run(state: Path, plan: Path | None = None) -> RunDir:
+    """Make and lock this run's directory in the `state` directory; StateError when that
+    cannot be written. `plan`, the plan file, is named in a state kept away from it."""
+    runs = state / "runs"
     name = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     path = runs / name
     try:
@@ -166,18 +171,23 @@ def open_run(root: Path) -> RunDir:
         path.mkdir()
     except OSError as exc:
         raise StateError(
-            f"cannot write orch's state directory {root / STATE_DIR}: {exc.strerror or exc}",
-            hint=f"orch keeps bake files and logs there: make {root / STATE_DIR} a writable "
+            f"cannot write orch's state directory {state}: {exc.strerror or exc}",
+            hint=f"orch keeps bake files and logs there: make {state} a writable "
             "directory (or remove what is in its way)",
         ) from None
+    if plan is not None and state != plan.parent / STATE_DIR:
+        with contextlib.suppress(OSError):
+            owner = state / "plan"
+            if not owner.exists():  # which plan a directory of the user's cache is for
+                write_text_atomic(owner, f"{plan}\n")
     with contextlib.suppress(OSError):
-        sweep(root / STATE_DIR)
-    return RunDir(root=root, path=path, _lock=lock)
+        sweep(state)
+    return RunDir(state=state, path=path, _lock=lock)
 
 
-def last_manifest(root: Path, name: str) -> dict[str, object] | None:
-    """The inputs of the last build of `name` in this checkout, as saved; None if none."""
-    data = read_json_object(root / STATE_DIR / "manifests" / f"{file_name(name)}.json")
+def last_manifest(state: Path, name: str) -> dict[str, object] | None:
+    """The inputs of the last build of `name` kept in the `state` directory; None if none."""
+    data = read_json_object(state / "manifests" / f"{file_name(name)}.json")
     return data or None
 
 
