@@ -475,3 +475,34 @@ def test_a_plan_edit_that_adds_an_input_directory_watches_it_too(project):
     assert len(watched) == 2
     assert root / "schemas" not in watched[0]
     assert root / "schemas" in watched[1]
+
+
+class _CheckedEngine(FakeEngine):
+    def check(self) -> None:
+        pass
+
+
+@pytest.mark.timeout(30)
+def test_a_state_directory_that_cannot_be_written_ends_dev_with_exit_2(
+    project, monkeypatch, capsys
+):
+    """No edit makes `.orch` writable: the first build that cannot write it ends the session,
+    with `orch build`'s message and exit code, instead of watching on."""
+    root = project.plan.root
+    (root / ".orch").write_text("a file where orch's state directory would be\n")
+
+    async def watch(roots, out):
+        await anyio.sleep(5)
+        raise AssertionError("orch dev went on watching")
+
+    monkeypatch.chdir(root)
+    monkeypatch.setattr("orchestrator.engine.docker.Engine", lambda **_: _CheckedEngine())
+    monkeypatch.setattr("orchestrator.dev.watcher.watch", watch)
+    assert main(["dev", "app"]) == 2
+    err = capsys.readouterr().err
+    said = f"error: cannot write orch's state directory {root / '.orch'}: Not a directory"
+    assert said in err and "a writable directory" in err  # the hint too
+    assert "still watching" not in err and "Traceback" not in err
+    # As `orch build` says it.
+    assert main(["build", "app"]) == 2
+    assert said in capsys.readouterr().err

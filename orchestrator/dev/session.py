@@ -6,7 +6,8 @@ The inputs watched are the ones its version and its upstream targets' versions a
 one rebuild (`Burst`), which is the ordinary build of the service: what is up to date is not
 built again, so only what the edit changed is. With --run, each successful build whose image
 differs from the running container's replaces the container; a failed build leaves it
-running. Ctrl-C or SIGTERM stops the watcher, the build and the container, exit 130.
+running. A first build that cannot write orch's state directory ends the session, exit 2.
+Ctrl-C or SIGTERM stops the watcher, the build and the container, exit 130.
 
 The decisions are pure, in orchestrator.dev.decide; `Session` is the loop, with the engine, the
 containers and the change stream handed in.
@@ -192,7 +193,8 @@ class Session:
     async def _rebuild(self, project: Project, reason: str) -> None:
         """Build the service and what it needs through the run's pipeline (what is up to date
         is not built again); restart its container on success. A failure of any kind is
-        printed, and the session goes on."""
+        printed, and the session goes on; but a state directory the first build cannot write
+        is no edit's to fix, and ends the session (exit 2, as `orch build` does)."""
         from orchestrator.report.console import StatusView
 
         self.rebuilds += 1
@@ -207,6 +209,8 @@ class Session:
             target = service_target(project, self.service)
             ran = await unwrapped(pipeline.run(project, request, view_for, engine=self.engine))
         except OrchError as exc:
+            if isinstance(exc, StateError) and number == 1:
+                raise
             self.say(f"build {number} could not run; still {self._state()}\n{exc.render()}")
             return
         outcome, manifests = ran.outcome, ran.manifests
