@@ -5,6 +5,7 @@ the change stream handed in."""
 from __future__ import annotations
 
 import io
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +14,18 @@ import pytest
 import trio.testing
 
 from orchestrator.commands.main import main
-from orchestrator.dev.decide import Burst, Overrides, overrides, relevant, run_spec, watch_roots
+from orchestrator.dev.decide import (
+    Armed,
+    Burst,
+    Overrides,
+    WatchRoots,
+    arm,
+    came_back,
+    overrides,
+    relevant,
+    run_spec,
+    watch_roots,
+)
 from orchestrator.dev.session import Session
 from orchestrator.engine.containers import RunSpec, container_name, run_argv
 from orchestrator.errors import PlanError, UsageError
@@ -131,6 +143,84 @@ def test_an_edit_of_the_plan_is_relevant(project):
     found = relevant(project, "app", [project.plan.path])
     assert found.plan and found
     assert found.describe() == "the plan"
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("services/app", "services/app/"),  # a context, removed or made again whole
+        ("services", "services/"),  # it holds one
+        ("libs/shared", "libs/shared/"),  # a named context
+        ("proto", "proto/"),  # a watch base
+        ("stages/base", "stages/base/"),  # upstream of the service
+        ("", "./"),  # the plan's own directory, which holds them all
+        ("services/other", None),  # another service's
+        ("services/app/notes", None),  # excluded by .dockerignore: no input of app's
+        (".orch", None),
+    ],
+)
+def test_a_directory_that_holds_inputs_is_relevant(project, path, shown):
+    found = relevant(project, "app", [project.plan.root / path])
+    assert bool(found) == (shown is not None)
+    if shown is not None:
+        assert found.describe() == f"{shown} (a directory of inputs)"
+
+
+def _identities(*dirs: Path, inode: int = 1) -> dict[Path, tuple[int, int]]:
+    """Directories as the file system would know them: each one's parents too."""
+    known = {}
+    for d in dirs:
+        for p in (d, *d.parents):
+            known.setdefault(p, (1, inode + len(known)))
+    return known
+
+
+def test_a_root_that_is_gone_is_watched_through_its_nearest_parent():
+    top = Path("/repo")
+    roots = WatchRoots(recursive=(top / "svc", top / "deep/a/b"), flat=(top, top / "docker"))
+    disk = _identities(top / "svc", top / "deep/a/b", top / "docker")
+    armed = arm(roots, disk.get)
+    assert armed.recursive == roots.recursive
+    assert armed.flat == (top, top / "docker")
+
+    # `rm -rf svc deep docker`: each is watched through the nearest directory left, once.
+    for gone in (top / "svc", top / "deep/a/b", top / "deep/a", top / "deep", top / "docker"):
+        del disk[gone]
+    gone = arm(roots, disk.get)
+    assert gone.recursive == ()
+    assert gone.flat == (top,)
+    assert came_back(roots, armed, gone) == frozenset()
+
+    # `deep` made again: its parent's watch moves down to it, and nothing is back yet.
+    disk[top / "deep"] = (1, 100)
+    partly = arm(roots, disk.get)
+    assert partly.flat == (top, top / "deep")
+    assert came_back(roots, gone, partly) == frozenset()
+
+
+def test_a_root_made_again_is_armed_again_and_said_to_be_back():
+    top = Path("/repo")
+    roots = WatchRoots(recursive=(top / "svc", top / "lib"), flat=(top,))
+    disk = _identities(top / "svc", top / "lib")
+    armed = arm(roots, disk.get)
+    assert arm(roots, disk.get) == armed  # nothing moved: nothing armed again
+
+    # A branch switch: `svc` is another directory at the same path (a new inode).
+    disk[top / "svc"] = (1, 999)
+    switched = arm(roots, disk.get)
+    assert switched != armed
+    assert switched.recursive == armed.recursive
+    assert came_back(roots, armed, switched) == {top / "svc"}
+
+    # Removed, then back: watched through `/repo` meanwhile, then as itself again.
+    del disk[top / "lib"]
+    away = arm(roots, disk.get)
+    assert away.recursive == (top / "svc",)
+    disk[top / "lib"] = (1, 1000)
+    back = arm(roots, disk.get)
+    assert back.recursive == (top / "svc", top / "lib")
+    assert came_back(roots, away, back) == {top / "lib"}
+    assert came_back(roots, Armed(), back) == {top / "svc", top / "lib", top}
 
 
 def test_reasons_are_shown_with_their_rule(project):
@@ -475,6 +565,51 @@ def test_a_plan_edit_that_adds_an_input_directory_watches_it_too(project):
     assert len(watched) == 2
     assert root / "schemas" not in watched[0]
     assert root / "schemas" in watched[1]
+
+
+def test_a_context_removed_and_made_again_is_built_again(project):
+    """`rm -rf` of a context and its return (a branch switch, `git stash`): the watcher says
+    the directory came back, which no event of its files does, and that is a build."""
+    root = project.plan.root
+    app = root / "services/app"
+    err = io.StringIO()
+
+    async def scenario() -> list[list[str]]:
+        send, receive = anyio.create_memory_object_stream[frozenset[Path]](100)
+
+        async def watch(roots, out):
+            async for batch in receive:
+                await out.send(batch)
+
+        session = Session(
+            plan_path=project.plan.path, service="app", engine=FakeEngine(), watch=watch, err=err
+        )
+
+        async def builds(n: int) -> None:
+            with anyio.fail_after(60):
+                while len(session.outcomes) < n:
+                    await anyio.sleep(0.01)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(session.serve, project)
+            await builds(1)
+            saved = {p.relative_to(app): p.read_text() for p in app.rglob("*") if p.is_file()}
+            shutil.rmtree(app)
+            await send.send(frozenset({app, *(app / p for p in saved)}))
+            await anyio.sleep(10)  # the plan's Dockerfile is gone: said, and nothing built
+            write_tree(app, {str(p): text for p, text in saved.items()})
+            (app / "main.sh").write_text("echo app, as on the other branch\n")
+            await send.send(frozenset({app}))  # what the watcher sends when it is back
+            await builds(2)
+            tg.cancel_scope.cancel()
+        return [[r.key for r in o.results if r.status == "built"] for o in session.outcomes]
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    built = anyio.run(scenario, backend="trio", backend_options={"clock": clock})
+    assert built == [["base", "app"], ["app"]]
+    text = err.getvalue()
+    assert "the plan or a Dockerfile cannot be read" in text
+    assert "build 2: services/app/ (a directory of inputs)" in text
 
 
 class _CheckedEngine(FakeEngine):

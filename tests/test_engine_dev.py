@@ -1,10 +1,12 @@
 """`orch dev --run` on the real engine, as a user runs it: an edit becomes a new image and a
 restarted container, a broken edit keeps the old one running, a second session and a foreign
-container are refused, and Ctrl-C leaves nothing running."""
+container are refused, Ctrl-C leaves nothing running, and a context removed and made again
+(a branch switch, `git stash`) is built and watched again."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,3 +200,29 @@ def test_a_container_docker_cannot_start_is_reported_and_removed(repo):
     finally:
         code = dev.stop()
     assert code == 130
+
+
+def test_a_context_removed_and_made_again_is_built_and_watched_again(repo):
+    """inotify watches the directory, not its path: after `rm -rf app` and its return, the
+    new directory is watched, built once as it came back, and again on the next edit."""
+    app = repo / "app"
+    dev = Dev(repo, "app")
+    try:
+        wait_for("the first build", dev.said("build 1 ok"))
+        saved = {p.name: p.read_text() for p in app.iterdir()}
+        shutil.rmtree(app)
+        wait_for("the missing Dockerfile", dev.said("the plan or a Dockerfile cannot be read"))
+        app.mkdir()
+        for name, text in saved.items():
+            (app / name).write_text("v2\n" if name == "msg.txt" else text)
+        took = wait_for("the build of what came back", dev.said("build 2 ok"))
+        assert took < 30
+        assert "build 2: app/ (a directory of inputs)" in dev.text()
+        (app / "msg.txt").write_text("v3\n")  # an edit in the new directory
+        took = wait_for("the build of the edit", dev.said("build 3 ok"))
+        assert took < 30
+        assert "build 3: app/msg.txt (context of app)" in dev.text()
+    finally:
+        code = dev.stop()
+    assert code == 130, dev.text()
+    assert "Traceback" not in dev.text()

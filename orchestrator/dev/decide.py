@@ -1,14 +1,14 @@
-"""What `orch dev` decides, purely: which changed paths are inputs of a service, when a burst
-of them is over, and how its container runs (the plan's `dev:` entry and the command line).
+"""What `orch dev` decides, purely: which directories to watch (and, while one is gone, what
+instead), which changed paths are inputs of a service, when a burst of them is over, and how
+its container runs (the plan's `dev:` entry and the command line).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.dev.watcher import WatchRoots
 from orchestrator.engine.containers import RunSpec
 from orchestrator.errors import UsageError
 from orchestrator.inputs.changes import Hit, hits
@@ -54,6 +54,15 @@ class Burst:
         return taken
 
 
+@dataclass(frozen=True, slots=True)
+class WatchRoots:
+    """Directories watched with everything under them, and directories watched alone (the
+    plan's own, which holds the whole repository in the example)."""
+
+    recursive: tuple[Path, ...] = ()
+    flat: tuple[Path, ...] = ()
+
+
 def watch_roots(project: Project, names: Sequence[str]) -> WatchRoots:
     """The directories to watch for every input of `names`: each context and named context
     directory and each `watch` base, with everything under them; the directory of each
@@ -84,6 +93,60 @@ def _under(path: Path, top: Path) -> bool:
     return path != top and path.is_relative_to(top)
 
 
+# A directory as the file system knows it: (device, inode). inotify watches an inode, so a
+# directory removed and made again at the same path is another one, watched by nothing.
+Identity = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Armed:
+    """What is watched for some `WatchRoots`, as the disk is now: each root that is a
+    directory; for one that is not, the nearest directory above it, alone, to see it come
+    back; and the identity of each directory watched, to see it replaced."""
+
+    recursive: tuple[Path, ...] = ()
+    flat: tuple[Path, ...] = ()
+    identities: tuple[tuple[Path, Identity], ...] = ()
+
+
+def arm(roots: WatchRoots, identity: Callable[[Path], Identity | None]) -> Armed:
+    """What to watch for `roots`, given each directory's `identity` (None: not a directory).
+
+    The watcher arms this again whenever the answer changes: a root removed is then watched
+    through its parent, and a root made again (or replaced, as `git stash` or a branch switch
+    does) is watched again."""
+    seen: dict[Path, Identity | None] = {}
+
+    def known(path: Path) -> Identity | None:
+        if path not in seen:
+            seen[path] = identity(path)
+        return seen[path]
+
+    def nearest(path: Path) -> Path:
+        while known(path) is None and path.parent != path:
+            path = path.parent
+        return path
+
+    deep = [r for r in roots.recursive if known(r) is not None]
+    alone = [nearest(r) for r in (*roots.recursive, *roots.flat) if r not in deep]
+    flat = [p for p in dict.fromkeys(sorted(alone)) if p not in deep]
+    watched = sorted({*deep, *flat})
+    return Armed(
+        recursive=tuple(deep),
+        flat=tuple(flat),
+        identities=tuple((p, i) for p in watched if (i := known(p)) is not None),
+    )
+
+
+def came_back(roots: WatchRoots, before: Armed, after: Armed) -> frozenset[Path]:
+    """The roots watched in `after` that `before` did not watch as the same directory: made
+    again, or replaced. Their content may differ in any way, and no event said how."""
+    was, now = dict(before.identities), dict(after.identities)
+    return frozenset(
+        r for r in (*roots.recursive, *roots.flat) if r in now and was.get(r) != now[r]
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Relevant:
     """What a batch of changed paths means for the service: the targets it hits, and why."""
@@ -91,14 +154,17 @@ class Relevant:
     hits: Mapping[str, tuple[Hit, ...]]
     plan: bool = False  # the plan file itself changed
     note: str = ""  # why the batch counts when its paths cannot be told apart
+    # Directories that hold inputs and changed themselves: made, removed or replaced whole.
+    directories: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return self.plan or bool(self.hits) or bool(self.note)
+        return self.plan or bool(self.hits) or bool(self.note) or bool(self.directories)
 
     def describe(self, limit: int = 5) -> str:
         """`worker/app.py (context of worker), ...`: the first few reasons."""
         shown = ["the plan"] if self.plan else []
         shown += [self.note] if self.note else []
+        shown += [f"{d}/ (a directory of inputs)" for d in self.directories]
         shown += [
             f"{h.path} ({h.rule} of {h.target})" for found in self.hits.values() for h in found
         ]
@@ -107,19 +173,33 @@ class Relevant:
 
 
 def relevant(project: Project, service: str, paths: Iterable[Path]) -> Relevant:
-    """The changed `paths` (absolute) that are inputs of `service` or of what it builds on;
+    """The changed `paths` (absolute) that are inputs of `service` or of what it builds on,
+    or directories that hold some (one removed or made again says nothing of its files);
     what orch writes (its state, its local caches) never is."""
     root = project.plan.root
     own = orch_paths(project.plan)
-    inside = {
-        p.relative_to(root).as_posix()
-        for p in paths
-        if p.is_relative_to(root) and p != root and not own.holds(p)
-    }
-    closure = set(project.graph.select([service]))
+    paths = {p for p in paths if p.is_relative_to(root) and not own.holds(p)}
+    inside = {p.relative_to(root).as_posix() for p in paths if p != root}
+    closure = project.graph.select([service])
     found = {n: h for n, h in hits(inside, root, project).items() if n in closure}
     plan_file = project.plan.path.relative_to(root).as_posix()
-    return Relevant(hits=found, plan=plan_file in inside)
+    holders = _holding_inputs(project, closure)
+    directories = sorted(p.relative_to(root).as_posix() or "." for p in paths & holders)
+    return Relevant(hits=found, plan=plan_file in inside, directories=tuple(directories))
+
+
+def _holding_inputs(project: Project, names: Iterable[str]) -> set[Path]:
+    """Every directory of the plan's tree that is, or holds, an input directory of `names`
+    (a context, a named context, a `watch` base, a Dockerfile's directory)."""
+    root, targets = project.plan.root, project.plan.targets
+    found: set[Path] = set()
+    for name in names:
+        t = targets[name]
+        dirs = [t.context, t.dockerfile.parent, *(c.path for c in t.contexts if c.path)]
+        dirs += [root / base for base in watch_bases(t.watch)] if t.watch else []
+        for d in dirs:
+            found.update(p for p in (d, *d.parents) if p.is_relative_to(root))
+    return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

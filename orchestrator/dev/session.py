@@ -6,8 +6,10 @@ The inputs watched are the ones its version and its upstream targets' versions a
 one rebuild (`Burst`), which is the ordinary build of the service: what is up to date is not
 built again, so only what the edit changed is. With --run, each successful build whose image
 differs from the running container's replaces the container; a failed build leaves it
-running. A first build that cannot write orch's state directory ends the session, exit 2.
-Ctrl-C or SIGTERM stops the watcher, the build and the container, exit 130.
+running. A directory of inputs removed and made again (a branch switch, `git stash`) is
+watched again and built as it came back (orchestrator.dev.watcher). A first build that cannot
+write orch's state directory ends the session, exit 2. Ctrl-C or SIGTERM stops the watcher,
+the build and the container, exit 130.
 
 The decisions are pure, in orchestrator.dev.decide; `Session` is the loop, with the engine, the
 containers and the change stream handed in.
@@ -34,6 +36,7 @@ from orchestrator.dev.decide import (
     Burst,
     Overrides,
     Relevant,
+    WatchRoots,
     outcome_words,
     overrides,
     relevant,
@@ -41,7 +44,6 @@ from orchestrator.dev.decide import (
     service_target,
     watch_roots,
 )
-from orchestrator.dev.watcher import WatchRoots
 from orchestrator.engine.containers import (
     LABEL_PLAN,
     LABEL_SESSION,
