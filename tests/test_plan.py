@@ -1157,3 +1157,18 @@ def test_a_path_or_secret_that_cannot_work_says_what_to_write(
         load_plan(path)
     assert (caught.value.message, caught.value.hint) == (message, hint)
     assert caught.value.location == Location(path, *at)
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("OL1O1", "did you mean 'OL101'?"),
+        ("ol1l1", "did you mean 'OL111'?"),
+        ("OL10l", "did you mean 'OL101'?"),
+        ("QQ999", None),
+    ],
+)
+def test_a_lint_id_with_a_letter_for_a_digit_is_read_as_the_digit(given, said):
+    from orchestrator.lint.ids import closest
+
+    assert closest(given) == said

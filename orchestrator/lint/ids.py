@@ -64,6 +64,21 @@ def is_known(rule_id: str) -> bool:
     return rule_id in RULES or _HADOLINT.fullmatch(rule_id) is not None
 
 
+_LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
+def closest(rule_id: str) -> str | None:
+    """`did you mean 'X'?` for an id that is no rule: first the id with letters that look like
+    digits read as digits (`OL1O1` is OL101), else the nearest known id."""
+    from orchestrator.errors import did_you_mean
+
+    word = rule_id.strip().upper()
+    read = word[:2] + word[2:].translate(_LOOKALIKE)
+    if read in RULES and read != rule_id:
+        return f"did you mean {read!r}?"
+    return did_you_mean(word, RULES)
+
+
 def known_list() -> str:
     """The ids a plan or a comment can name, for an error's hint."""
     return ", ".join(RULES) + " (and hadolint's DLxxxx, SCxxxx)"

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from orchestrator.dockerfile.steps import Steps
-from orchestrator.errors import Location, PlanError, did_you_mean
+from orchestrator.errors import Location, PlanError
 from orchestrator.lint.findings import Finding
-from orchestrator.lint.ids import RULES, is_known, known_list
+from orchestrator.lint.ids import RULES, closest, is_known, known_list
 from orchestrator.plan import Target
 
 MARKER = "orch-lint:"
@@ -47,7 +47,7 @@ def inline_ignores(steps: Steps) -> dict[int, frozenset[str]]:
         ids = [i for i in match.group(1).split(",") if i]
         for rule_id in ids:
             if not is_known(rule_id):
-                close = did_you_mean(rule_id.upper(), RULES)
+                close = closest(rule_id)
                 raise PlanError(
                     f"`# orch-lint: ignore=` names {rule_id!r}, which is no rule of orch lint",
                     location=where,

@@ -385,7 +385,7 @@ class _Resolver:
             for index, rule_id in enumerate(spec.get(key, [])):
                 location = self.doc.value_at((*at, "lint", key, index))
                 if not lint_ids.is_known(rule_id):
-                    close = did_you_mean(rule_id.upper(), lint_ids.RULES)
+                    close = lint_ids.closest(rule_id)
                     raise PlanError(
                         f"lint.{key} names {rule_id!r}, which is no rule of orch lint",
                         location=location,

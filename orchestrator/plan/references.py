@@ -71,6 +71,18 @@ def repository_problem(repository: str) -> str | None:
 
 
 def fixed_repository(repository: str) -> str:
+    """The nearest valid repository. Fixing the path can make its first part read as a host
+    (`/0.0_0/0` becomes `0.0_0/0`), so a fix is fixed again until nothing changes."""
+    fixed = _fixed_repository(repository)
+    for _ in range(3):
+        again = _fixed_repository(fixed)
+        if again == fixed:
+            break
+        fixed = again
+    return fixed
+
+
+def _fixed_repository(repository: str) -> str:
     domain, path = _split_domain(repository)
     if domain is None:
         return _fixed_path(path)
