@@ -63,7 +63,7 @@ from orchestrator.run.bake import hand_off_ref
 from orchestrator.run.builder import BakeEngine
 from orchestrator.run.interrupts import Interrupts, cancel_on
 from orchestrator.run.results import RunOutcome
-from orchestrator.run.workspace import StateError
+from orchestrator.run.workspace import StateError, open_run
 
 Watch = Callable[[WatchRoots, MemoryObjectSendStream[frozenset[Path]]], Awaitable[None]]
 
@@ -392,7 +392,9 @@ def command(
         )
     given = overrides(ports, env, args, os.environ)
     engine = Engine(builder=request.builder, pull=request.pull)
-    engine.check()
+    # orch's state directory must be writable before anything is watched: an edit never fixes
+    # that, so waiting on would only hide it (as `orch build`, exit 2).
+    open_run(state_dir(project.plan), project.plan.path).close()
     session = Session(
         plan_path=project.plan.path,
         service=service,
@@ -405,7 +407,11 @@ def command(
     )
     lock = holding(state_dir(project.plan), service, session.name) if run_container else None
     with lock or contextlib.nullcontext(), catch_interrupts() as interrupts:
-        anyio.run(lambda: unwrapped(session.serve(project, interrupts)))
+        async def serve() -> None:
+            await engine.check_async()  # on the session's one event loop
+            await session.serve(project, interrupts)
+
+        anyio.run(lambda: unwrapped(serve()))
         stopped = interrupts.interrupted
     session.say("stopped")
     return EXIT_INTERRUPTED if stopped else EXIT_OK
