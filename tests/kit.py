@@ -129,7 +129,8 @@ def project_of(root: Path, plan_body: str, files: dict[str, str]) -> Project:
 class FakeEngine:
     """Stands in for BuildKit and the image store behind `builder.BakeEngine`: reads the bake
     file orch wrote and says what each target came to, by `outcomes` (bake name -> "built" |
-    "failed" | "transient", a registry's 503 | "gone", the engine going away; default built).
+    "failed" | "transient", a registry's 503 | "gone", the engine going away | "export-failed",
+    the image exported and then its cache export failing; default built).
     `transient` holds how many times each target fails with a 503 before it builds. A built
     target's tags name a new image in `images` (and in `registry` when it is pushed); its local
     `cache-to` directories get an index.json, as BuildKit's export does. `hold` makes every
@@ -198,6 +199,14 @@ class FakeEngine:
                 )
             elif failing:  # bake stops the rest of an invocation when one target fails
                 results[name] = BakeResult(status="cancelled", duration_s=0.5)
+            elif self.outcomes.get(name) == "export-failed":
+                # The image is exported; its cache export then fails (a full disk, say).
+                self._export(spec, cwd, name, cache=False)
+                results[name] = BakeResult(
+                    status="failed",
+                    duration_s=1.0,
+                    error="failed to solve: error writing layer blob: no space left on device",
+                )
             else:
                 self._export(spec, cwd, name)
                 results[name] = BakeResult(
@@ -216,8 +225,8 @@ class FakeEngine:
                 results[name] = BakeResult(status="cancelled", duration_s=0.5)
         return results
 
-    def _export(self, spec: dict[str, Any], cwd: Path, name: str) -> None:
-        for entry in spec.get("cache-to", []):
+    def _export(self, spec: dict[str, Any], cwd: Path, name: str, *, cache: bool = True) -> None:
+        for entry in spec.get("cache-to", []) if cache else []:
             fields = dict(part.split("=", 1) for part in entry.split(","))
             if fields.get("type") == "local":
                 dest = cwd / fields["dest"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 
 import pytest
 
@@ -102,3 +103,31 @@ def test_plan_since_says_what_build_since_does(tmp_path, image_prefix, isolated_
         "a": "up-to-date",
     }
     assert docker("image", "inspect", f"{image_prefix}/a:latest", "--format", "{{.Id}}")
+
+
+def test_a_cache_export_out_of_space_leaves_no_image_the_next_run_takes_as_up_to_date(
+    tmp_path, image_prefix
+):
+    body = (
+        '  cache:\n    to: ["type=local,dest=.orch-cache/{name},mode=max"]\n'
+        "services:\n  svc: {context: svc}\n"
+    )
+    nonce = uuid.uuid4().hex
+    dockerfile = f"FROM busybox:latest\nRUN head -c 3000000 /dev/urandom > /blob # {nonce}\n"
+    root = monorepo(tmp_path, image_prefix, body, {"svc/Dockerfile": dockerfile})
+    disk = root / ".orch-cache"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)], check=True)
+    try:
+        code, out, report = orch_build(root)
+        assert code == 1, out
+        svc = report["targets"]["svc"]
+        assert svc["status"] == "failed"
+        assert "no space left on device" in out
+        assert any("untagged, so the next run builds it again" in w for w in svc["warnings"])
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    code, out, report = orch_build(root)  # space again: built, and its cache written
+    assert code == 0, out
+    assert report["targets"]["svc"]["status"] == "built"
+    assert (disk / "svc" / "index.json").is_file()

@@ -12,7 +12,7 @@ from orchestrator.errors import PlanError
 from orchestrator.project import Project
 from orchestrator.report import planview
 from orchestrator.run import steps as run
-from orchestrator.run.bake import RunInputs, bake_definitions, bake_file, bake_name
+from orchestrator.run.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
 from orchestrator.run.interrupts import Interrupts
 from orchestrator.run.jobs import JobSet, build_job, build_jobs, select_test_jobs
 from orchestrator.run.results import RunOutcome
@@ -538,3 +538,39 @@ def test_an_image_within_its_budget_builds_and_the_size_change_is_reported(tmp_p
     again = build(project, engine).results[0]
     assert again.status == "built"
     assert again.previous_size_bytes == 1234
+
+
+# --- a job that fails after its image was exported ------------------------------------------
+
+SVC = {"svc/Dockerfile": "FROM busybox\n"}
+
+
+def versioned_of(project: Project, name: str) -> str:
+    manifests = project.manifests([name])
+    return hand_off_ref(project.plan.targets[name], {n: m.version for n, m in manifests.items()})
+
+
+def test_a_job_that_fails_after_its_image_was_exported_is_built_again_next_time(tmp_path):
+    # A full disk fails the cache export after the image export: the versioned tag must not
+    # stay, or the next run finds the target up to date and its cache is never written.
+    project = project_of(tmp_path, CACHE + "services:\n  svc: {context: svc}\n", SVC)
+    engine = FakeEngine(outcomes={"svc": "export-failed"})
+    (first,) = build(project, engine).results
+    assert first.status == "failed"
+    assert "no space left on device" in str(first.error)
+    assert versioned_of(project, "svc") not in engine.images
+    assert any("untagged, so the next run builds it again" in w for w in first.warnings)
+    engine.outcomes.clear()  # space again
+    (second,) = build(project, engine).results
+    assert second.status == "built"
+    assert (tmp_path / ".orch-cache" / "svc" / "index.json").is_file()
+
+
+def test_with_force_an_image_that_was_there_keeps_its_tag_when_the_rebuild_fails(tmp_path):
+    project = project_of(tmp_path, CACHE + "services:\n  svc: {context: svc}\n", SVC)
+    engine = FakeEngine()
+    build(project, engine)
+    engine.outcomes["svc"] = "export-failed"
+    (again,) = build(project, engine, force=True).results
+    assert again.status == "failed"
+    assert versioned_of(project, "svc") in engine.images  # an earlier run's: not this one's

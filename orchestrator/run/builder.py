@@ -73,6 +73,9 @@ class EngineBuilder:
     absent_secrets: frozenset[tuple[str, str]] = frozenset()
     masker: Masker = field(default_factory=Masker)  # the run's secret values, out of its output
     previous_sizes: Mapping[str, int] = field(default_factory=dict)  # by job key
+    # The jobs were not there when the run began (no --force): a versioned image that a failed
+    # job leaves behind is this run's own, and is untagged (see `_untag_failed`).
+    untag_failed: bool = True
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
     results: dict[str, JobResult] = field(default_factory=dict)
     _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
@@ -209,6 +212,7 @@ class EngineBuilder:
             for ref in found:
                 tg.start_soon(measure, ref)
         self._unpacked.update(unpacked)
+        untagged = await self._untag_failed(jobs, baked, cache_errors, engine)
         for job in jobs:
             got = baked.get(bake_name(job.key))
             if got is None:
@@ -216,6 +220,44 @@ class EngineBuilder:
             elif got.status != "cancelled":
                 error = cache_errors.get(job.key)
                 self._record(job, got, path, found, error, on)
+                if job.key in untagged:
+                    r = self.results[job.key]
+                    note = (
+                        f"its image was exported, but the job failed: {untagged[job.key]} was "
+                        "untagged, so the next run builds it again (from cache) instead of "
+                        "taking it as up to date"
+                    )
+                    self.results[job.key] = dataclasses.replace(r, warnings=(*r.warnings, note))
+
+    async def _untag_failed(
+        self,
+        jobs: Sequence[Job],
+        baked: Mapping[str, BakeResult],
+        cache_errors: Mapping[str, str],
+        engine: BakeEngine,
+    ) -> dict[str, str]:
+        """Untag the versioned image of each job that failed after its image was exported (its
+        cache export ran out of space, say, or its cache could not be saved): left, the next
+        run would find it up to date, and the cache would never be written. Only this run's
+        own images (`untag_failed`); the plan's tags never moved to them. Key -> the ref."""
+        if not self.untag_failed:
+            return {}
+        refs = {
+            job.key: hand_off_ref(job.target, self.versions)
+            for job in jobs
+            if not job.test
+            and (got := baked.get(bake_name(job.key))) is not None
+            and (got.status == "failed" or job.key in cache_errors)
+        }
+        if not refs:
+            return {}
+        with contextlib.suppress(OrchError):
+            there = await engine.ids(list(refs.values()), fresh=True)
+            gone = {key: ref for key, ref in refs.items() if ref in there}
+            if gone:
+                await engine.remove(list(gone.values()))
+            return gone
+        return {}
 
     async def _check_gone(
         self,

@@ -224,6 +224,7 @@ async def execute(
                     absent_secrets=absent_secrets,
                     masker=masker,
                     previous_sizes=previous_sizes,
+                    untag_failed=not options.force,
                 )
                 built, attempts = builder.results, builder.attempts
                 invocations = builder.invocations
