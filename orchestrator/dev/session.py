@@ -407,6 +407,7 @@ def command(
     )
     lock = holding(state_dir(project.plan), service, session.name) if run_container else None
     with lock or contextlib.nullcontext(), catch_interrupts() as interrupts:
+
         async def serve() -> None:
             await engine.check_async()  # on the session's one event loop
             await session.serve(project, interrupts)
