@@ -506,7 +506,11 @@ def _no_engine() -> Any:
     """The engine is not what is fuzzed: `plan` and `graph` go on as when it does not answer,
     without a `docker version` round trip per case."""
     saved: Callable[[], Any] = resolve.reachable_engine
-    resolve.reachable_engine = lambda: None
+
+    async def no_engine() -> None:
+        return None
+
+    resolve.reachable_engine = no_engine
     try:
         yield
     finally:
