@@ -29,7 +29,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import IO
@@ -216,6 +216,21 @@ def run_sync(
         timeout=timeout_s,
         check=False,
     )
+
+
+async def lines(stream: anyio.abc.ByteReceiveStream | None, what: str) -> AsyncIterator[str]:
+    """A child's output a line at a time, decoded (undecodable bytes replaced), the last line
+    even without its newline; `what` names the stream if the pipe is missing."""
+    if stream is None:  # opened with a pipe: never None
+        raise RuntimeError(f"{what}'s output pipe is missing")
+    buffer = b""
+    async for chunk in stream:
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        for raw in complete:
+            yield raw.decode("utf-8", "replace")
+    if buffer:
+        yield buffer.decode("utf-8", "replace")
 
 
 async def run_process(

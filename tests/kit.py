@@ -89,6 +89,24 @@ def orch_build(
     return proc.returncode, proc.stdout + proc.stderr, data
 
 
+def read_outputs(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT as the runner reads it: name=value lines and name<<DELIM blocks."""
+    values, lines = {}, iter(text.splitlines())
+    for line in lines:
+        if "<<" in line:
+            name, delim = line.split("<<", 1)
+            body = []
+            for part in lines:
+                if part == delim:
+                    break
+                body.append(part)
+            values[name] = "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
 def processes_with(marker: str) -> list[str]:
     """The command lines of running processes that contain `marker`, from /proc."""
     found = []

@@ -8,29 +8,11 @@ import uuid
 import pytest
 
 from orchestrator.ci.outputs import step_line
-from tests.kit import monorepo, run_orch
+from tests.kit import monorepo, read_outputs, run_orch
 
 pytestmark = pytest.mark.engine
 
 BUSYBOX = "FROM busybox:latest\n"
-
-
-def read_outputs(text: str) -> dict[str, str]:
-    """GITHUB_OUTPUT as the runner reads it: name=value lines and name<<DELIM blocks."""
-    values, lines = {}, iter(text.splitlines())
-    for line in lines:
-        if "<<" in line:
-            name, delim = line.split("<<", 1)
-            body = []
-            for part in lines:
-                if part == delim:
-                    break
-                body.append(part)
-            values[name] = "\n".join(body)
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            values[name] = value
-    return values
 
 
 def test_a_run_in_github_actions_writes_its_summary_outputs_and_annotations(tmp_path, image_prefix):

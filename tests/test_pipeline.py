@@ -20,7 +20,7 @@ from orchestrator.report.console import StatusView
 from orchestrator.run import pipeline
 from orchestrator.run.results import RunOutcome
 from orchestrator.run.steps import RunOptions
-from tests.kit import FakeEngine, make_repo, project_of, write_tree
+from tests.kit import FakeEngine, make_repo, project_of, read_outputs, write_tree
 from tests.test_run import build, statuses
 
 APP = {"app/Dockerfile": "FROM busybox\nCOPY /out/app /app\n"}
@@ -115,22 +115,7 @@ def github_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
 
 
 def outputs(path: Path) -> dict[str, str]:
-    """GitHub's output file as the runner reads it: `name<<DELIM` blocks or `name=value`."""
-    found: dict[str, str] = {}
-    lines = iter(path.read_text().splitlines())
-    for line in lines:
-        if "<<" in line:
-            name, delimiter = line.split("<<", 1)
-            body = []
-            for inner in lines:
-                if inner == delimiter:
-                    break
-                body.append(inner)
-            found[name] = "\n".join(body)
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            found[name] = value
-    return found
+    return read_outputs(path.read_text())
 
 
 @pytest.mark.parametrize("command", ["build", "test"])

@@ -182,16 +182,8 @@ class Containers:
             [self._docker, "logs", "--follow", container_id], stderr=subprocess.STDOUT
         )
         try:
-            if process.stdout is None:  # opened with a pipe: never None
-                raise RuntimeError("docker logs' output pipe is missing")
-            buffer = b""
-            async for chunk in process.stdout:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for raw in lines:
-                    line(raw.decode("utf-8", "replace").rstrip("\r"))
-            if buffer:
-                line(buffer.decode("utf-8", "replace"))
+            async for text in processes.lines(process.stdout, "docker logs"):
+                line(text.rstrip("\r"))
             await process.wait()
         finally:
             with anyio.CancelScope(shield=True):

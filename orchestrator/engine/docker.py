@@ -268,16 +268,8 @@ class Engine:
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:
-            if process.stdout is None:  # opened with a pipe: never None
-                raise RuntimeError("bake's output pipe is missing")
-            buffer = b""
-            async for chunk in process.stdout:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for raw in lines:
-                    reader.feed(raw.decode("utf-8", "replace"), time.monotonic() - started)
-            if buffer:
-                reader.feed(buffer.decode("utf-8", "replace"), time.monotonic() - started)
+            async for text in processes.lines(process.stdout, "bake"):
+                reader.feed(text, time.monotonic() - started)
             return await process.wait()
         finally:
             with anyio.CancelScope(shield=True):
