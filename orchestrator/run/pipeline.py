@@ -11,8 +11,8 @@
 
 `run` is the whole of it, in that order, under one event loop. A step with nothing to do hands
 an empty result on: no command leaves before the report, so a commit that affects nothing
-still writes `--report`, JUnit and GitHub's outputs. `orch dev` runs the same steps for each
-rebuild (`rebuild`), with the options the command line parsed.
+still writes `--report`, JUnit and GitHub's outputs. `orch dev` calls `run` for each rebuild,
+on its session's engine, with the options the command line parsed.
 """
 
 from __future__ import annotations
