@@ -148,7 +148,7 @@ def test_when_no_builder_answers_the_run_is_exit_3_naming_each(
 @pytest.mark.parametrize(
     ("given", "says"),
     [
-        ("default,orchtest-no-such-builder", "the builders here are: default"),
+        ("default,orchtest-no-such-builder", "builders: default"),
         ("defualt", "did you mean 'default'?"),
         ("defualt,node2", "did you mean 'default'?"),
     ],

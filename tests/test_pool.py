@@ -526,7 +526,7 @@ def test_a_builder_name_buildx_does_not_know_is_a_usage_error_with_the_closest()
         check_names(["defualt"], ["node2", "default"])
     assert caught.value.message == "there is no buildx builder named 'defualt'"
     assert caught.value.hint == (
-        "did you mean 'default'? the builders here are: default, node2 (`docker buildx ls`)"
+        "did you mean 'default'? builders: default, node2 (`docker buildx ls`)"
     )
 
 
