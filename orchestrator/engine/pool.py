@@ -31,8 +31,7 @@ def check_names(names: Sequence[str], known: Sequence[str]) -> None:
             listed = ", ".join(sorted(known))
             raise UsageError(
                 f"there is no buildx builder named '{name}'",
-                hint=(f"{close} " if close else "") + f"builders: {listed} "
-                "(`docker buildx ls`)",
+                hint=(f"{close} " if close else "") + f"builders: {listed} (`docker buildx ls`)",
             )
 
 
