@@ -20,6 +20,18 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """One build step of a job, as BuildKit reported it, in seconds from the run's start."""
+
+    name: str  # as BuildKit names it, without the bake target: `[builder 4/7] RUN go build`
+    started_s: float
+    ended_s: float
+    cached: bool = False
+    error: str | None = None
+    line: int | None = None  # its line in the job's Dockerfile, when known
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobResult:
     """What one job came to, as the summary and the report show it."""
 
@@ -41,6 +53,11 @@ class JobResult:
     warnings: tuple[str, ...] = ()  # what went wrong without failing it
     builder: str | None = None  # the builder of its last attempt, in a run over a pool
     attempts: tuple[Attempt, ...] = ()  # every invocation it was part of, in order
+    # When its last attempt's bake started and when its own image was exported (or its test
+    # stage finished), in seconds from the run's start; None when it never ran.
+    started_s: float | None = None
+    ended_s: float | None = None
+    steps: tuple[StepRecord, ...] = ()  # its own steps, in the order they started
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
