@@ -1,0 +1,132 @@
+"""Reading bake's rawjson progress: events per job, shared vertices, failures, excerpts.
+
+The two captures in tests/data are bake runs of tests/data/rawjson-bake.json on dockerd 26 with
+buildx 0.13: `base`, and `svc` and `svc2` built on it in the same (chained) bake; `svc2`'s
+`RUN ... && false` fails while `svc` sleeps; then a warm rebuild of base and svc."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from orchestrator.run.events import Failed, ImageExported, LogLine, StepDone, StepStarted
+from orchestrator.run.progress import BakeProgress, RawJsonLines, excerpts, parse_time
+
+DATA = Path(__file__).parent / "data"
+JOBS = {"base": "base", "svc": "svc", "svc2": "svc2"}
+UPSTREAM = {"svc": ["base"], "svc2": ["base"]}
+
+
+def read(name: str) -> tuple[BakeProgress, list[object], RawJsonLines]:
+    lines, progress = RawJsonLines(), BakeProgress(JOBS, UPSTREAM, clock0=0.0)
+    events: list[object] = []
+    for line in (DATA / name).read_text().splitlines(keepends=True):
+        for status in lines.feed(line):
+            events += progress.feed(status)
+    lines.close()
+    return progress, events, lines
+
+
+def test_a_failing_step_fails_its_own_target_once_and_only_stops_its_sibling() -> None:
+    progress, events, _ = read("rawjson-chained-failure.txt")
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert [(e.key, e.step) for e in failed] == [("svc2", "[1/2] RUN echo fail-$RANDOM && false")]
+    assert "exit code: 1" in failed[0].error
+    svc2, svc = progress.account("svc2"), progress.account("svc")
+    assert svc2.error is not None and not svc2.stopped
+    assert svc.error is None and svc.stopped  # cancelled by svc2's failure, not its own
+    assert svc.exported_s is None and svc2.exported_s is None
+
+
+def test_an_upstream_is_built_when_its_image_is_exported_before_the_bake_ends() -> None:
+    progress, events, _ = read("rawjson-chained-failure.txt")
+    exported = [e for e in events if isinstance(e, ImageExported)]
+    assert [e.key for e in exported] == ["base"]
+    failed_at = next(e.at_s for e in events if isinstance(e, Failed))
+    assert exported[0].at_s < failed_at
+    assert progress.account("base").exported_s == exported[0].at_s
+
+
+def test_a_shared_vertex_belongs_to_the_upstream_that_owns_it() -> None:
+    # svc reports base's FROM before base does; it is base's step all the same.
+    progress, events, _ = read("rawjson-chained-failure.txt")
+    assert {e.key for e in events if isinstance(e, StepStarted) and "FROM" in e.step} == {"base"}
+    assert [s.name for s in progress.account("base").steps if "RUN" in s.name] == [
+        "[2/2] RUN echo base-$RANDOM > /base.txt"
+    ]
+    assert all("base" not in s.name for s in progress.account("svc").steps)
+    assert all("base" not in s.name for s in progress.account("svc2").steps)
+
+
+def test_cached_steps_are_counted_for_their_own_target() -> None:
+    progress, events, _ = read("rawjson-chained-warm.txt")
+    base, svc = progress.account("base"), progress.account("svc")
+    assert base.cached_steps == 1  # RUN echo base (its FROM is resolved, not cached)
+    assert svc.cached_steps == 2  # its two RUNs; base's steps are not counted again
+    assert base.exported_s is not None and svc.exported_s is not None
+    done = [e for e in events if isinstance(e, StepDone) and e.key == "svc"]
+    assert all(e.cached for e in done)
+
+
+def test_a_step_log_goes_to_the_target_that_ran_it() -> None:
+    progress, events, _ = read("rawjson-chained-failure.txt")
+    assert [(e.key, e.text) for e in events if isinstance(e, LogLine)] == [("svc2", "fail-29843")]
+    assert progress.account("svc2").log_lines == (
+        "[1/2] RUN echo fail-$RANDOM && false: fail-29843",
+    )
+
+
+def test_the_error_summary_after_the_progress_gives_file_line_and_excerpt() -> None:
+    _, _, lines = read("rawjson-chained-failure.txt")
+    (found,) = excerpts(lines.text)
+    assert (found.file, found.line) == ("Dockerfile", 2)
+    assert found.lines[1] == "   2 | >>> RUN echo fail-$RANDOM && false"
+    assert any(t.startswith("ERROR: failed to solve") for t in lines.text)
+
+
+def _status(**vertex: object) -> str:
+    return json.dumps({"vertexes": [vertex]})
+
+
+def test_one_line_objects_and_text_between_them() -> None:
+    lines = RawJsonLines()
+    got = lines.feed(_status(digest="sha256:a", name="[api 1/2] FROM x") + "\n")
+    assert got and got[0]["vertexes"]
+    assert lines.feed("#0 building with default instance\n") == []
+    assert lines.feed("{ not json }\n") == []
+    assert lines.text == ["#0 building with default instance", "{ not json }"]
+
+
+def test_targets_sharing_a_vertex_with_no_upstream_between_them_both_own_it() -> None:
+    progress = BakeProgress({"a": "a", "b": "b"}, {}, clock0=100.0)
+    t0, t1 = "2026-01-01T00:00:00.5Z", "2026-01-01T00:00:01.75Z"
+    for target in ("a", "b"):
+        progress.feed(
+            json.loads(_status(digest="sha256:f", name=f"[{target} 1/2] FROM x", started=t0))
+        )
+    events = progress.feed(
+        json.loads(_status(digest="sha256:f", name="[a 1/2] FROM x", started=t0, completed=t1))
+    )
+    assert sorted(e.key for e in events if isinstance(e, StepDone)) == ["a", "b"]
+    done = next(e for e in events if isinstance(e, StepDone))
+    assert abs(done.duration_s - 1.25) < 1e-6
+
+
+def test_a_downstream_step_waits_for_its_upstream_to_settle_ownership() -> None:
+    progress = BakeProgress({"base": "base", "app": "app"}, {"app": ["base"]}, clock0=0.0)
+    shared = {"digest": "sha256:s", "started": "2026-01-01T00:00:00Z"}
+    assert progress.feed({"vertexes": [{**shared, "name": "[app 1/1] RUN make"}]}) == []
+    events = progress.feed({"vertexes": [{**shared, "name": "[base 1/1] RUN make"}]})
+    assert [(type(e).__name__, e.key) for e in events] == [("StepStarted", "base")]
+    log = {"vertex": "sha256:s", "data": base64.b64encode(b"one\ntw").decode()}
+    assert [e.text for e in progress.feed({"logs": [log]}) if isinstance(e, LogLine)] == ["one"]
+
+
+def test_times_are_buildkits_with_nanoseconds_and_unset_is_none() -> None:
+    assert parse_time("0001-01-01T00:00:00Z") is None
+    assert parse_time(None) is None
+    assert parse_time("garbage") is None
+    a = parse_time("2026-12-02T19:03:32.082502452Z")
+    b = parse_time("2026-12-02T19:03:32.410862831Z")
+    assert a is not None and b is not None and abs((b - a) - 0.328360379) < 1e-6
