@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from orchestrator.ci.outputs import step_line
+from orchestrator.dockerfile.lexer import instruction_lines
 from tests.kit import monorepo, read_outputs, run_orch
 
 pytestmark = pytest.mark.engine
@@ -60,3 +61,21 @@ def test_step_names_find_their_dockerfile_line():
     assert step_line("[api 3/3] RUN make all", instructions) == 3
     assert step_line("[2/3] RUN echo a", instructions) == 2
     assert step_line("[api builder 2/3] RUN echo b", instructions) is None
+
+
+def test_a_step_with_flags_finds_its_line(tmp_path):
+    # As BuildKit names a RUN written over four lines with --mount and --network.
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "FROM busybox\n"
+        "RUN --mount=type=cache,target=/c \\\n    --network=none \\\n"
+        "    echo one  &&  \\\n    echo two\n"
+        "RUN --network=none echo three\n"
+    )
+    instructions = instruction_lines(dockerfile)
+    step = (
+        "[stage-0 2/3] RUN --mount=type=cache,target=/c     --network=none"
+        "     echo one  &&      echo two"
+    )
+    assert step_line(step, instructions) == 2
+    assert step_line("[api 3/3] RUN --network=none echo three", instructions) == 6

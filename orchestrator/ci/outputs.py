@@ -21,12 +21,16 @@ from orchestrator.project import Project
 from orchestrator.run.results import RunOutcome
 
 _STEP = re.compile(r"^\[[^\]]*\]\s*")
+# BuildKit names a step with its flags (`RUN --mount=type=cache,target=/go --network=none go
+# build`); the lexer gives an instruction's arguments after them.
+_FLAGS = re.compile(r"^(?:--[A-Za-z][\w-]*(?:=\S*)?\s+)*")
 
 
 def step_line(step: str, instructions: Iterable[tuple[int, str, str]]) -> int | None:
     """The Dockerfile line of a BuildKit step such as `[api builder 4/5] RUN go build ./...`."""
     said = " ".join(_STEP.sub("", step).split())
     kind, _, args = said.partition(" ")
+    args = _FLAGS.sub("", args)
     for line, keyword, written in instructions:
         if keyword == kind.lower() and " ".join(written.split()) == args:
             return line
