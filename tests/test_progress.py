@@ -130,3 +130,23 @@ def test_times_are_buildkits_with_nanoseconds_and_unset_is_none() -> None:
     a = parse_time("2026-12-02T19:03:32.082502452Z")
     b = parse_time("2026-12-02T19:03:32.410862831Z")
     assert a is not None and b is not None and abs((b - a) - 0.328360379) < 1e-6
+
+
+def test_a_bake_of_one_target_names_its_steps_bare_and_they_are_its_own() -> None:
+    progress = BakeProgress({"api": "api"}, {}, clock0=0.0)
+    at = "2026-01-01T00:00:01Z"
+    events = progress.feed(
+        {
+            "vertexes": [
+                {"digest": "sha256:i", "name": "[internal] load .dockerignore", "started": at},
+                {"digest": "sha256:r", "name": "[2/2] RUN make", "started": at, "completed": at},
+                {"digest": "sha256:e", "name": "exporting to image", "completed": at},
+            ]
+        }
+    )
+    assert [(type(e).__name__, e.key) for e in events] == [
+        ("StepStarted", "api"),
+        ("StepDone", "api"),
+        ("ImageExported", "api"),
+    ]
+    assert [s.name for s in progress.account("api").steps] == ["[2/2] RUN make"]

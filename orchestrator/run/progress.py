@@ -33,6 +33,7 @@ from orchestrator.run.events import (
 from orchestrator.run.results import StepRecord
 
 _PREFIXED = re.compile(r"^\[(?P<target>[A-Za-z0-9_-]+)(?: (?P<rest>[^\]]*))?\] (?P<step>.*)$", re.S)
+_BARE = re.compile(r"^\[(?P<rest>[^\]]*)\] (?P<step>.*)$", re.S)
 _EXPORT = re.compile(r"^exporting to (?:image|docker image format|oci image format)$")
 _CANCELED = "context canceled"
 _EXCERPT_HEAD = re.compile(r"^(?P<file>\S*Dockerfile[^\s:]*):(?P<line>\d+)$")
@@ -150,22 +151,35 @@ class BakeProgress:
             events += self._log(raw)
         return events
 
+    def _named(self, name: str) -> tuple[str, str | None, str] | None:
+        """(bake target, what the brackets say after it, the step) of a vertex's name. With one
+        target, bake names steps bare (`[2/3] RUN ...`, `[internal] load ...`): all are its."""
+        if len(self.jobs) == 1:
+            (only,) = self.jobs
+            bare = _BARE.match(name)
+            if bare is None:
+                return only, None, name
+            return only, bare.group("rest"), bare.group("step")
+        m = _PREFIXED.match(name)
+        if m is None or m.group("target") not in self.jobs:
+            return None
+        return m.group("target"), m.group("rest"), m.group("step")
+
     def _vertex(self, raw: Mapping[str, object]) -> list[BuildEvent]:
         digest, name = raw.get("digest"), raw.get("name")
         if not isinstance(digest, str) or not isinstance(name, str):
             return []
-        m = _PREFIXED.match(name)
-        if m is None or m.group("target") not in self.jobs:
-            return []  # bake's own vertices: reading the bake file
-        rest = m.group("rest")
+        named = self._named(name)
+        if named is None:
+            return []  # bake's own vertices (reading the bake file), or no target's
+        target, rest, step = named
         if rest is not None and rest.split(" ", 1)[0] == "internal":
             return []  # loading the Dockerfile and its context: no step of the build
-        step = m.group("step") if rest is None else f"[{rest}] {m.group('step')}"
+        whole = step if rest is None else f"[{rest}] {step}"
         v = self._vertices.get(digest)
         if v is None:
-            v = self._vertices[digest] = _Vertex(name=step)
+            v = self._vertices[digest] = _Vertex(name=whole)
             self._order.append(digest)
-        target = m.group("target")
         v.reporters.add(target)
         started, completed = parse_time(raw.get("started")), parse_time(raw.get("completed"))
         if started is not None:
