@@ -34,6 +34,7 @@ from orchestrator.run.results import StepRecord
 
 _PREFIXED = re.compile(r"^\[(?P<target>[A-Za-z0-9_-]+)(?: (?P<rest>[^\]]*))?\] (?P<step>.*)$", re.S)
 _BARE = re.compile(r"^\[(?P<rest>[^\]]*)\] (?P<step>.*)$", re.S)
+_STEP = re.compile(r"^\[[^\]]*\d+/\d+\] ")  # as engine/buildlog.py reads plain output
 _EXPORT = re.compile(r"^exporting to (?:image|docker image format|oci image format)$")
 _CANCELED = "context canceled"
 _EXCERPT_HEAD = re.compile(r"^(?P<file>\S*Dockerfile[^\s:]*):(?P<line>\d+)$")
@@ -295,7 +296,7 @@ class BakeProgress:
 
 def _is_step(name: str) -> bool:
     """A step of a Dockerfile (`[2/3] RUN ...`, `[builder 4/7] COPY ...`), not an export."""
-    return bool(re.match(r"^\[[^\]]*\d+/\d+\] ", name))
+    return _STEP.match(name) is not None
 
 
 def _dicts(value: object) -> list[Mapping[str, object]]:
