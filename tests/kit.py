@@ -15,6 +15,7 @@ import anyio
 
 from orchestrator.engine.buildlog import BakeResult
 from orchestrator.engine.docker import ImageInfo
+from orchestrator.engine.events import OnBuildEvent
 from orchestrator.errors import EngineError, Location
 from orchestrator.plan import Target
 from orchestrator.plan.specs import parse_cache_entry
@@ -180,7 +181,12 @@ class FakeEngine:
             raise EngineError("the Docker Engine is not answering: connection refused")
 
     async def bake(
-        self, bake_file: Path, names: Sequence[str], *, cwd: Path
+        self,
+        bake_file: Path,
+        names: Sequence[str],
+        *,
+        cwd: Path,
+        on_event: OnBuildEvent | None = None,
     ) -> dict[str, BakeResult]:
         data = json.loads(bake_file.read_text())
         self.calls.append(data)

@@ -1,463 +1,206 @@
-"""BuildKit's plain progress read per target, and a bake's exit code made per-target results."""
+"""A bake's outcome per target, judged from BuildKit's rawjson account and bake's exit code.
+
+The captures in tests/data are bake runs of tests/data/rawjson-bake.json on dockerd 26 with
+buildx 0.13 (see tests/test_progress.py); the rest are status objects as BuildKit writes them."""
 
 from __future__ import annotations
 
-import pytest
+import base64
+from pathlib import Path
 
-from orchestrator.engine.buildlog import TAIL_LINES, BuildOutputReader, bake_results
+from orchestrator.engine.buildlog import bake_results
+from orchestrator.engine.progress import TAIL_LINES, BakeProgress, RawJsonLines, bake_upstream
 
-BLOB = "sha256:" + "4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1"
-BLOB2 = "sha256:" + "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
-
-# Two targets in one bake; b fails, bake stops a (real output of this engine).
-MULTI_FAILURE = """\
-#0 building with "default" instance using docker driver
-
-#1 [internal] load local bake definitions
-#1 reading bake.json 220B / 220B done
-#1 DONE 0.0s
-
-#2 [a internal] load build definition from Dockerfile
-#2 transferring dockerfile: 91B done
-#2 DONE 0.0s
-
-#3 [b internal] load build definition from Dockerfile
-#3 transferring dockerfile: 83B done
-#3 DONE 0.0s
-
-#4 [internal] load metadata for docker.io/library/busybox:latest
-#4 DONE 0.0s
-
-#5 [a 1/2] FROM docker.io/library/busybox:latest
-#5 CACHED
-
-#6 [b 1/2] FROM docker.io/library/busybox:latest
-#6 CACHED
-
-#10 [b 2/2] RUN sleep 1; exit 3
-#13 [a 2/2] RUN sleep 3 && echo a > /a
-#13 ...
-
-#10 [b 2/2] RUN sleep 1; exit 3
-#10 ERROR: process "/bin/sh -c sleep 1; exit 3" did not complete successfully: exit code: 3
-
-#13 [a 2/2] RUN sleep 3 && echo a > /a
-#13 CANCELED
-------
- > [b 2/2] RUN sleep 1; exit 3:
-------
-ERROR: failed to solve: process "/bin/sh -c sleep 1; exit 3" did not complete successfully: \
-exit code: 3
-"""
-
-# Two targets in one bake, both built.
-MULTI_SUCCESS = """\
-#0 building with "default" instance using docker driver
-
-#1 [internal] load local bake definitions
-#1 reading bake.json 420B / 420B done
-#1 DONE 0.0s
-
-#2 [a internal] load build definition from Dockerfile
-#2 transferring dockerfile: 91B done
-#2 DONE 0.0s
-
-#5 [a 1/3] FROM docker.io/library/busybox:latest
-#5 CACHED
-
-#6 [b 1/2] FROM docker.io/library/busybox:latest
-#6 CACHED
-
-#7 [a 2/3] RUN echo one > /one
-#7 CACHED
-
-#8 [b 2/2] RUN echo b && echo b > /b
-#8 0.214 b
-#8 DONE 0.3s
-
-#9 [a 3/3] RUN echo a && echo a > /a
-#9 0.201 a
-#9 DONE 0.3s
-
-#11 [a] exporting to image
-#11 exporting layers 0.1s done
-#11 naming to docker.io/orch/a:latest done
-#11 DONE 0.1s
-
-#12 [b] exporting to image
-#12 exporting layers 0.1s done
-#12 naming to docker.io/orch/b:latest done
-#12 DONE 0.1s
-"""
-
-# One target: step names carry no prefix.
-SINGLE_FAILURE = """\
-#0 building with "default" instance using docker driver
-
-#1 [internal] load local bake definitions
-#1 reading bake.json 180B / 180B done
-#1 DONE 0.0s
-
-#2 [internal] load build definition from Dockerfile
-#2 transferring dockerfile: 83B done
-#2 DONE 0.0s
-
-#5 [1/2] FROM docker.io/library/busybox:latest
-#5 CACHED
-
-#6 [2/2] RUN sleep 1; exit 3
-#6 ERROR: process "/bin/sh -c sleep 1; exit 3" did not complete successfully: exit code: 3
-------
- > [2/2] RUN sleep 1; exit 3:
-------
-ERROR: failed to solve: process "/bin/sh -c sleep 1; exit 3" did not complete successfully: \
-exit code: 3
-"""
-
-# A step restored from an imported registry cache prints only the transfer of its layers.
-SINGLE_FROM_REGISTRY_CACHE = f"""\
-#0 building with "default" instance using docker driver
-
-#4 importing cache manifest from localhost:5000/cache:api
-#4 DONE 0.1s
-
-#5 [1/3] FROM docker.io/library/busybox:latest
-#5 CACHED
-
-#6 [2/3] RUN go build -o /out/app .
-#6 {BLOB} 0B / 32B 0.1s
-#6 {BLOB} 32B / 32B 0.1s done
-#6 extracting {BLOB} done
-#6 {BLOB2} 1.2MB / 1.2MB 0.2s done
-#6 extracting {BLOB2} 0.1s done
-#6 DONE 0.3s
-
-#7 [3/3] RUN ./check.sh
-#7 {BLOB} 32B / 32B 0.1s done
-#7 extracting {BLOB} done
-#7 0.412 checked 12 files
-#7 DONE 0.5s
-"""
+DATA = Path(__file__).parent / "data"
+NAMES = ["base", "svc", "svc2"]
+UPSTREAM = {"svc": ["base"], "svc2": ["base"]}
+T0 = "2026-01-01T00:00:00Z"
 
 
-def read(transcript: str, targets: list[str]) -> BuildOutputReader:
-    reader = BuildOutputReader(targets)
-    for i, line in enumerate(transcript.splitlines(keepends=True)):
-        reader.feed(line, now=float(i))
-    return reader
+def at(seconds: float) -> str:
+    return f"2026-01-01T00:00:{seconds:09.6f}Z"
 
 
-# --- attribution ----------------------------------------------------------------------------
-
-
-def test_lines_of_a_multi_target_bake_go_to_the_target_their_step_names():
-    reader = read(MULTI_FAILURE, ["a", "b"])
-    a, b = reader.targets["a"].lines, reader.targets["b"].lines
-    assert all(line.startswith(("#2 ", "#5 ", "#13 ")) for line in a)
-    assert all(line.startswith(("#3 ", "#6 ", "#10 ")) for line in b)
-    assert "#13 CANCELED" in a
-    assert any(line.startswith("#10 ERROR: process") for line in b)
-
-
-def test_bake_own_lines_belong_to_no_target_in_a_multi_target_bake():
-    reader = read(MULTI_FAILURE, ["a", "b"])
-    assert "#1 reading bake.json 220B / 220B done" in reader.other
-    assert "#4 [internal] load metadata for docker.io/library/busybox:latest" in reader.other
-    assert reader.other[-1].startswith("ERROR: failed to solve:")
-    assert not any(
-        "ERROR: failed to solve" in ln for t in reader.targets.values() for ln in t.lines
+def captured(name: str) -> tuple[BakeProgress, list[str]]:
+    lines = RawJsonLines()
+    progress = BakeProgress({n: n for n in NAMES}, UPSTREAM, clock0=0.0)
+    for line in (DATA / name).read_text().splitlines(keepends=True):
+        for status in lines.feed(line):
+            progress.feed(status)
+    lines.close()
+    progress.clock0 = min(  # the bake's start, as the engine would have taken it
+        s.started_s for n in NAMES for s in progress.account(n).steps
     )
+    return progress, lines.text
 
 
-def test_a_single_target_bake_attributes_every_line_to_it():
-    reader = read(SINGLE_FAILURE, ["api"])
-    assert reader.targets["api"].lines == SINGLE_FAILURE.splitlines()
-    assert reader.other == []
+def vertex(digest: str, name: str, start: float, end: float | None, **more: object) -> object:
+    v: dict[str, object] = {"digest": digest, "name": name, "started": at(start)}
+    if end is not None:
+        v["completed"] = at(end)
+    return {"vertexes": [{**v, **more}]}
 
 
-def test_last_seen_is_when_the_target_last_printed():
-    reader = read(MULTI_SUCCESS, ["a", "b"])
-    lines = MULTI_SUCCESS.splitlines()
-    assert reader.targets["a"].last_seen == float(lines.index("#11 DONE 0.1s"))
-    assert reader.targets["b"].last_seen == float(lines.index("#12 DONE 0.1s"))
+def log(digest: str, text: str, when: float = 0.5) -> object:
+    return {"logs": [{"vertex": digest, "data": base64.b64encode(text.encode()).decode(),
+                      "timestamp": at(when)}]}  # fmt: skip
 
 
-# --- cached steps ---------------------------------------------------------------------------
+def fed(names: list[str], upstream: dict[str, list[str]], *statuses: object) -> BakeProgress:
+    progress = BakeProgress({n: n for n in names}, upstream, clock0=0.0)
+    progress.clock0 = progress.clock0 or 1767225600.0  # T0, in seconds since the epoch
+    for status in statuses:
+        assert isinstance(status, dict)
+        progress.feed(status)
+    progress.finish()
+    return progress
 
 
-def test_cached_steps_are_counted_per_target():
-    reader = read(MULTI_SUCCESS, ["a", "b"])
-    assert reader.targets["a"].cached == 2
-    assert reader.targets["b"].cached == 1
+def test_a_chained_failure_fails_its_own_target_builds_the_upstream_and_stops_the_sibling() -> None:
+    progress, text = captured("rawjson-chained-failure.txt")
+    meta = {"base": {"containerimage.digest": "sha256:b"}}
+    got = bake_results(NAMES, progress, text, 1, meta, wall=60.0)
+    assert {n: r.status for n, r in got.items()} == {
+        "base": "built",  # exported before svc2 failed: built, not stopped by it
+        "svc": "cancelled",  # cut off by svc2's failure: the only one to run again
+        "svc2": "failed",
+    }
+    assert got["base"].digest == "sha256:b"
+    failed = got["svc2"]
+    assert failed.failed_step == "[1/2] RUN echo fail-$RANDOM && false"
+    assert failed.error is not None and "exit code: 1" in failed.error
+    assert failed.line == 2  # BuildKit's own word: Dockerfile:2
+    assert any(">>> RUN echo fail-$RANDOM && false" in ln for ln in failed.excerpt)
+    assert any(ln.startswith("fail-") for ln in failed.tail)
+    assert got["base"].duration_s < got["svc2"].duration_s < 60.0  # base's own end, early
 
 
-def test_a_step_that_only_transferred_layers_counts_as_cached():
-    reader = read(SINGLE_FROM_REGISTRY_CACHE, ["api"])
-    # [1/3] said CACHED, [2/3] only pulled its layers; [3/3] ran a command.
-    assert reader.targets["api"].cached == 2
+def test_a_warm_rebuild_counts_each_targets_own_cached_steps() -> None:
+    progress, text = captured("rawjson-chained-warm.txt")
+    got = bake_results(["base", "svc"], progress, text, 0, {}, wall=60.0)
+    assert all(r.status == "built" for r in got.values())
+    assert got["base"].cached_steps >= 1  # base's RUN, cached, is base's
+    assert all("base" not in s.name for s in got["svc"].steps)
 
 
-def test_a_step_that_printed_its_own_output_is_not_cached():
-    transcript = f"""\
-#7 [3/3] RUN ./check.sh
-#7 {BLOB} 32B / 32B 0.1s done
-#7 0.412 checked 12 files
-#7 DONE 0.5s
-"""
-    assert read(transcript, ["api"]).targets["api"].cached == 0
-
-
-def test_a_non_step_vertex_that_transferred_layers_is_not_a_cached_step():
-    transcript = f"""\
-#3 importing cache manifest from localhost:5000/cache:api
-#3 {BLOB} 1.2kB / 1.2kB done
-#3 DONE 0.1s
-"""
-    assert read(transcript, ["api"]).targets["api"].cached == 0
-
-
-def test_a_layer_transfer_interrupted_by_another_target_still_counts_as_cached():
-    # In a multi-target bake, plain progress marks a step that another step's output
-    # interrupts with `#N ...`; that marker is not output of the step.
-    transcript = f"""\
-#8 [a 2/3] RUN go build -o /out/app .
-#8 {BLOB} 0B / 32B 0.1s
-#8 ...
-
-#9 [b 2/2] RUN echo b
-#9 0.100 b
-#9 DONE 0.2s
-
-#8 [a 2/3] RUN go build -o /out/app .
-#8 {BLOB} 32B / 32B 0.2s done
-#8 extracting {BLOB} done
-#8 DONE 0.3s
-"""
-    reader = read(transcript, ["a", "b"])
-    assert reader.targets["a"].cached == 1
-    assert reader.targets["b"].cached == 0
-
-
-def test_steps_are_counted_per_target():
-    reader = read(MULTI_SUCCESS, ["a", "b"])
-    a_steps = reader.targets["a"].steps
-    b_steps = reader.targets["b"].steps
-    assert a_steps > b_steps > 0
-
-
-# --- failure and cancellation ---------------------------------------------------------------
-
-
-def test_an_error_on_a_step_marks_that_target_failed_at_that_step():
-    reader = read(MULTI_FAILURE, ["a", "b"])
-    b = reader.targets["b"]
-    assert b.failed_step == "[b 2/2] RUN sleep 1; exit 3"
-    assert b.error == (
-        'process "/bin/sh -c sleep 1; exit 3" did not complete successfully: exit code: 3'
+def test_a_cache_that_cannot_be_imported_is_a_warning_of_a_built_target() -> None:
+    progress = fed(
+        ["svc"],
+        {},
+        vertex(
+            "sha256:c",
+            "importing cache manifest from r/cache:svc",
+            0.1,
+            0.2,
+            error="r/cache:svc: not found",
+        ),
+        vertex("sha256:r", "[2/2] RUN make", 0.2, 1.0),
+        vertex("sha256:e", "exporting to image", 1.0, 1.5),
     )
+    (got,) = bake_results(["svc"], progress, [], 0, {}, wall=2.0).values()
+    assert got.status == "built"
+    assert got.warnings == ("cache not imported from r/cache:svc: r/cache:svc: not found",)
+    assert got.duration_s == 1.5
 
 
-def test_the_sibling_stopped_by_bake_is_canceled_not_failed():
-    reader = read(MULTI_FAILURE, ["a", "b"])
-    a = reader.targets["a"]
-    assert bake_results(["a", "b"], reader, 1, {}, 5.0)["a"].status == "cancelled"
-    assert a.error is None
-    assert a.failed_step is None
+def test_a_bake_that_failed_before_any_step_fails_each_target_with_its_words() -> None:
+    text = ["ERROR: failed to read bake file: no such file", "more"]
+    got = bake_results(["a", "b"], fed(["a", "b"], {}), text, 1, {}, wall=0.3)
+    assert {r.status for r in got.values()} == {"failed"}
+    assert got["a"].error == "failed to read bake file: no such file"
+    assert got["a"].tail[-2:] == tuple(text)
+    silent = bake_results(["a"], fed(["a"], {}), [], 7, {}, wall=0.3)
+    assert silent["a"].error == "docker buildx bake exited with 7"
 
 
-def test_context_canceled_errors_mark_canceled_not_failed():
-    transcript = """\
-#13 [a 2/2] RUN sleep 3 && echo a > /a
-#13 ERROR: failed to compute cache key: context canceled
-#10 [b 2/2] RUN exit 3
-#10 ERROR: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3
-"""
-    reader = read(transcript, ["a", "b"])
-    assert bake_results(["a", "b"], reader, 1, {}, 5.0)["a"].status == "cancelled"
-    assert reader.targets["a"].error is None
-    assert reader.targets["b"].error is not None
+def test_a_target_cut_off_while_it_exported_its_cache_runs_again() -> None:
+    # Its image was exported; its cache export was cancelled by b's failure: a half-written
+    # cache must not be kept, so it is cancelled (and baked again), not built.
+    progress = fed(
+        ["a", "b"],
+        {},
+        vertex("sha256:ae", "[a] exporting to image", 0.5, 1.0),
+        vertex(
+            "sha256:ac",
+            "[a] exporting cache to client directory",
+            1.0,
+            1.2,
+            error="context canceled",
+        ),
+        vertex("sha256:br", "[b 2/2] RUN false", 0.1, 1.1, error="exit code: 1"),
+    )
+    got = bake_results(["a", "b"], progress, [], 1, {}, wall=2.0)
+    assert (got["a"].status, got["b"].status) == ("cancelled", "failed")
 
 
-def test_a_cache_import_error_is_a_warning_and_the_export_error_is_the_cause():
-    transcript = """\
-#5 importing cache manifest from localhost:5999/c:t
-#5 ERROR: failed to configure registry cache importer: connection refused
-#7 [2/2] RUN echo hi > /x
-#7 DONE 0.2s
-#9 exporting cache to registry
-#9 preparing build cache for export done
-#9 ERROR: error writing layer blob: connection refused
-ERROR: failed to solve: error writing layer blob: connection refused
-"""
-    reader = read(transcript, ["t"])
-    t = reader.targets["t"]
-    assert t.failed_step == "exporting cache to registry"
-    assert t.error == "error writing layer blob: connection refused"
-    assert t.warnings == [
-        "cache not imported from localhost:5999/c:t: failed to configure registry cache "
-        "importer: connection refused"
+def test_a_test_stage_exports_nothing_and_ends_with_its_last_step() -> None:
+    progress = fed(["t"], {}, vertex("sha256:r", "[test 3/3] RUN pytest", 0.2, 4.0))
+    (got,) = bake_results(["t"], progress, [], 0, {}, wall=5.0).values()
+    assert (got.status, got.duration_s) == ("built", 4.0)
+
+
+def test_the_tail_is_the_failing_steps_last_lines_only() -> None:
+    lines = "".join(f"line {i}\n" for i in range(100))
+    progress = fed(
+        ["a"],
+        {},
+        vertex("sha256:o", "[1/2] RUN other", 0.1, 0.2),
+        log("sha256:o", "not this\n"),
+        vertex("sha256:f", "[2/2] RUN make", 0.2, None),
+        log("sha256:f", lines),
+        vertex("sha256:f", "[2/2] RUN make", 0.2, 0.9, error="exit code: 2"),
+    )
+    (got,) = bake_results(["a"], progress, [], 1, {}, wall=1.0).values()
+    assert got.status == "failed" and got.failed_step == "[2/2] RUN make"
+    assert got.tail == tuple(f"line {i}" for i in range(100 - TAIL_LINES, 100))
+
+
+def test_output_of_a_step_read_before_its_owner_settled_is_still_in_its_log() -> None:
+    shared = "sha256:s"
+    progress = fed(
+        ["base", "app"],
+        {"app": ["base"]},
+        vertex(shared, "[app 1/2] RUN make", 0.1, None),
+        log(shared, "compiling\n"),  # app reports it first; base may still own it
+        vertex(shared, "[base 1/2] RUN make", 0.1, 0.4),
+        vertex("sha256:be", "[base] exporting to image", 0.4, 0.5),
+    )
+    got = bake_results(["base", "app"], progress, [], 0, {}, wall=1.0)
+    assert got["base"].log_lines[:3] == ("#1 [1/2] RUN make", "#1 0.400 compiling", "#1 DONE 0.3s")
+    assert not any("compiling" in ln for ln in got["app"].log_lines)
+
+
+def test_two_failures_in_one_bake_each_get_their_own_excerpt() -> None:
+    progress = fed(
+        ["a", "b"],
+        {},
+        vertex("sha256:a", "[a 2/2] RUN one", 0.1, 0.5, error="a broke"),
+        vertex("sha256:b", "[b 3/3] RUN two", 0.1, 0.6, error="b broke"),
+    )
+    text = [
+        "Dockerfile:3",
+        "--------------------",
+        "   3 | >>> RUN two",
+        "--------------------",
+        "ERROR: target b: failed to solve: b broke",
+        "Dockerfile:2",
+        "--------------------",
+        "   2 | >>> RUN one",
+        "--------------------",
+        "ERROR: target a: failed to solve: a broke",
     ]
-    result = bake_results(["t"], reader, 1, {}, 1.0)["t"]
-    assert result.status == "failed"
-    assert result.warnings == tuple(t.warnings)
+    got = bake_results(["a", "b"], progress, text, 1, {}, wall=1.0)
+    assert (got["a"].line, got["b"].line) == (2, 3)
 
 
-def test_a_cache_import_error_alone_leaves_a_built_target_with_a_warning():
-    transcript = """\
-#4 [a] importing cache manifest from localhost:5999/c:a
-#4 ERROR: failed to configure registry cache importer: connection refused
-#6 [a 1/1] FROM busybox
-#6 DONE 0.0s
-"""
-    reader = read(transcript, ["a", "b"])
-    assert reader.targets["a"].error is None
-    result = bake_results(["a", "b"], reader, 0, {}, 1.0)["a"]
-    assert result.status == "built"
-    assert len(result.warnings) == 1
-
-
-def test_single_target_failed_step_has_no_prefix():
-    p = read(SINGLE_FAILURE, ["api"]).targets["api"]
-    assert p.failed_step == "[2/2] RUN sleep 1; exit 3"
-    assert p.error.startswith('process "/bin/sh -c sleep 1; exit 3"')
-
-
-def test_the_first_error_of_a_target_is_the_one_reported():
-    transcript = """\
-#6 [2/3] RUN make
-#6 0.300 make: *** [all] Error 2
-#6 ERROR: process "/bin/sh -c make" did not complete successfully: exit code: 2
-#7 [3/3] RUN make install
-#7 ERROR: process "/bin/sh -c make install" did not complete successfully: exit code: 2
-"""
-    p = read(transcript, ["api"]).targets["api"]
-    assert p.failed_step == "[2/3] RUN make"
-    assert "exit code: 2" in p.error
-
-
-def test_failed_tail_is_the_failing_steps_last_output_lines():
-    output = [f"#6 {i / 10:.3f} line {i}" for i in range(45)]
-    transcript = "\n".join(
-        [
-            "#5 [2/3] RUN echo other",
-            "#5 0.100 not this step",
-            "#5 DONE 0.1s",
-            "#6 [3/3] RUN ./test.sh",
-            *output,
-            '#6 ERROR: process "/bin/sh -c ./test.sh" did not complete successfully: exit code: 1',
-        ]
-    )
-    reader = read(transcript, ["api"])
-    tail = reader.failed_tail("api")
-    assert len(tail) == TAIL_LINES == 30
-    assert tail[0] == "1.500 line 15"
-    assert tail[-1] == "4.400 line 44"
-    assert not any("not this step" in line for line in tail)
-
-
-def test_failed_tail_of_a_multi_target_bake_is_that_targets_step():
-    transcript = """\
-#8 [a 2/2] RUN ./build.sh
-#9 [b 2/2] RUN ./build.sh
-#9 0.100 b is fine
-#8 0.120 a: missing header foo.h
-#8 ERROR: process "/bin/sh -c ./build.sh" did not complete successfully: exit code: 1
-#9 CANCELED
-"""
-    reader = read(transcript, ["a", "b"])
-    assert reader.failed_tail("a") == ["0.120 a: missing header foo.h"]
-    assert reader.failed_tail("b") == []
-
-
-# --- per-target results of a bake (engine._results) -----------------------------------------
-
-
-DIGEST_A = "sha256:" + "1" * 64
-DIGEST_B = "sha256:" + "2" * 64
-
-
-def test_a_successful_bake_builds_every_target_with_its_digest():
-    reader = read(MULTI_SUCCESS, ["a", "b"])
-    meta = {
-        "a": {"containerimage.digest": DIGEST_A},
-        "b": {"containerimage.digest": DIGEST_B},
-        "buildx.build.warnings": [],
+def test_upstreams_in_a_bake_file_are_its_target_contexts_followed_through() -> None:
+    definition = {
+        "target": {
+            "base": {"context": "base"},
+            "tool": {"contexts": {"base": "target:base"}},
+            "app": {"contexts": {"tool": "target:tool", "img": "docker-image://x:1"}},
+            "loop": {"contexts": {"loop": "target:loop"}},
+        }
     }
-    results = bake_results(["a", "b"], reader, 0, meta, 9.5)
-    assert {n: (r.status, r.digest) for n, r in results.items()} == {
-        "a": ("built", DIGEST_A),
-        "b": ("built", DIGEST_B),
-    }
-    assert results["a"].cached_steps == 2
-    assert results["b"].cached_steps == 1
-
-
-def test_a_build_without_metadata_has_no_digest():
-    reader = read(MULTI_SUCCESS, ["a", "b"])
-    results = bake_results(["a", "b"], reader, 0, {}, 9.5)
-    assert results["a"].status == "built"
-    assert results["a"].digest is None
-
-
-def test_duration_of_one_target_is_the_bakes_and_of_several_their_last_output():
-    single = bake_results(["api"], read(SINGLE_FAILURE, ["api"]), 0, {}, 7.25)
-    assert single["api"].duration_s == 7.25
-    lines = MULTI_SUCCESS.splitlines()
-    multi = bake_results(["a", "b"], read(MULTI_SUCCESS, ["a", "b"]), 0, {}, 99.0)
-    assert multi["b"].duration_s == float(lines.index("#12 DONE 0.1s"))
-
-
-def test_a_failed_target_reports_its_step_error_and_tail():
-    reader = read(MULTI_FAILURE, ["a", "b"])
-    results = bake_results(["a", "b"], reader, 1, {}, 4.0)
-    b = results["b"]
-    assert b.status == "failed"
-    assert b.failed_step == "[b 2/2] RUN sleep 1; exit 3"
-    assert b.error.endswith("exit code: 3")
-    assert b.log_lines == tuple(reader.targets["b"].lines)
-
-
-def test_the_siblings_of_a_failure_are_cancelled():
-    results = bake_results(["a", "b"], read(MULTI_FAILURE, ["a", "b"]), 1, {}, 4.0)
-    assert results["a"].status == "cancelled"
-    assert results["a"].error is None
-
-
-def test_a_single_target_failure_is_failed_with_its_step():
-    results = bake_results(["api"], read(SINGLE_FAILURE, ["api"]), 1, {}, 4.0)
-    assert results["api"].status == "failed"
-    assert results["api"].failed_step == "[2/2] RUN sleep 1; exit 3"
-
-
-BAKE_ERROR = """\
-#0 building with "default" instance using docker driver
-
-#1 [internal] load local bake definitions
-#1 reading bake.json 300B / 300B done
-#1 DONE 0.0s
-ERROR: unable to prepare context: path "services/gone" not found
-"""
-
-
-def test_a_bake_failure_outside_any_step_fails_every_target_with_the_error_line():
-    reader = read(BAKE_ERROR, ["a", "b"])
-    results = bake_results(["a", "b"], reader, 1, {}, 0.5)
-    for r in results.values():
-        assert r.status == "failed"
-        assert r.error == 'unable to prepare context: path "services/gone" not found'
-        assert r.tail[-1].startswith("ERROR: unable to prepare context")
-
-
-def test_a_single_target_bake_failure_outside_any_step_reports_the_error_line():
-    reader = read(BAKE_ERROR, ["api"])
-    results = bake_results(["api"], reader, 1, {}, 0.5)
-    assert results["api"].status == "failed"
-    assert results["api"].error == 'unable to prepare context: path "services/gone" not found'
-
-
-@pytest.mark.parametrize("targets", [["api"], ["a", "b"]])
-def test_a_failure_with_no_error_line_names_the_exit_code(targets):
-    reader = read('#0 building with "default" instance using docker driver\n', targets)
-    results = bake_results(targets, reader, 137, {}, 0.5)
-    assert {r.status for r in results.values()} == {"failed"}
-    assert {r.error for r in results.values()} == {"docker buildx bake exited with 137"}
+    got = bake_upstream(definition, ["base", "tool", "app", "loop"])
+    assert got == {"base": set(), "tool": {"base"}, "app": {"tool", "base"}, "loop": set()}

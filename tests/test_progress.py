@@ -10,8 +10,8 @@ import base64
 import json
 from pathlib import Path
 
-from orchestrator.run.events import Failed, ImageExported, LogLine, StepDone, StepStarted
-from orchestrator.run.progress import BakeProgress, RawJsonLines, excerpts, parse_time
+from orchestrator.engine.events import Failed, ImageExported, LogLine, StepDone, StepStarted
+from orchestrator.engine.progress import BakeProgress, RawJsonLines, excerpts, parse_time
 
 DATA = Path(__file__).parent / "data"
 JOBS = {"base": "base", "svc": "svc", "svc2": "svc2"}
@@ -72,9 +72,13 @@ def test_cached_steps_are_counted_for_their_own_target() -> None:
 def test_a_step_log_goes_to_the_target_that_ran_it() -> None:
     progress, events, _ = read("rawjson-chained-failure.txt")
     assert [(e.key, e.text) for e in events if isinstance(e, LogLine)] == [("svc2", "fail-29843")]
-    assert progress.account("svc2").log_lines == (
-        "[1/2] RUN echo fail-$RANDOM && false: fail-29843",
+    log = progress.account("svc2").log_lines
+    at = log.index("#1 [1/2] RUN echo fail-$RANDOM && false")
+    assert log[at + 1 : at + 3] == (
+        "#1 0.260 fail-29843",
+        f"#1 ERROR: {progress.account('svc2').error}",
     )
+    assert not any("fail-29843" in line for line in progress.account("svc").log_lines)
 
 
 def test_the_error_summary_after_the_progress_gives_file_line_and_excerpt() -> None:

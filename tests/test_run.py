@@ -200,9 +200,9 @@ def test_an_interrupt_cancels_the_run_aborts_its_export_and_is_not_ok(project):
     interrupts = Interrupts()
 
     class Interrupted(FakeEngine):
-        async def bake(self, bake_file, names, *, cwd):
+        async def bake(self, bake_file, names, *, cwd, on_event=None):
             interrupts.handle(signal.SIGINT, None)
-            return await super().bake(bake_file, names, cwd=cwd)
+            return await super().bake(bake_file, names, cwd=cwd, on_event=on_event)
 
     engine = Interrupted()
     import anyio

@@ -38,8 +38,10 @@ class ExportsThenFails(FakeEngine):
 
     verdicts: dict[str, str]
 
-    async def bake(self, bake_file: Path, names: Any, *, cwd: Path) -> dict[str, BakeResult]:
-        results = await super().bake(bake_file, names, cwd=cwd)
+    async def bake(
+        self, bake_file: Path, names: Any, *, cwd: Path, on_event: Any = None
+    ) -> dict[str, BakeResult]:
+        results = await super().bake(bake_file, names, cwd=cwd, on_event=on_event)
         for name, status in self.verdicts.items():
             results[name] = replace(
                 results[name],

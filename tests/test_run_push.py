@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -102,12 +103,12 @@ def test_an_interrupt_leaves_every_public_tag_where_it_was(project: Project) -> 
 
     class Interrupted(FakeEngine):
         async def bake(
-            self, bake_file: Path, names: Sequence[str], *, cwd: Path
+            self, bake_file: Path, names: Sequence[str], *, cwd: Path, on_event: Any = None
         ) -> dict[str, BakeResult]:
             if "web" in names:  # base built and pushed; the interrupt comes during web's bake
                 interrupts.handle(signal.SIGINT, None)
                 self.hold = anyio.Event()  # never set: only the interrupt ends this bake
-            return await super().bake(bake_file, names, cwd=cwd)
+            return await super().bake(bake_file, names, cwd=cwd, on_event=on_event)
 
     stopped = Interrupted(registry=engine.registry)
     try:

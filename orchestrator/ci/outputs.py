@@ -44,8 +44,10 @@ def failure_locations(project: Project, outcome: RunOutcome) -> dict[str, tuple[
         if r.status != "failed" or not r.failed_step:
             continue
         target = project.plan.targets[r.key.split(":", 1)[0]]
+        line = r.failed_line  # BuildKit's own word, when it gave one
         try:
-            line = step_line(r.failed_step, instruction_lines(target.dockerfile))
+            if line is None:
+                line = step_line(r.failed_step, instruction_lines(target.dockerfile))
         except OSError:
             continue
         if line is not None:

@@ -39,7 +39,9 @@ REGISTRY_LOOKUPS = 8
 REGISTRY_CALL_S = 60.0
 if TYPE_CHECKING:  # bake's output reader and the registry probes: imported when used
     from orchestrator.engine import registry
-    from orchestrator.engine.buildlog import BakeResult, BuildOutputReader
+    from orchestrator.engine.buildlog import BakeResult
+    from orchestrator.engine.events import OnBuildEvent
+    from orchestrator.engine.progress import BakeProgress, RawJsonLines
 
 _NO_SUCH_IMAGE = re.compile(r"No such image: (\S+)")
 _NO_BUILDX = re.compile(rb"'buildx' is not a docker command|unknown command \"buildx\"")
@@ -218,7 +220,7 @@ class Engine:
 
     def bake_argv(self, bake_file: Path, names: Sequence[str], metadata: Path) -> list[str]:
         argv = [*self._docker, "buildx", "bake", "-f", str(bake_file)]
-        argv += ["--metadata-file", str(metadata), "--progress", "plain"]
+        argv += ["--metadata-file", str(metadata), "--progress", "rawjson"]
         if self._bake_builder:
             argv += ["--builder", self._bake_builder]
         if self.pull:
@@ -226,50 +228,73 @@ class Engine:
         return [*argv, *names]
 
     async def bake(
-        self, bake_file: Path, names: Sequence[str], *, cwd: Path
+        self,
+        bake_file: Path,
+        names: Sequence[str],
+        *,
+        cwd: Path,
+        on_event: OnBuildEvent | None = None,
     ) -> dict[str, BakeResult]:
-        """Run one `docker buildx bake` of `names`; cancelling it stops the process group."""
+        """Run one `docker buildx bake` of `names`; cancelling it stops the process group.
+        `on_event` hears each target's steps, output and export as BuildKit reports them
+        (named by bake target, in seconds from the bake's start)."""
         from orchestrator.engine import registry
-        from orchestrator.engine.buildlog import BuildOutputReader, bake_results
+        from orchestrator.engine.buildlog import bake_results
+        from orchestrator.engine.progress import BakeProgress, RawJsonLines, bake_upstream
 
         self._listed.clear()
+        definition = read_json_object(bake_file)
         # Private to this invocation, and removed on every way out of it.
         fd, name = tempfile.mkstemp(prefix=".metadata-", suffix=".json", dir=bake_file.parent)
         os.close(fd)
         metadata = Path(name)
+        lines = RawJsonLines()
         try:
             await self.registries.require(
-                registry.hosts_in_bake(read_json_object(bake_file)),
-                f"before building {', '.join(names)}",
+                registry.hosts_in_bake(definition), f"before building {', '.join(names)}"
             )
-            reader = BuildOutputReader(list(names))
             started = time.monotonic()
+            progress = BakeProgress(
+                {n: n for n in names}, bake_upstream(definition, names), time.time()
+            )
             code = await self._run_bake(
-                self.bake_argv(bake_file, names, metadata), cwd, reader, started
+                self.bake_argv(bake_file, names, metadata), cwd, lines, progress, on_event
             )
             meta = read_json_object(metadata)
         finally:
             metadata.unlink(missing_ok=True)
-        if code != 0 and not any(p.lines for p in reader.targets.values()):
-            said = "\n".join(reader.other)
+        lines.close()
+        if code != 0 and not any(progress.account(n).steps for n in names):
+            said = "\n".join(lines.text)
             if _NO_BUILDX.search(said.encode()) or _UNREACHABLE.search(said.encode()):
                 raise EngineError(
                     "docker buildx bake could not run: " + said.strip().splitlines()[-1],
                     hint="install buildx (scripts/engine does), and check the engine answers",
                 )
-        return bake_results(names, reader, code, meta, time.monotonic() - started)
+        return bake_results(names, progress, lines.text, code, meta, time.monotonic() - started)
 
     async def _run_bake(
-        self, argv: list[str], cwd: Path, reader: BuildOutputReader, started: float
+        self,
+        argv: list[str],
+        cwd: Path,
+        lines: RawJsonLines,
+        progress: BakeProgress,
+        on_event: OnBuildEvent | None,
     ) -> int:
-        env = {**os.environ, "BUILDKIT_PROGRESS": "plain"}
+        env = {**os.environ, "BUILDKIT_PROGRESS": "rawjson"}
         # In a group of its own, which dies with orch even when orch is killed.
         process = await processes.open_process(
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:
             async for text in processes.lines(process.stdout, "bake"):
-                reader.feed(text, time.monotonic() - started)
+                for status in lines.feed(text):
+                    for event in progress.feed(status):
+                        if on_event is not None:
+                            on_event(event)
+            for event in progress.finish():
+                if on_event is not None:
+                    on_event(event)
             return await process.wait()
         finally:
             with anyio.CancelScope(shield=True):

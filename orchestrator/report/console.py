@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # rich is imported when a terminal is drawn on, off the plain
     from rich.live import Live
     from rich.table import Table
 
+    from orchestrator.engine.events import BuildEvent
+
 # Longest line of build output orch prints; the rest is in the log.
 LINE_LIMIT = 400
 
@@ -66,6 +68,7 @@ class StatusView:
         self.since: dict[str, float] = {}
         self.elapsed: dict[str, float] = {}
         self.on: dict[str, str] = {}  # key -> the builder it runs on, in a run over a pool
+        self.step: dict[str, str] = {}  # key -> the step it runs now, as BuildKit names it
         self.started = time.monotonic()
         self._console: Console | None = None
         self._live: Live | None = None
@@ -108,8 +111,23 @@ class StatusView:
         if builder:
             self.on[key] = builder
 
+    def build_event(self, event: BuildEvent) -> None:
+        """What BuildKit reported of one job: its image exported means it is built, even while
+        the rest of its bake goes on."""
+        from orchestrator.engine.events import ImageExported, StepStarted
+
+        if isinstance(event, StepStarted) and self.state.get(event.key) == "building":
+            self.step[event.key] = event.step
+        elif isinstance(event, ImageExported) and self.state.get(event.key) == "building":
+            since = self.since.get(event.key)
+            self.event(event.key, "built", None if since is None else time.monotonic() - since)
+
     def event(self, key: str, status: str, elapsed_s: float | None = None) -> None:
+        if status == self.state.get(key) and status != "building":
+            return  # said already, by BuildKit's word before the bake ended
         self.state[key] = status
+        if status != "building":
+            self.step.pop(key, None)
         now = time.monotonic()
         if status == "building":
             self.since[key] = now
@@ -128,20 +146,32 @@ class StatusView:
 
     def _table(self) -> Table:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, pad_edge=False, show_header=False)
-        table.add_column("target")
-        table.add_column("state")
-        table.add_column("time", justify="right")
+        longest = max((len(key) for key in self.state), default=6)
+        table.add_column("target", no_wrap=True, min_width=longest)  # names whole, at any width
+        table.add_column("state", no_wrap=True, min_width=10)
+        table.add_column("time", justify="right", no_wrap=True, min_width=7)
+        used = longest + 2 + 10 + 2 + 7 + 2
         if self.on:
-            table.add_column("builder")
+            builders = max(len(b) for b in self.on.values())
+            table.add_column("builder", no_wrap=True, min_width=builders)
+            used += builders + 2
+        # What it runs now, in the rest of the width: cut short, one line per target (rich
+        # would otherwise narrow the names to make room).
+        room = max(0, self.console.width - used - 1)
+        table.add_column("step", no_wrap=True, overflow="ellipsis", max_width=room)
         now = time.monotonic()
         for key, status in self.state.items():
             building = status == "building"
             secs = now - self.since.get(key, now) if building else self.elapsed.get(key)
             shown = f"{secs:.1f}s" if secs is not None else ""
             on = [self.on.get(key, "")] if self.on else []
-            table.add_row(key, f"[{STYLES.get(status, '')}]{status}[/]", shown, *on)
+            step = printable(self.step.get(key, ""), 200) if building and room > 8 else ""
+            table.add_row(
+                key, f"[{STYLES.get(status, '')}]{status}[/]", shown, *on, Text(step, style="dim")
+            )
         return table
 
     def print(self, text: str = "", style: str | None = None) -> None:

@@ -34,9 +34,21 @@ def document(outcome: RunOutcome) -> dict[str, object]:
                 }
                 for a in r.attempts
             ],
+            "started_s": None if r.started_s is None else round(r.started_s, 3),
+            "ended_s": None if r.ended_s is None else round(r.ended_s, 3),
+            "steps": [
+                {
+                    "name": s.name,
+                    "started_s": round(s.started_s, 3),
+                    "ended_s": round(s.ended_s, 3),
+                    "cached": s.cached,
+                }
+                for s in r.steps
+            ],
         }
         if r.status == "failed":
             entry["failed_step"] = r.failed_step
+            entry["failed_line"] = r.failed_line
             entry["error"] = r.error
         elif r.error:
             entry["reason"] = r.error
@@ -72,6 +84,8 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
         view.print(f"✗ {r.key} failed{at}")
         if r.error:
             view.print(f"  {printable(r.error)}")
+        for line in r.excerpt:  # BuildKit's lines of the Dockerfile, the failing one marked
+            view.print(f"  {printable(line)}")
         for line in r.tail:
             view.print(f"  | {printable(line)}")
         if r.log:

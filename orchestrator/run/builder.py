@@ -23,6 +23,7 @@ import anyio
 from orchestrator.engine import images
 from orchestrator.engine.buildlog import BakeResult
 from orchestrator.engine.docker import ImageInfo
+from orchestrator.engine.events import BuildEvent, Failed, LogLine, OnBuildEvent, StepRecord
 from orchestrator.errors import EngineError, OrchError, os_reason
 from orchestrator.inputs.versions import Manifest, short
 from orchestrator.project import Project
@@ -40,7 +41,12 @@ class BakeEngine(images.ImageStore, Protocol):
     """What a run needs of the engine: run one bake, and the image calls."""
 
     async def bake(
-        self, bake_file: Path, names: Sequence[str], *, cwd: Path
+        self,
+        bake_file: Path,
+        names: Sequence[str],
+        *,
+        cwd: Path,
+        on_event: OnBuildEvent | None = None,
     ) -> Mapping[str, BakeResult]: ...
 
     async def check_async(self) -> None:
@@ -76,6 +82,7 @@ class EngineBuilder:
     # The jobs were not there when the run began (no --force): a versioned image that a failed
     # job leaves behind is this run's own, and is untagged (see `_untag_failed`).
     untag_failed: bool = True
+    on_build: OnBuildEvent | None = None  # each job's steps, output and export, as they happen
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
     results: dict[str, JobResult] = field(default_factory=dict)
     _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
@@ -157,9 +164,11 @@ class EngineBuilder:
         cache_errors: dict[str, str] = {}
         missing = "bake reported nothing for it"
         unreachable: EngineError | None = None
+        by_name = {bake_name(k): k for k in keys}
+        heard = self._heard(by_name, started)
         try:
             async with self.run_dir.building(keys):
-                said = await engine.bake(path, [bake_name(k) for k in keys], cwd=self.root)
+                said = await engine.bake(path, list(by_name), cwd=self.root, on_event=heard)
             # The one place bake's output comes in: what every writer shows is masked here.
             baked = {name: _masked(self.masker, got) for name, got in said.items()}
         except OSError as exc:  # a lock file or the bake process could not be opened
@@ -219,7 +228,7 @@ class EngineBuilder:
                 self._fail(job, missing, on)
             elif got.status != "cancelled":
                 error = cache_errors.get(job.key)
-                self._record(job, got, path, found, error, on)
+                self._record(job, got, path, found, error, on, started)
                 if job.key in untagged:
                     r = self.results[job.key]
                     note = (
@@ -228,6 +237,26 @@ class EngineBuilder:
                         "taking it as up to date"
                     )
                     self.results[job.key] = dataclasses.replace(r, warnings=(*r.warnings, note))
+
+    def _heard(self, by_name: Mapping[str, str], started: float) -> OnBuildEvent | None:
+        """What passes the engine's events on: named by job, on the run's clock, masked."""
+        tell = self.on_build
+        if tell is None:
+            return None
+        masker = self.masker
+
+        def heard(event: BuildEvent) -> None:
+            key = by_name.get(event.key)
+            if key is None:
+                return
+            moved = dataclasses.replace(event, key=key, at_s=event.at_s + started)
+            if isinstance(moved, LogLine):
+                moved = dataclasses.replace(moved, text=masker(moved.text))
+            elif isinstance(moved, Failed):
+                moved = dataclasses.replace(moved, error=masker(moved.error))
+            tell(moved)
+
+        return heard
 
     async def _untag_failed(
         self,
@@ -289,6 +318,7 @@ class EngineBuilder:
         found: Mapping[str, ImageInfo],
         error: str | None,
         on: str = "",
+        started: float = 0.0,
     ) -> None:
         warnings = list(got.warnings)
         rel = shown(path, self.root)
@@ -324,6 +354,11 @@ class EngineBuilder:
             warnings=tuple(warnings),
             builder=on or None,
             attempts=tuple(self.attempts[job.key]),
+            started_s=started,
+            ended_s=started + got.duration_s,
+            steps=tuple(_moved(step, started) for step in got.steps),
+            failed_line=None if built else got.line,
+            excerpt=() if built else got.excerpt,
         )
 
     def _fail(self, job: Job, error: str, on: str = "") -> None:
@@ -362,7 +397,16 @@ def _masked(masker: Masker, got: BakeResult) -> BakeResult:
         tail=masker.lines(got.tail),
         log_lines=masker.lines(got.log_lines),
         warnings=masker.lines(got.warnings),
+        excerpt=masker.lines(got.excerpt),
+        steps=tuple(
+            dataclasses.replace(s, name=masker(s.name), error=masker.optional(s.error))
+            for s in got.steps
+        ),
     )
+
+
+def _moved(step: StepRecord, by: float) -> StepRecord:
+    return dataclasses.replace(step, started_s=step.started_s + by, ended_s=step.ended_s + by)
 
 
 def _built(got: BakeResult | None) -> bool:

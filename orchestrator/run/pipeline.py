@@ -281,6 +281,7 @@ async def execute(
             masker=masker,
             on_event=view.event if view is not None else None,
             on_place=view.place if view is not None else None,
+            on_build=view.build_event if view is not None else None,
             interrupts=interrupts,
             pool=connection.pool,
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from orchestrator.engine.events import StepRecord
+
 Status = Literal["up-to-date", "built", "passed", "failed", "blocked", "cancelled"]
 DONE: frozenset[Status] = frozenset({"up-to-date", "built", "passed"})
 
@@ -17,18 +19,6 @@ class Attempt:
     outcome: str  # built, failed, retried (a transient failure), cut off, stopped by a sibling
     duration_s: float
     error: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepRecord:
-    """One build step of a job, as BuildKit reported it, in seconds from the run's start."""
-
-    name: str  # as BuildKit names it, without the bake target: `[builder 4/7] RUN go build`
-    started_s: float
-    ended_s: float
-    cached: bool = False
-    error: str | None = None
-    line: int | None = None  # its line in the job's Dockerfile, when known
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +40,8 @@ class JobResult:
     failed_step: str | None = None
     error: str | None = None  # failed: the cause; blocked or cancelled: why it did not run
     tail: tuple[str, ...] = ()  # the failing step's last lines, raw
+    failed_line: int | None = None  # the failing instruction's line in its Dockerfile
+    excerpt: tuple[str, ...] = ()  # BuildKit's numbered lines of the Dockerfile around it
     warnings: tuple[str, ...] = ()  # what went wrong without failing it
     builder: str | None = None  # the builder of its last attempt, in a run over a pool
     attempts: tuple[Attempt, ...] = ()  # every invocation it was part of, in order

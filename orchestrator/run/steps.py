@@ -38,6 +38,7 @@ from orchestrator.run.results import DONE, Attempt, Invocation, JobResult, RunOu
 from orchestrator.run.workspace import RunDir, open_run
 
 if TYPE_CHECKING:  # the builder and the scheduler are imported when there is work for them
+    from orchestrator.engine.events import OnBuildEvent
     from orchestrator.run.builder import BakeEngine
     from orchestrator.run.schedule import RunResult
 
@@ -178,6 +179,7 @@ async def execute(
     masker: Masker | None = None,
     on_event: OnEvent | None = None,
     on_place: OnPlace | None = None,
+    on_build: OnBuildEvent | None = None,
     interrupts: Interrupts | None = None,
     pool: Sequence[PoolEntry] = (),
 ) -> RunOutcome:
@@ -225,6 +227,7 @@ async def execute(
                     masker=masker,
                     previous_sizes=previous_sizes,
                     untag_failed=not options.force,
+                    on_build=on_build,
                 )
                 built, attempts = builder.results, builder.attempts
                 invocations = builder.invocations
@@ -413,6 +416,7 @@ def run(
     test: bool,
     on_event: OnEvent | None = None,
     on_place: OnPlace | None = None,
+    on_build: OnBuildEvent | None = None,
     interrupts: Interrupts | None = None,
     pool: Sequence[PoolEntry] = (),
 ) -> RunOutcome:
@@ -435,6 +439,7 @@ def run(
                     absent_secrets=absent,
                     on_event=on_event,
                     on_place=on_place,
+                    on_build=on_build,
                     interrupts=interrupts,
                     pool=pool,
                 )

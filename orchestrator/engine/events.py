@@ -56,5 +56,17 @@ class Failed:
     excerpt: tuple[str, ...] = ()  # BuildKit's lines of the Dockerfile around `line`
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """One build step of a job, as BuildKit reported it, in seconds from the run's start."""
+
+    name: str  # as BuildKit names it, without the bake target: `[builder 4/7] RUN go build`
+    started_s: float
+    ended_s: float
+    cached: bool = False
+    error: str | None = None
+    line: int | None = None  # its line in the job's Dockerfile, when known
+
+
 BuildEvent = StepStarted | StepDone | LogLine | ImageExported | Failed
 OnBuildEvent = Callable[[BuildEvent], None]

@@ -3,7 +3,7 @@
 bake writes one JSON object per status update (indented or on one line, by buildx version),
 and after them, as text, its error summary with BuildKit's excerpt of the failing Dockerfile
 (`Dockerfile:2`, then the numbered lines). `RawJsonLines` tells the two apart line by line;
-`BakeProgress` turns the objects into orchestrator.run.events, each for the job whose own step
+`BakeProgress` turns the objects into orchestrator.engine.events, each for the job whose own step
 it is.
 
 Each target of a multi-target bake reports its vertices under its name (`[svc 2/3] RUN ...`),
@@ -18,27 +18,33 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from orchestrator.run.events import (
+from orchestrator.engine.events import (
     BuildEvent,
     Failed,
     ImageExported,
     LogLine,
     StepDone,
+    StepRecord,
     StepStarted,
 )
-from orchestrator.run.results import StepRecord
 
 _PREFIXED = re.compile(r"^\[(?P<target>[A-Za-z0-9_-]+)(?: (?P<rest>[^\]]*))?\] (?P<step>.*)$", re.S)
 _BARE = re.compile(r"^\[(?P<rest>[^\]]*)\] (?P<step>.*)$", re.S)
 _STEP = re.compile(r"^\[[^\]]*\d+/\d+\] ")  # as engine/buildlog.py reads plain output
 _EXPORT = re.compile(r"^exporting to (?:image|docker image format|oci image format)$")
 _CANCELED = "context canceled"
+# A step whose result comes from an imported registry cache is not marked cached: it only
+# transfers its layer (`sha256:<digest>`, `extracting sha256:<digest>`).
+_BLOB = re.compile(r"^(?:extracting )?sha256:[0-9a-f]{64}\b")
 _EXCERPT_HEAD = re.compile(r"^(?P<file>\S*Dockerfile[^\s:]*):(?P<line>\d+)$")
 _EXCERPT_LINE = re.compile(r"^\s*(?:>>>\s*)?(?P<num>\d+) \|")
+# BuildKit goes on without a cache it cannot import: its error there is a warning, not the cause.
+_CACHE_IMPORT = re.compile(r"^importing cache manifest from (?P<ref>.*)$")
+TAIL_LINES = 30  # of a failing step's output, kept with its result
 
 
 def parse_time(text: object) -> float | None:
@@ -96,8 +102,23 @@ class _Vertex:
     completed: float | None = None
     cached: bool = False
     error: str | None = None
-    logs: list[tuple[str, str]] = field(default_factory=list)  # (bake target, line)
-    partial: dict[str, str] = field(default_factory=dict)  # bake target -> unfinished line
+    # Its output: each record once (a shared vertex's is reported through every target that
+    # reads it), split into lines when its owners are settled.
+    records: list[tuple[float, str]] = field(default_factory=list)  # (when, text)
+    seen: set[tuple[object, object, str]] = field(default_factory=set)
+    lines: list[str] = field(default_factory=list)
+    said_at: list[float] = field(default_factory=list)  # each line's time, from the bake's start
+    split: int = 0  # records already split into `lines`
+    partial: str = ""  # the end of the last record, when it ended mid-line
+    pulled: list[str] = field(default_factory=list)  # layers it transferred from a cache
+
+    @property
+    def hit(self) -> bool:
+        """Its result came from a cache: BuildKit says so, or it only transferred layers."""
+        return self.cached or (bool(self.pulled) and not self.records and self.error is None)
+
+    def output(self) -> list[str]:
+        return [*self.lines, self.partial] if self.partial else self.lines
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +132,9 @@ class TargetAccount:
     error: str | None  # its own step's error; a step stopped by another's failure is not one
     stopped: bool  # a step of its own was cancelled, by a failure elsewhere in the bake
     log_lines: tuple[str, ...]
+    tail: tuple[str, ...] = ()  # the failing step's last lines of output
+    last_s: float | None = None  # when the last vertex of its own ended, its exports included
+    warnings: tuple[str, ...] = ()  # a cache it could not import, for example
 
 
 class BakeProgress:
@@ -134,6 +158,8 @@ class BakeProgress:
         self._said_started: set[tuple[str, str]] = set()
         self._said_done: set[tuple[str, str]] = set()
         self._pending: list[str] = []  # vertices with events not yet given
+        self._warnings: dict[str, list[str]] = {}  # bake target -> what did not fail it
+        self._ended = False
 
     def _at(self, wall: float | None) -> float:
         return max(0.0, (wall or self.clock0) - self.clock0)
@@ -148,9 +174,18 @@ class BakeProgress:
         events: list[BuildEvent] = []
         for raw in _dicts(status.get("vertexes")):
             events += self._vertex(raw)
+        for raw in _dicts(status.get("statuses")):
+            self._status(raw)
         for raw in _dicts(status.get("logs")):
             events += self._log(raw)
         return events
+
+    def _status(self, raw: Mapping[str, object]) -> None:
+        digest, name = raw.get("vertex"), raw.get("id")
+        v = self._vertices.get(digest) if isinstance(digest, str) else None
+        blob = isinstance(name, str) and _BLOB.match(name) is not None
+        if v is not None and blob and name not in v.pulled:
+            v.pulled.append(str(name))
 
     def _named(self, name: str) -> tuple[str, str | None, str] | None:
         """(bake target, what the brackets say after it, the step) of a vertex's name. With one
@@ -174,6 +209,13 @@ class BakeProgress:
         if named is None:
             return []  # bake's own vertices (reading the bake file), or no target's
         target, rest, step = named
+        importing = _CACHE_IMPORT.match(step)
+        error = raw.get("error")
+        if importing and isinstance(error, str) and error:
+            said = f"cache not imported from {importing.group('ref')}: {error}"
+            if said not in self._warnings.setdefault(target, []):
+                self._warnings[target].append(said)
+            return []
         if rest is not None and rest.split(" ", 1)[0] == "internal":
             return []  # loading the Dockerfile and its context: no step of the build
         whole = step if rest is None else f"[{rest}] {step}"
@@ -188,7 +230,6 @@ class BakeProgress:
         if completed is not None:
             v.completed = completed if v.completed is None else max(v.completed, completed)
         v.cached = v.cached or raw.get("cached") is True
-        error = raw.get("error")
         if isinstance(error, str) and error and (v.error is None or _CANCELED in v.error):
             v.error = error
         events: list[BuildEvent] = []
@@ -203,7 +244,14 @@ class BakeProgress:
     def _releasable(self, digest: str) -> bool:
         """Whether a vertex's owners are settled: none of them waits on an upstream of the bake
         that has not exported yet, which may still report the vertex as its own."""
+        if self._ended:
+            return True
         return all(self.upstream[o] <= self._exported.keys() for o in self.owners(digest))
+
+    def finish(self) -> list[BuildEvent]:
+        """The bake ended: the events still held, of vertices whose upstream never exported."""
+        self._ended = True
+        return self._release()
 
     def _release(self) -> list[BuildEvent]:
         """The events of every vertex whose owners are settled, and that has news for them."""
@@ -214,6 +262,7 @@ class BakeProgress:
                 held.append(digest)
                 continue
             v = self._vertices[digest]
+            events += self._lines(digest)
             for owner in sorted(self.owners(digest)):
                 key = self.jobs[owner]
                 if v.started is not None and (owner, digest) not in self._said_started:
@@ -222,7 +271,7 @@ class BakeProgress:
                 if v.completed is not None and (owner, digest) not in self._said_done:
                     self._said_done.add((owner, digest))
                     took = max(0.0, v.completed - (v.started or v.completed))
-                    events.append(StepDone(key, v.name, self._at(v.completed), took, v.cached))
+                    events.append(StepDone(key, v.name, self._at(v.completed), took, v.hit))
                     if v.error and _CANCELED not in v.error:
                         events.append(Failed(key, v.name, v.error, self._at(v.completed)))
             if v.completed is None:
@@ -232,57 +281,70 @@ class BakeProgress:
 
     def _log(self, raw: Mapping[str, object]) -> list[BuildEvent]:
         digest, data = raw.get("vertex"), raw.get("data")
-        if not isinstance(digest, str):
+        v = self._vertices.get(digest) if isinstance(digest, str) else None
+        if v is None or not isinstance(data, str):
             return []
-        v = self._vertices.get(digest)
-        if v is None or not isinstance(data, str) or not self._releasable(digest):
-            return []  # output of a vertex whose owner is not settled: kept in the account
+        said = (raw.get("timestamp"), raw.get("stream"), data)
+        if said in v.seen:
+            return []  # the same output, reported again through another target
+        v.seen.add(said)
         try:
             text = base64.b64decode(data).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
             return []
-        at = self._at(parse_time(raw.get("timestamp")))
+        v.records.append((self._at(parse_time(raw.get("timestamp"))), text))
+        assert isinstance(digest, str)
+        if not self._releasable(digest):
+            return []  # its owners are not settled: split and given when they are
+        return self._lines(digest)
+
+    def _lines(self, digest: str) -> list[BuildEvent]:
+        """The vertex's output not given yet, as lines for each of its owners."""
+        v = self._vertices[digest]
         events: list[BuildEvent] = []
-        for owner in sorted(self.owners(digest)):
-            pieces = (v.partial.pop(owner, "") + text).split("\n")
-            if pieces[-1]:
-                v.partial[owner] = pieces[-1]
+        keys = [self.jobs[owner] for owner in sorted(self.owners(digest))]
+        for at, text in v.records[v.split :]:
+            pieces = (v.partial + text).split("\n")
+            v.partial = pieces[-1]
             for line in pieces[:-1]:
                 line = line.rstrip("\r")
-                if (owner, line) in v.logs:
-                    continue  # the same output, reported again through another target
-                v.logs.append((owner, line))
-                events.append(LogLine(self.jobs[owner], v.name, line, at))
+                v.lines.append(line)
+                v.said_at.append(at)
+                events += [LogLine(key, v.name, line, at) for key in keys]
+        v.split = len(v.records)
         return events
 
     def account(self, target: str) -> TargetAccount:
-        """What `target` came to, once the bake ended: by the vertices it owns at the end."""
+        """What `target` came to, once the bake ended: by the vertices it owns at the end. Its
+        log reads as bake's plain progress does: each step, its output, how it ended."""
         steps: list[StepRecord] = []
         failed_step = error = None
         stopped = False
         lines: list[str] = []
-        for digest in self._order:
+        tail: tuple[str, ...] = ()
+        owned = [d for d in self._order if target in self.owners(d)]
+        owned.sort(key=lambda d: self._vertices[d].started or float("inf"))
+        for number, digest in enumerate(owned, start=1):
             v = self._vertices[digest]
-            if target not in self.owners(digest):
-                continue
             if v.error and _CANCELED in v.error:
                 stopped = True
             elif v.error and error is None:
                 failed_step, error = v.name, v.error
+                tail = tuple(v.output()[-TAIL_LINES:])
             if v.started is not None:
                 steps.append(
                     StepRecord(
                         name=v.name,
                         started_s=self._at(v.started),
                         ended_s=self._at(v.completed or v.started),
-                        cached=v.cached,
+                        cached=v.hit,
                         error=v.error,
                     )
                 )
-            lines += [f"{v.name}: {text}" for owner, text in v.logs if owner == target]
-        steps.sort(key=lambda s: s.started_s)
+            lines += _plain(f"#{number}", v, self._at(v.started))
         own_steps = [s for s in steps if _is_step(s.name)]
         exported = self._exported.get(target)
+        ends = [s.ended_s for s in steps]
         return TargetAccount(
             steps=tuple(steps),
             cached_steps=sum(1 for s in own_steps if s.cached),
@@ -291,7 +353,60 @@ class BakeProgress:
             error=error,
             stopped=stopped and error is None,
             log_lines=tuple(lines),
+            tail=tail,
+            last_s=max(ends) if ends else None,
+            warnings=tuple(self._warnings.get(target, ())),
         )
+
+
+def _plain(number: str, v: _Vertex, began: float) -> list[str]:
+    """One vertex as bake's plain progress shows it: `#3 [2/3] RUN make`, its output, `#3 DONE`."""
+    lines = [f"{number} {v.name}"]
+    if v.cached:
+        return [*lines, f"{number} CACHED"]
+    lines += [f"{number} {layer} done" for layer in v.pulled]
+    # As plain progress prints output: with its time since the step started.
+    ats = [*v.said_at, *(v.records[-1][:1] if v.partial else ())]
+    lines += [
+        f"{number} {max(0.0, at - began):.3f} {text}"
+        for at, text in zip(ats, v.output(), strict=True)
+    ]
+    if v.error and _CANCELED in v.error:
+        lines.append(f"{number} CANCELED")
+    elif v.error:
+        lines.append(f"{number} ERROR: {v.error}")
+    elif v.completed is not None:
+        took = max(0.0, v.completed - (v.started or v.completed))
+        lines.append(f"{number} DONE {took:.1f}s")
+    return lines
+
+
+def bake_upstream(definition: Mapping[str, object], names: Sequence[str]) -> dict[str, set[str]]:
+    """Each of `names` -> the targets of the same bake file it builds on (its `target:`
+    contexts), directly or not."""
+    targets = definition.get("target")
+    targets = targets if isinstance(targets, dict) else {}
+    direct: dict[str, set[str]] = {}
+    for name in names:
+        spec = targets.get(name)
+        contexts = spec.get("contexts") if isinstance(spec, dict) else None
+        direct[name] = {
+            value.removeprefix("target:")
+            for value in (contexts.values() if isinstance(contexts, dict) else ())
+            if isinstance(value, str) and value.startswith("target:")
+        }
+    closed: dict[str, set[str]] = {}
+
+    def reach(name: str, seen: frozenset[str]) -> set[str]:
+        if name not in closed:
+            found: set[str] = set()
+            for up in direct.get(name, ()):
+                if up not in seen:
+                    found |= {up, *reach(up, seen | {name})}
+            closed[name] = found
+        return closed[name]
+
+    return {name: reach(name, frozenset()) - {name} for name in names}
 
 
 def _is_step(name: str) -> bool:
