@@ -737,3 +737,71 @@ def test_the_default_is_four_slots() -> None:
         return anyio.current_time() - t0
 
     assert on_mock_clock(main) == 2.0  # four at once, then the fifth
+
+
+def test_an_interrupt_cancels_the_builds_and_still_gives_every_target_its_result():
+    import signal
+
+    from orchestrator.run.interrupts import Interrupts
+    from orchestrator.run.scheduler import INTERRUPTED
+
+    interrupts = Interrupts()
+    builder = FakeBuilder(durations={"a": 1.0, "b": 5.0, "c": 10.0})
+    events: list[tuple[str, str, float | None]] = []
+
+    async def main() -> tuple[RunResult, float]:
+        builder.t0 = anyio.current_time()
+
+        async def press_ctrl_c() -> None:
+            await anyio.sleep(3.0)
+            interrupts.handle(signal.SIGINT, None)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(press_ctrl_c)
+            result = await run_schedule(
+                {"a": (), "b": ("a",), "c": ()},
+                ["a", "b", "c"],
+                builder,
+                slots=2,
+                interrupts=interrupts,
+                on_event=lambda *event: events.append(event),
+            )
+        return result, anyio.current_time() - builder.t0
+
+    try:
+        result, elapsed = on_mock_clock(main)
+    finally:
+        interrupts.close()
+    assert {n: (r.status, r.detail) for n, r in result.targets.items()} == {
+        "a": ("built", ""),
+        "b": ("cancelled", INTERRUPTED),
+        "c": ("cancelled", INTERRUPTED),
+    }
+    assert elapsed < 3.5  # stopped at the interrupt, not when the builds would have ended
+    assert builder.last_call("b").cancelled and builder.last_call("c").cancelled
+    assert ("b", "cancelled", result.targets["b"].duration_s) in events
+
+
+def test_each_target_ends_with_the_builders_account_of_its_last_attempt():
+    from orchestrator.run.results import JobResult
+
+    def made(key: str, status: str, n: int) -> JobResult:
+        return JobResult(key=key, status=status, error=f"attempt {n}")  # type: ignore[arg-type]
+
+    schedule = Schedule({"a": (), "b": ()}, ["a", "b"])
+    (batch,) = schedule.start_batches(1)
+    assert batch == ("a", "b")
+    schedule.finish(
+        batch,
+        {
+            "a": TargetOutcome("failed", 1.0, "exit 1", result=made("a", "failed", 1)),
+            "b": TargetOutcome("cancelled", 0.5, result=made("b", "cancelled", 1)),
+        },
+    )
+    (again,) = schedule.start_batches(1)
+    assert again == ("b",)
+    schedule.finish(again, {"b": TargetOutcome("built", 2.0, result=made("b", "built", 2))})
+    result = schedule.result()
+    assert result.targets["a"].result == made("a", "failed", 1)
+    assert result.targets["b"].result == made("b", "built", 2)
+    assert result.targets["b"].attempts == 2

@@ -68,7 +68,9 @@ class OnEngine:
 
 @dataclass
 class EngineBuilder:
-    """Builds batches of jobs with bake; `results` holds each job it finished."""
+    """Builds batches of jobs with bake: each batch's outcome carries each job's `JobResult`
+    (the scheduler keeps the last one of each job: the run's one result). It remembers each
+    job's attempts, to say them in every result, and the bake invocations, for the report."""
 
     project: Project
     jobset: JobSet
@@ -84,7 +86,6 @@ class EngineBuilder:
     untag_failed: bool = True
     on_build: OnBuildEvent | None = None  # each job's steps, output and export, as they happen
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
-    results: dict[str, JobResult] = field(default_factory=dict)
     _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
     invocations: list[Invocation] = field(default_factory=list)
     clock0: float = field(default_factory=time.monotonic)
@@ -109,30 +110,37 @@ class EngineBuilder:
         engine = engine or self.engine
         jobs = [self.jobset.jobs[key] for key in batch]
         leases: dict[str, CacheLease] = {}
-        before = {key: len(self.attempts.get(key, ())) for key in batch}
+        made: dict[str, JobResult] = {}
         for job in jobs:
             try:
                 leases[job.key] = lease(job.target.cache_from, job.cache_to, self.root)
             except OSError as exc:
-                self._fail(job, f"cannot prepare its cache directory: {os_reason(exc)}", on)
+                made[job.key] = self._fail(
+                    job, f"cannot prepare its cache directory: {os_reason(exc)}", on
+                )
         ready = [job for job in jobs if job.key in leases]
         if ready:
-            await self._bake(ready, leases, engine, on)
+            made |= await self._bake(ready, leases, engine, on)
         outcomes: dict[str, TargetOutcome] = {}
         for key in batch:
-            if len(self.attempts.get(key, ())) == before[key]:
-                # No result: stopped by a failing sibling; the scheduler retries it alone.
-                self._attempt(key, on, "stopped by a sibling's failure", 0.0)
-                outcomes[key] = TargetOutcome("cancelled")
+            r = made.get(key)
+            if r is None:
+                # Stopped by a failing sibling; the scheduler builds it again, alone.
+                said = "stopped by a sibling's failure"
+                self._attempt(key, on, said, 0.0)
+                r = self._cancelled(key, said, on)
+                outcomes[key] = TargetOutcome("cancelled", result=r)
                 continue
-            outcome = self._outcome(key)
-            r = self.results[key]
+            done = r.status in ("built", "passed")
+            outcome = TargetOutcome(
+                "built" if done else "failed", r.duration_s or 0.0, r.error or "", result=r
+            )
             if outcome.status == "failed" and failures.retryable(
                 failures.classify(r.error, failed_step=r.failed_step)
             ):
                 # Worth another try: alone, where a sibling's trouble cannot reach it, first.
                 status: OutcomeStatus = "cancelled" if len(batch) > 1 else "retry"
-                outcome = TargetOutcome(status, outcome.duration_s, outcome.detail)
+                outcome = dataclasses.replace(outcome, status=status)
             outcomes[key] = outcome
         return outcomes
 
@@ -142,7 +150,8 @@ class EngineBuilder:
         leases: Mapping[str, CacheLease],
         engine: BakeEngine,
         on: str,
-    ) -> None:
+    ) -> dict[str, JobResult]:
+        """One bake of `jobs`: the result of each that it did not cancel."""
         keys = tuple(job.key for job in jobs)
         inputs = RunInputs(
             versions=self.versions,
@@ -158,8 +167,8 @@ class EngineBuilder:
         except OSError as exc:
             for job in jobs:
                 leases[job.key].abort()
-                self._fail(job, f"cannot write its bake file: {os_reason(exc)}")
-            return
+            why = f"cannot write its bake file: {os_reason(exc)}"
+            return {job.key: self._fail(job, why, on) for job in jobs}
         baked: Mapping[str, BakeResult] = {}
         cache_errors: dict[str, str] = {}
         missing = "bake reported nothing for it"
@@ -222,21 +231,23 @@ class EngineBuilder:
                 tg.start_soon(measure, ref)
         self._unpacked.update(unpacked)
         untagged = await self._untag_failed(jobs, baked, cache_errors, engine)
+        made: dict[str, JobResult] = {}
         for job in jobs:
             got = baked.get(bake_name(job.key))
             if got is None:
-                self._fail(job, missing, on)
+                made[job.key] = self._fail(job, missing, on)
             elif got.status != "cancelled":
                 error = cache_errors.get(job.key)
-                self._record(job, got, path, found, error, on, started)
+                r = self._record(job, got, path, found, error, on, started)
                 if job.key in untagged:
-                    r = self.results[job.key]
                     note = (
                         f"its image was exported, but the job failed: {untagged[job.key]} was "
                         "untagged, so the next run builds it again (from cache) instead of "
                         "taking it as up to date"
                     )
-                    self.results[job.key] = dataclasses.replace(r, warnings=(*r.warnings, note))
+                    r = dataclasses.replace(r, warnings=(*r.warnings, note))
+                made[job.key] = r
+        return made
 
     def _heard(self, by_name: Mapping[str, str], started: float) -> OnBuildEvent | None:
         """What passes the engine's events on: named by job, on the run's clock, masked."""
@@ -302,11 +313,13 @@ class EngineBuilder:
             await engine.check_async()
         except EngineError as exc:
             said = unreachable.message if unreachable is not None else exc.message
+            cut: dict[str, JobResult] = {}
             for job in jobs:
                 got = baked.get(bake_name(job.key))
                 took = got.duration_s if got is not None else 0.0
                 self._attempt(job.key, on, "cut off", took, said)
-            raise BuilderLost(on, said) from None
+                cut[job.key] = self._cancelled(job.key, f"cut off: {said}", on)
+            raise BuilderLost(on, said, cut) from None
         if unreachable is not None:  # it answers now: this is no reason to move the jobs
             raise unreachable
 
@@ -319,7 +332,7 @@ class EngineBuilder:
         error: str | None,
         on: str = "",
         started: float = 0.0,
-    ) -> None:
+    ) -> JobResult:
         warnings = list(got.warnings)
         rel = shown(path, self.root)
         header = f"# re-run: docker buildx bake -f {rel} {bake_name(job.key)}   (from {self.root})"
@@ -336,7 +349,7 @@ class EngineBuilder:
         kind = failures.classify(error or got.error, failed_step=got.failed_step)
         said = status if built or kind == "build" else "retried"
         self._attempt(job.key, on, said, got.duration_s, None if built else error or got.error)
-        self.results[job.key] = JobResult(
+        return JobResult(
             key=job.key,
             status=status,
             duration_s=got.duration_s,
@@ -361,9 +374,9 @@ class EngineBuilder:
             excerpt=() if built else got.excerpt,
         )
 
-    def _fail(self, job: Job, error: str, on: str = "") -> None:
+    def _fail(self, job: Job, error: str, on: str = "") -> JobResult:
         self._attempt(job.key, on, "failed", 0.0, error)
-        self.results[job.key] = JobResult(
+        return JobResult(
             key=job.key,
             status="failed",
             duration_s=0.0,
@@ -380,10 +393,15 @@ class EngineBuilder:
             Attempt(builder=on, outcome=outcome, duration_s=duration_s, error=error)
         )
 
-    def _outcome(self, key: str) -> TargetOutcome:
-        r = self.results[key]
-        done = r.status in ("built", "passed")
-        return TargetOutcome("built" if done else "failed", r.duration_s or 0.0, r.error or "")
+    def _cancelled(self, key: str, why: str, on: str) -> JobResult:
+        return JobResult(
+            key=key,
+            status="cancelled",
+            version=short(self.job_versions[key]),
+            error=why,
+            builder=on or None,
+            attempts=tuple(self.attempts[key]),
+        )
 
 
 def _masked(masker: Masker, got: BakeResult) -> BakeResult:

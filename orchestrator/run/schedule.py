@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 from typing import Literal, Protocol
+
+from orchestrator.run.results import JobResult
 
 # `retry`: failed for a reason that may pass (a registry's 503, a lost session): tried again
 # while the run's retries last. `lost`: the builder went away with it: built elsewhere.
@@ -36,6 +38,7 @@ class TargetOutcome:
     status: OutcomeStatus
     duration_s: float = 0.0
     detail: str = ""
+    result: JobResult | None = None  # what the builder made of this attempt, for the report
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class TargetResult:
     detail: str = ""
     builder: str | None = None  # where it was built (last tried, when it failed)
     attempts: int = 0  # builder invocations it was part of
+    result: JobResult | None = None  # the builder's account of its last attempt, if it had one
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +90,16 @@ class Builder(Protocol):
 
 
 class BuilderLost(Exception):
-    """A builder's engine stopped answering during a batch; `cause` says how it showed."""
+    """A builder's engine stopped answering during a batch; `cause` says how it showed.
+    `results`: the builder's account of each target of the batch (its attempts so far)."""
 
-    def __init__(self, builder: str, cause: str) -> None:
+    def __init__(
+        self, builder: str, cause: str, results: Mapping[str, JobResult] | None = None
+    ) -> None:
         super().__init__(f"builder {builder or 'default'} went away: {cause}")
         self.builder = builder
         self.cause = cause
+        self.results = dict(results or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +184,7 @@ class Schedule:
         self._ready: set[str] = set()
         self._solo: set[str] = set()  # cancelled by a failing sibling: next time, alone
         self._results: dict[str, TargetResult] = {}
+        self._latest: dict[str, JobResult] = {}  # the builder's account of each last attempt
         self._events: list[Event] = []
         self._stopped = False
         self.first_failure: str | None = None
@@ -316,10 +325,13 @@ class Schedule:
             home[name] = i
         return [tuple(batch) for batch in grown]
 
-    def lose(self, batch: Sequence[str]) -> None:
+    def lose(self, batch: Sequence[str], results: Mapping[str, JobResult] | None = None) -> None:
         """A started batch's builder went away: its targets are ready again, for another
         builder, and that attempt does not count against the retries."""
-        self.finish(batch, {name: TargetOutcome("lost") for name in batch})
+        results = results or {}
+        self.finish(
+            batch, {name: TargetOutcome("lost", result=results.get(name)) for name in batch}
+        )
 
     def finish(self, batch: Sequence[str], outcomes: Mapping[str, TargetOutcome]) -> None:
         """Record a started batch's outcomes; a target missing from them has failed."""
@@ -327,6 +339,9 @@ class Schedule:
             if self._state.get(name) != "building":
                 raise ValueError(f"{name!r} is not building")
         reported = {name: _outcome(outcomes.get(name), alone=len(batch) == 1) for name in batch}
+        for name, outcome in reported.items():
+            if outcome.result is not None:
+                self._latest[name] = outcome.result
         for name, outcome in list(reported.items()):
             if outcome.status != "retry":
                 continue
@@ -335,7 +350,7 @@ class Schedule:
                 # With retries, giving up comes after two attempts at least.
                 said = f" (gave up after {self._failures[name]} attempts)" if self._retries else ""
                 detail = outcome.detail + said
-                reported[name] = TargetOutcome("failed", outcome.duration_s, detail)
+                reported[name] = replace(outcome, status="failed", detail=detail)
         if self._fail_fast and any(o.status == "failed" for o in reported.values()):
             self._stopped = True
         # In build order: a chained target comes after the upstream it was built with.
@@ -418,6 +433,7 @@ class Schedule:
                 result.detail,
                 builder=self._built_on.get(name),
                 attempts=self._tries[name],
+                result=self._latest.get(name),
             )
         self._state[name] = result.status
         self._results[name] = result
@@ -437,9 +453,9 @@ def _outcome(outcome: TargetOutcome | None, *, alone: bool) -> TargetOutcome:
         return TargetOutcome("failed", 0.0, NO_RESULT)
     if outcome.status == "cancelled" and alone:
         # No sibling could have stopped it; retrying would loop forever.
-        return TargetOutcome("failed", outcome.duration_s, outcome.detail or LONE_CANCEL)
+        return replace(outcome, status="failed", detail=outcome.detail or LONE_CANCEL)
     if outcome.status not in ("built", "failed", "cancelled", "retry", "lost"):
-        return TargetOutcome("failed", outcome.duration_s, f"unknown status {outcome.status!r}")
+        return replace(outcome, status="failed", detail=f"unknown status {outcome.status!r}")
     return outcome
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
@@ -26,6 +27,15 @@ from orchestrator.run.schedule import (
     TargetOutcome,
 )
 
+if TYPE_CHECKING:
+    from orchestrator.run.interrupts import Interrupts
+
+INTERRUPTED = "the run was interrupted"
+
+
+class _Interrupt(Exception):
+    """What the interrupt watcher reports in place of a batch."""
+
 
 async def run_schedule(
     deps: Mapping[str, Sequence[str]],
@@ -43,14 +53,16 @@ async def run_schedule(
     backoff: Callable[[int], float] = backoff_s,
     on_event: OnEvent | None = None,
     on_place: OnPlace | None = None,
+    interrupts: Interrupts | None = None,
 ) -> RunResult:
     """Build every target in dependency order over a pool of builders (or one `builder` with
     `slots` slots), with at most each member's slots of its invocations at once.
 
     A builder that raises `BuilderLost` leaves the pool, and its batch goes to the others; when
     none is left, what is unfinished is cancelled and the result says the engine went away.
-    Any other builder exception stops the run and is re-raised; cancelling the caller cancels
-    the builds.
+    At an interrupt, the builds are cancelled and what did not finish is cancelled in the
+    result, which is returned all the same. Any other builder exception stops the run and is
+    re-raised; cancelling the caller cancels the builds.
     """
     members = _members(builder, slots, pool)
     schedule = Schedule(
@@ -100,24 +112,32 @@ async def run_schedule(
                     cut.update(dict.fromkeys(batch, anyio.current_time() - t0))
                     if name not in lost:
                         lost.append(name)
-                    schedule.lose(batch)
+                    schedule.lose(batch, report.results)
                     return None
                 if isinstance(report, Exception):
                     return report
                 schedule.finish(batch, report)  # type: ignore[arg-type]
                 return None
 
+            interrupted = False
+            if interrupts is not None:
+                tg.start_soon(_watch, interrupts, send)
             publish()
             launch()
             while started:
                 name, batch, report = await receive.receive()
+                if isinstance(report, _Interrupt):
+                    interrupted = True
+                    break
                 error = record(name, batch, report)
                 publish()
                 if error is not None or schedule.stopped or len(lost) == len(members):
                     break
                 launch()
             gone = len(lost) == len(members)
-            if started or schedule.stopped or error is not None or gone:
+            if interrupts is not None:
+                tg.cancel_scope.cancel()  # the watcher, and whatever still builds
+            if started or schedule.stopped or error is not None or gone or interrupted:
                 tg.cancel_scope.cancel()
                 # Batches that reported before the stop did finish: record them as they ended.
                 while error is None:
@@ -125,13 +145,18 @@ async def run_schedule(
                         name, batch, report = receive.receive_nowait()
                     except anyio.WouldBlock:
                         break
+                    if isinstance(report, _Interrupt):
+                        interrupted = True
+                        continue
                     error = record(name, batch, report)
                 gone = len(lost) == len(members)
                 if error is None:
                     now = anyio.current_time()
                     running = {n: now - t0 for batch, (_, t0) in started.items() for n in batch}
                     detail = None
-                    if gone:
+                    if interrupted:
+                        detail = INTERRUPTED
+                    elif gone:
                         which = ", ".join(b or "default" for b in lost)
                         builders = "builder" if len(lost) == 1 else "builders"
                         detail = f"cut off: the engine went away ({builders} {which})"
@@ -140,6 +165,11 @@ async def run_schedule(
     if error is not None:
         raise error
     return schedule.result(lost, engine_gone=len(lost) == len(members))
+
+
+async def _watch(interrupts: Interrupts, send: MemoryObjectSendStream[Report]) -> None:
+    await interrupts.wait()
+    send.send_nowait(("", (), _Interrupt()))
 
 
 def _members(builder: Builder | None, slots: int, pool: Sequence[Member]) -> tuple[Member, ...]:

@@ -34,13 +34,13 @@ from orchestrator.run.bake import hand_off_ref
 from orchestrator.run.interrupts import Interrupts, cancel_on
 from orchestrator.run.jobs import Job, JobSet, pending
 from orchestrator.run.masking import Masker, secret_values
-from orchestrator.run.results import DONE, Attempt, Invocation, JobResult, RunOutcome, Status
+from orchestrator.run.results import DONE, Invocation, JobResult, RunOutcome, Status
 from orchestrator.run.workspace import RunDir, open_run
 
 if TYPE_CHECKING:  # the builder and the scheduler are imported when there is work for them
     from orchestrator.engine.events import OnBuildEvent
     from orchestrator.run.builder import BakeEngine
-    from orchestrator.run.schedule import RunResult
+    from orchestrator.run.schedule import RunResult, TargetResult
 
 OnEvent = Callable[[str, str, float | None], None]
 OnPlace = Callable[[str, str], None]
@@ -196,9 +196,9 @@ async def execute(
     settled: dict[str, JobResult] = {}
     held: dict[str, Held] = {}
     scheduled: RunResult | None = None
-    built: Mapping[str, JobResult] = {}
-    attempts: Mapping[str, Sequence[Attempt]] = {}
     invocations: Sequence[Invocation] = ()
+    # settle: what is there already. An interrupt cancels it here; during the build, the
+    # scheduler stops its builds itself, and still gives every job its result.
     async with anyio.create_task_group() as tg:
         if interrupts is not None:
             tg.start_soon(cancel_on, interrupts, tg.cancel_scope)
@@ -207,52 +207,54 @@ async def execute(
                 settled = await up_to_date(
                     jobset, engine, run_dir, versions, job_version, previous_sizes, held
                 )
-            for key, result in settled.items():
-                if on_event is not None:
-                    on_event(key, result.status, None)
-            todo = pending(jobset, settled)
-            if todo.order:
-                from orchestrator.run.builder import EngineBuilder
-                from orchestrator.run.schedule import Member
-                from orchestrator.run.scheduler import run_schedule
-
-                builder = EngineBuilder(
-                    project=project,
-                    jobset=jobset,
-                    engine=engine,
-                    run_dir=run_dir,
-                    manifests=manifests,
-                    job_versions=job_version,
-                    absent_secrets=absent_secrets,
-                    masker=masker,
-                    previous_sizes=previous_sizes,
-                    untag_failed=not options.force,
-                    on_build=on_build,
-                )
-                built, attempts = builder.results, builder.attempts
-                invocations = builder.invocations
-                members = [Member(e.name, e.slots, builder.on(e.name, e.engine)) for e in pool]
-                scheduled = await run_schedule(
-                    todo.deps,
-                    todo.order,
-                    None if members else builder,
-                    slots=options.parallel,
-                    pool=members,
-                    max_batch=options.max_batch,
-                    weights={k: weights.get(k, 1.0) for k in todo.order},
-                    speeds=history.by_builder(weights),
-                    fail_fast=options.fail_fast,
-                    retries=options.retries,
-                    chain=options.chain,
-                    on_event=on_event,
-                    on_place=on_place,
-                )
         finally:
             tg.cancel_scope.cancel()
+    for key, result in settled.items():
+        if on_event is not None:
+            on_event(key, result.status, None)
+    todo = pending(jobset, settled)
+    # build: the scheduler owns each job's one result from here (the builder's account of
+    # its last attempt, or the schedule's word where it stopped or blocked it).
+    if todo.order and not (interrupts is not None and interrupts.interrupted):
+        from orchestrator.run.builder import EngineBuilder
+        from orchestrator.run.schedule import Member
+        from orchestrator.run.scheduler import run_schedule
+
+        builder = EngineBuilder(
+            project=project,
+            jobset=jobset,
+            engine=engine,
+            run_dir=run_dir,
+            manifests=manifests,
+            job_versions=job_version,
+            absent_secrets=absent_secrets,
+            masker=masker,
+            previous_sizes=previous_sizes,
+            untag_failed=not options.force,
+            on_build=on_build,
+        )
+        invocations = builder.invocations  # what ran, for the report: a log, not results
+        members = [Member(e.name, e.slots, builder.on(e.name, e.engine)) for e in pool]
+        scheduled = await run_schedule(
+            todo.deps,
+            todo.order,
+            None if members else builder,
+            slots=options.parallel,
+            pool=members,
+            max_batch=options.max_batch,
+            weights={k: weights.get(k, 1.0) for k in todo.order},
+            speeds=history.by_builder(weights),
+            fail_fast=options.fail_fast,
+            retries=options.retries,
+            chain=options.chain,
+            on_event=on_event,
+            on_place=on_place,
+            interrupts=interrupts,
+        )
     interrupted = interrupts is not None and interrupts.interrupted
+    decided = scheduled.targets if scheduled is not None else {}
     results = tuple(
-        settled.get(key) or _final(jobset.jobs[key], built.get(key), scheduled, attempts)
-        for key in jobset.order
+        settled.get(key) or _final(jobset.jobs[key], decided.get(key)) for key in jobset.order
     )
     # gate: every image the run ends with, found or built, within its budget.
     results, warned = await budgets.gate(results, jobset, engine)
@@ -376,23 +378,16 @@ async def _publish(
     return tuple(done), everything and not refused, warnings
 
 
-def _final(
-    job: Job,
-    built: JobResult | None,
-    scheduled: RunResult | None,
-    attempts: Mapping[str, Sequence[Attempt]],
-) -> JobResult:
-    """The job's one result: the builder's when it baked, else what the schedule decided. The
-    schedule's word is final when it stopped the job (cancelled) or judged it blocked: a
-    failure bake reported under a linked dependent is its upstream's, not its own."""
-    decided = scheduled.targets.get(job.key) if scheduled is not None else None
-    if built is not None and (decided is None or decided.status not in ("cancelled", "blocked")):
-        return built
-    tried = tuple(attempts.get(job.key, ()))
+def _final(job: Job, decided: TargetResult | None) -> JobResult:
+    """The job's one result: the builder's account of its last attempt when the schedule's
+    word agrees with it, else the schedule's word (it stopped the job, or blocked it: a
+    failure bake reported under a linked dependent is its upstream's, not its own), with the
+    attempts the builder counted."""
     if decided is None:
-        return JobResult(
-            key=job.key, status="cancelled", error="the run was interrupted", attempts=tried
-        )
+        return JobResult(key=job.key, status="cancelled", error="the run was interrupted")
+    made = decided.result
+    if made is not None and _agree(made.status, decided.status):
+        return made
     status: Status = decided.status
     if status == "built" and job.test:
         status = "passed"
@@ -400,10 +395,15 @@ def _final(
         key=job.key,
         status=status,
         duration_s=decided.duration_s,
+        version=made.version if made is not None else None,
         error=decided.detail or None,
         builder=decided.builder or None,
-        attempts=tried,
+        attempts=made.attempts if made is not None else (),
     )
+
+
+def _agree(made: Status, decided: str) -> bool:
+    return decided == "failed" == made or (decided == "built" and made in ("built", "passed"))
 
 
 def run(
