@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from orchestrator.report.console import StatusView, wants_live
 
@@ -41,7 +42,8 @@ def test_live_view_shows_every_target_with_its_state():
         progress.event("base", "built", 2.0)
         progress.event("api", "failed", 3.5)
     screen = out.getvalue()
-    for text in ("base", "built", "2.0s", "api", "failed", "3.5s", "worker", "queued"):
+    assert "2/3 done" in screen and "✓ 1 done: base" in screen  # finished rows folded
+    for text in ("api", "failed", "3.5s", "worker", "queued"):
         assert text in screen
 
 
@@ -96,3 +98,85 @@ def test_the_live_table_shows_each_running_step_and_fits_80_columns_with_names_w
     assert lines[1].split()[:3] == ["go-toolchain", "building", "0.0s"]
     assert "[builder 4/7] RUN" in lines[1] and lines[1].rstrip().endswith("…")
     assert lines[2].startswith(long_name + " ") and "[2/3] RUN pip" in lines[2]
+
+
+def _frame_text(progress: StatusView, width: int = 80, height: int = 24) -> list[str]:
+    from rich.console import Console
+
+    progress._console = Console(width=width, height=height, file=io.StringIO())
+    progress.console.print(progress._frame())
+    return progress.console.file.getvalue().splitlines()
+
+
+def test_the_live_view_has_a_header_with_done_of_all_and_an_eta_from_earlier_runs():
+    keys = ["base", "go-toolchain", "api", "worker"]
+    deps = {"base": (), "go-toolchain": ("base",), "api": ("go-toolchain",), "worker": ("base",)}
+    progress = StatusView(keys, stream=io.StringIO())
+    progress.expect(deps, {"base": 2.0, "go-toolchain": 30.0, "api": 10.0, "worker": 5.0})
+    progress.event("base", "built", 2.0)
+    progress.event("go-toolchain", "building")
+    lines = _frame_text(progress)
+    assert lines[0].startswith("building ") and "1/4 done" in lines[0]
+    eta = re.search(r"ETA (\d+)s", lines[0])
+    assert eta is not None and 39 <= int(eta.group(1)) <= 40  # go-toolchain 30 s, then api 10 s
+    assert lines[1] == "✓ 1 done: base"
+    assert [line.split()[0] for line in lines[2:]] == ["go-toolchain", "api", "worker"]
+    progress.expect(deps, {"base": 2.0})  # no history for the rest
+    assert "ETA unknown" in _frame_text(progress)[0]
+
+
+def test_rows_that_do_not_fit_the_terminal_are_counted():
+    keys = [f"svc-{i:02}" for i in range(30)]
+    progress = StatusView(keys, stream=io.StringIO())
+    for key in keys[:3]:
+        progress.event(key, "building")
+    progress.event(keys[3], "failed", 1.0)
+    lines = _frame_text(progress, height=10)
+    assert len(lines) <= 10
+    shown = [line.split()[0] for line in lines[1:-1]]
+    assert shown[:4] == ["svc-00", "svc-01", "svc-02", "svc-03"]  # running, then failed
+    assert lines[-1] == f"… {30 - len(shown)} more not shown ({30 - len(shown)} queued)"
+
+
+def test_plain_progress_streams_each_targets_build_output_prefixed_with_its_name():
+    from orchestrator.engine.events import Failed, LogLine, StepDone, StepStarted
+
+    out = io.StringIO()
+    progress = StatusView(["api", "web"], stream=out, kind="plain")
+    progress.event("api", "building")
+    progress.build_event(StepStarted("api", "[2/3] RUN make", 0.1))
+    progress.build_event(LogLine("api", "[2/3] RUN make", "cc -o app \x1b]0;title\x07main.c", 0.2))
+    progress.build_event(StepDone("web", "[1/2] COPY . .", 0.3, 0.0, True))
+    progress.build_event(Failed("api", "[2/3] RUN make", "exit code: 2", 0.4))
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("api: building")
+    assert lines[1:] == [
+        "api | [2/3] RUN make",
+        "api |   cc -o app main.c",  # escape sequences from the build are not obeyed
+        "web | [1/2] COPY . .: cached",
+        "api | [2/3] RUN make: ERROR: exit code: 2",
+    ]
+
+
+def test_quiet_progress_prints_no_event_lines_but_the_summary_still_prints():
+    out = io.StringIO()
+    with StatusView(["api"], stream=out, kind="quiet") as progress:
+        progress.event("api", "building")
+        progress.event("api", "built", 1.0)
+        progress.print("build ok: 1 built")
+    assert out.getvalue() == "build ok: 1 built\n"
+
+
+def test_no_color_is_honoured_on_a_terminal(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = Tty()
+    with StatusView(["api"], stream=out, kind="tty") as progress:
+        progress.event("api", "failed", 1.0)
+        progress.print("build FAILED", style="bold red")
+    colour = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-8]|9[0-7])(?:;\d+)*m")  # a foreground colour
+    assert not colour.search(out.getvalue())
+    monkeypatch.delenv("NO_COLOR")
+    out = Tty()
+    with StatusView(["api"], stream=out, kind="tty") as progress:
+        progress.event("api", "failed", 1.0)
+    assert colour.search(out.getvalue())

@@ -129,3 +129,52 @@ def test_a_warm_rebuild_counts_each_targets_cached_steps_as_its_own(
     assert cached == {"base": 2, "tool": 1, "api": 1, "web": 1}, cached
     log = (root / report["targets"]["base"]["log"]).read_text()
     assert "RUN echo two > /b2" in log
+
+
+def test_a_run_gives_its_trace_timeline_critical_path_and_plain_build_output(
+    tmp_path: Path, image_prefix: str
+) -> None:
+    import json
+
+    plan = (
+        "stages:\n  base: {context: base}\n  tool: {context: tool}\n"
+        "services:\n  api: {context: api}\n  web: {context: web}\n"
+    )
+    root = monorepo(
+        tmp_path,
+        image_prefix,
+        plan,
+        {
+            "base/Dockerfile": BUSYBOX + f"RUN echo {image_prefix} > /b\n",
+            "tool/Dockerfile": "FROM base\nRUN sleep 2 && echo tool-says-hello\n",
+            "api/Dockerfile": "FROM tool\nRUN sleep 1 && echo api > /a\n",
+            "web/Dockerfile": "FROM base\nRUN echo web > /w\n",
+        },
+    )
+    trace, page = tmp_path / "run.trace.json", tmp_path / "run.html"
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    env["GITHUB_OUTPUT"] = str(output)
+    code, out, report = orch_build(
+        root, "--trace", str(trace), "--timeline", str(page), "--progress", "plain", env=env
+    )
+    assert code == 0, out
+    # plain: each target's build output, prefixed with its name.
+    assert re.search(r"^tool \|   tool-says-hello$", out, re.M), out
+    assert re.search(r"^api \| \[\d/2\] RUN sleep 1 && echo api > /a$", out, re.M), out
+    events = json.loads(trace.read_text())["traceEvents"]
+    jobs = {e["name"]: e for e in events if e.get("cat") == "job"}
+    assert sorted(jobs) == ["api", "base", "tool", "web"]
+    steps = [e for e in events if e.get("cat", "").startswith("step")]
+    tool_run = next(e for e in steps if "echo tool-says-hello" in e["name"])
+    assert tool_run["tid"] == jobs["tool"]["tid"] and tool_run["dur"] >= 1_500_000
+    assert jobs["base"]["ts"] + jobs["base"]["dur"] < jobs["api"]["ts"] + jobs["api"]["dur"]
+    html = page.read_text()
+    assert html.count('class="job"') == 4 and "<script" not in html
+    line = re.search(r"Critical path: (base .*)</p>", html)
+    assert line is not None and " → tool " in line.group(1) and " → api " in line.group(1)
+    said = summary.read_text()
+    assert "Critical path: base" in said and "tool" in said.split("Critical path:")[1]
+    assert report["targets"]["api"]["ended_s"] == max(
+        t["ended_s"] for t in report["targets"].values()
+    )

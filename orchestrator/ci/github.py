@@ -130,15 +130,19 @@ def summary_markdown(
     *,
     previous_sizes: Mapping[str, int] | None = None,
     title: str | None = None,
+    critical: str | None = None,
 ) -> str:
-    """The run as Markdown for `$GITHUB_STEP_SUMMARY`: a table, failed targets first, then each
-    failure's step and the tail of its output in a collapsed block. A size's change is against
-    `previous_sizes[key]`, else the result's own `previous_size_bytes`."""
+    """The run as Markdown for `$GITHUB_STEP_SUMMARY`: its critical path in one line, a table,
+    failed targets first, then each failure's step and the tail of its output in a collapsed
+    block. A size's change is against `previous_sizes[key]`, else the result's own
+    `previous_size_bytes`."""
     previous = previous_sizes or {}
     verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "failed")
     heading = title if title is not None else f"orch {'test' if outcome.test else 'build'}"
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
     lines = [f"### {markdown_text(heading)}: {verdict}", "", counts or "nothing to do", ""]
+    if critical:
+        lines += [f"Critical path: {markdown_text(critical)}", ""]
     ordered = _failed_first(outcome.results)
     if ordered:
         lines += [

@@ -72,6 +72,7 @@ def write_github(
     *,
     affected: Iterable[str] = (),
     stream: TextIO | None = None,
+    critical: str | None = None,
 ) -> Written:
     """Write the step summary, the outputs and the failures' log groups and annotations;
     what could not be written."""
@@ -79,7 +80,12 @@ def write_github(
     warnings: list[str] = []
     errors: list[str] = []
     for path, text, variable, problems in (
-        (target.summary, github.summary_markdown(outcome), "GITHUB_STEP_SUMMARY", warnings),
+        (
+            target.summary,
+            github.summary_markdown(outcome, critical=critical),
+            "GITHUB_STEP_SUMMARY",
+            warnings,
+        ),
         (
             target.output,
             github.format_outputs(github.outputs(outcome, affected=affected)),

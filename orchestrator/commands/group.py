@@ -134,6 +134,27 @@ def run_options(fn: Any) -> Any:
         default=None,
         help="Write results where that CI looks (default: github when GITHUB_ACTIONS=true).",
     )(fn)
+    fn = click.option(
+        "--progress",
+        type=click.Choice(["auto", "tty", "plain", "quiet"]),
+        default="auto",
+        show_default=True,
+        help="What to show while it runs: the live view (tty), a line per target's change "
+        "with every build's output prefixed by its target (plain), or only the summary "
+        "(quiet); auto: the live view on a terminal outside CI, else a line per change.",
+    )(fn)
+    fn = click.option(
+        "--trace",
+        metavar="FILE",
+        help="Write the run as Chrome trace-event JSON to FILE, for Perfetto or "
+        "chrome://tracing: a span per target, its steps, the bakes.",
+    )(fn)
+    fn = click.option(
+        "--timeline",
+        metavar="FILE",
+        help="Write a picture of the run to FILE: one HTML page, a bar per target on a time "
+        "axis, the critical path marked.",
+    )(fn)
     return click.option(
         "--report",
         metavar="FILE",
@@ -183,6 +204,8 @@ def request_of(targets: Sequence[str], *, test: bool, **opts: Any) -> Any:
         options=options,
         report=destination(opts["report"]) if opts.get("report") is not None else None,
         junit=destination(opts["junit"]) if opts.get("junit") else None,
+        trace=destination(opts["trace"]) if opts.get("trace") else None,
+        timeline=destination(opts["timeline"]) if opts.get("timeline") else None,
         ci=opts.get("ci"),
     )
 
@@ -192,15 +215,16 @@ def run_command(ctx: click.Context, targets: Sequence[str], *, test: bool, **opt
     import anyio
 
     from orchestrator.errors import unwrapped
-    from orchestrator.report.console import StatusView, wants_live
+    from orchestrator.report.console import StatusView, view_kind
     from orchestrator.run import pipeline
     from orchestrator.run.interrupts import catch_interrupts
 
     request = request_of(targets, test=test, **opts)
     project = project_of(ctx, registry_option(opts["registry"]))
+    kind = view_kind(opts.get("progress") or "auto", sys.stderr)
 
     def view_for(order: Sequence[str]) -> StatusView:
-        return StatusView(list(order), live=wants_live(sys.stderr))
+        return StatusView(list(order), kind=kind)
 
     with catch_interrupts() as interrupts:
         ran = anyio.run(

@@ -11,12 +11,12 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # rich is imported when a terminal is drawn on, off the plain-text path
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.live import Live
     from rich.table import Table
 
@@ -59,28 +59,64 @@ def wants_live(stream: TextIO) -> bool:
     return stream.isatty() and not os.environ.get("CI")
 
 
-class StatusView:
-    """Receives scheduler events and shows them: a rich table, or a line per event."""
+PROGRESS = ("auto", "tty", "plain", "quiet")
+FINISHED_OK = ("built", "up-to-date", "passed")
+UNFINISHED = ("queued", "building")
 
-    def __init__(self, keys: Sequence[str], *, live: bool, stream: TextIO | None = None) -> None:
+
+def view_kind(progress: str, stream: TextIO) -> str:
+    """What `--progress` shows on `stream`: `tty` (the live view), `lines` (a line per event),
+    `plain` (those lines and every target's build output) or `quiet` (the summary only).
+    `auto` is the live view on a terminal outside CI, else a line per event."""
+    if progress == "auto":
+        return "tty" if wants_live(stream) else "lines"
+    return progress
+
+
+class StatusView:
+    """Receives the run's events and shows them: a live view, a line per event (with every
+    target's build output, for `plain`), or nothing until the summary (`quiet`).
+
+    The live view: a header with the run's time, targets done of all and an ETA from the
+    durations of earlier runs (`expect`); a row per running target with the step it runs; the
+    targets done folded into one line; the rows that do not fit the terminal counted."""
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        *,
+        live: bool = False,
+        stream: TextIO | None = None,
+        kind: str | None = None,
+    ) -> None:
         self.stream = stream or sys.stderr
+        self.kind = kind or ("tty" if live else "lines")
+        self.order = list(keys)
+        self.deps: dict[str, Sequence[str]] = {}
         self.state = dict.fromkeys(keys, "queued")
         self.since: dict[str, float] = {}
         self.elapsed: dict[str, float] = {}
         self.on: dict[str, str] = {}  # key -> the builder it runs on, in a run over a pool
         self.step: dict[str, str] = {}  # key -> the step it runs now, as BuildKit names it
+        self.expected: dict[str, float] = {}  # key -> its duration in earlier runs
         self.started = time.monotonic()
         self._console: Console | None = None
         self._live: Live | None = None
-        if live:
+        if self.kind == "tty":
             from rich.live import Live
 
             self._live = Live(
                 console=self.console,
                 refresh_per_second=4,
                 transient=False,
-                get_renderable=self._table,  # re-rendered each tick: building times keep counting
+                get_renderable=self._frame,  # re-rendered each tick: the times keep counting
             )
+
+    def expect(self, deps: Mapping[str, Sequence[str]], durations: Mapping[str, float]) -> None:
+        """The jobs' dependencies, and each job's duration in earlier runs here: what the ETA
+        adds up along the longest chain."""
+        self.deps = dict(deps)
+        self.expected = {k: d for k, d in durations.items() if k in self.state and d >= 0}
 
     @property
     def console(self) -> Console:
@@ -114,13 +150,26 @@ class StatusView:
     def build_event(self, event: BuildEvent) -> None:
         """What BuildKit reported of one job: its image exported means it is built, even while
         the rest of its bake goes on."""
-        from orchestrator.engine.events import ImageExported, StepStarted
+        from orchestrator.engine.events import Failed, ImageExported, LogLine, StepDone, StepStarted
 
+        if self.kind == "plain":  # every target's build output, prefixed with its name
+            if isinstance(event, StepStarted):
+                self._say(event.key, event.step)
+            elif isinstance(event, LogLine):
+                self._say(event.key, f"  {event.text}")
+            elif isinstance(event, StepDone) and event.cached:
+                self._say(event.key, f"{event.step}: cached")
+            elif isinstance(event, Failed):
+                self._say(event.key, f"{event.step}: ERROR: {event.error}")
         if isinstance(event, StepStarted) and self.state.get(event.key) == "building":
             self.step[event.key] = event.step
         elif isinstance(event, ImageExported) and self.state.get(event.key) == "building":
             since = self.since.get(event.key)
             self.event(event.key, "built", None if since is None else time.monotonic() - since)
+
+    def _say(self, key: str, text: str) -> None:
+        self.stream.write(f"{key} | {printable(text)}\n")
+        self.stream.flush()
 
     def event(self, key: str, status: str, elapsed_s: float | None = None) -> None:
         if status == self.state.get(key) and status != "building":
@@ -136,7 +185,7 @@ class StatusView:
         if self._live is not None:
             self._live.refresh()
             return
-        if status == "queued":
+        if status == "queued" or self.kind == "quiet":
             return
         stamp = f"[{now - self.started:7.1f}s]"
         took = f" in {elapsed_s:.1f}s" if elapsed_s is not None and status != "building" else ""
@@ -144,12 +193,63 @@ class StatusView:
         self.stream.write(f"{stamp} {key}: {status}{on}{took}\n")
         self.stream.flush()
 
-    def _table(self) -> Table:
+    def eta_s(self) -> float | None:
+        """Seconds until the run is done, by earlier runs' durations; None when unknown."""
+        from orchestrator.report.timing import eta_s
+
+        now = time.monotonic()
+        left: dict[str, float | None] = {}
+        for key, status in self.state.items():
+            if status not in UNFINISHED:
+                continue
+            took = self.expected.get(key)
+            ran = now - self.since[key] if status == "building" and key in self.since else 0.0
+            left[key] = None if took is None else took - ran
+        return eta_s(self.order, self.deps, left)
+
+    def header(self) -> str:
+        """`building 12.3s · 3/6 done · ETA 20s`."""
+        now = time.monotonic()
+        done = sum(1 for s in self.state.values() if s not in UNFINISHED)
+        said = [f"building {now - self.started:.1f}s", f"{done}/{len(self.state)} done"]
+        if done < len(self.state):
+            eta = self.eta_s()
+            said.append(f"ETA {eta:.0f}s" if eta is not None else "ETA unknown (no earlier run)")
+        return " · ".join(said)
+
+    def _frame(self) -> Group:
+        """The live view: the header, the targets done on one line, then a row per target
+        still running, failed or waiting, as many as the terminal's height allows."""
+        from rich.console import Group
+        from rich.text import Text
+
+        ok = [k for k in self.order if self.state[k] in FINISHED_OK]
+        rows = [k for k in self.order if self.state[k] not in FINISHED_OK]
+        # Running first, then failures and the rest, each in build order.
+        rank = {"building": 0, "failed": 1, "blocked": 2, "cancelled": 2, "queued": 3}
+        rows.sort(key=lambda k: rank.get(self.state[k], 3))
+        room = max(1, self.console.height - 3)
+        hidden = rows[room:] if len(rows) > room else []
+        if hidden:
+            rows = rows[: room - 1]
+            hidden = [k for k in self.order if k not in rows and self.state[k] not in FINISHED_OK]
+        parts: list[Text | Table] = [Text(self.header(), style="bold")]
+        if ok:
+            parts.append(Text(f"✓ {len(ok)} done: " + ", ".join(ok), style="green"))
+        if rows:
+            parts.append(self._table(rows))
+        if hidden:
+            waiting = sum(1 for k in hidden if self.state[k] == "queued")
+            parts.append(Text(f"… {len(hidden)} more not shown ({waiting} queued)", style="dim"))
+        return Group(*parts)
+
+    def _table(self, keys: Sequence[str] | None = None) -> Table:
         from rich.table import Table
         from rich.text import Text
 
+        keys = list(self.state) if keys is None else keys
         table = Table(box=None, pad_edge=False, show_header=False)
-        longest = max((len(key) for key in self.state), default=6)
+        longest = max((len(key) for key in keys), default=6)
         table.add_column("target", no_wrap=True, min_width=longest)  # names whole, at any width
         table.add_column("state", no_wrap=True, min_width=10)
         table.add_column("time", justify="right", no_wrap=True, min_width=7)
@@ -163,7 +263,8 @@ class StatusView:
         room = max(0, self.console.width - used - 1)
         table.add_column("step", no_wrap=True, overflow="ellipsis", max_width=room)
         now = time.monotonic()
-        for key, status in self.state.items():
+        for key in keys:
+            status = self.state[key]
             building = status == "building"
             secs = now - self.since.get(key, now) if building else self.elapsed.get(key)
             shown = f"{secs:.1f}s" if secs is not None else ""

@@ -58,6 +58,8 @@ class Request:
     options: RunOptions = field(default_factory=lambda: RunOptions(max_batch=DEFAULT_MAX_BATCH))
     report: Destination | None = None
     junit: Destination | None = None
+    trace: Destination | None = None  # --trace: Chrome's trace-event JSON
+    timeline: Destination | None = None  # --timeline: one HTML page
     ci: str | None = None  # "github", "none", or None: github when GITHUB_ACTIONS=true
 
     @property
@@ -268,6 +270,10 @@ async def execute(
     if connection.pool:  # a chain would keep a whole connected graph on one builder
         options = dataclasses.replace(options, chain=False)
     run_dir = open_run(state_dir(project.plan), project.plan.path)
+    if view is not None:
+        from orchestrator.run import history
+
+        view.expect(selection.jobset.deps, history.load(run_dir.state / "history.json"))
     try:
         return await steps.execute(
             project,
@@ -334,6 +340,16 @@ def report(
         from orchestrator.ci.junit import junit_xml
 
         request.junit.write(junit_xml(outcome))
+    deps = selection.jobset.deps
+    title = f"orch {request.verb}"
+    if request.trace is not None:
+        from orchestrator.report.trace import chrome_trace
+
+        request.trace.write(jsontext.dumps(chrome_trace(outcome, deps, title=title)) + "\n")
+    if request.timeline is not None:
+        from orchestrator.report.timeline import timeline_html
+
+        request.timeline.write(timeline_html(outcome, deps, title=title))
     if not wants_github(request):
         return ()
     from orchestrator.ci import outputs
@@ -341,8 +357,14 @@ def report(
     github_files = outputs.target_from(ci=request.ci)
     if github_files is None:
         return ()
+    from orchestrator.report import timing
+
+    path = timing.critical_path(outcome.results, deps)
+    critical = timing.critical_line(path, timing.span_s(outcome.results)) if path else None
     affected = selection.affected_names()
-    written = outputs.write_github(github_files, project, outcome, affected=affected, stream=stream)
+    written = outputs.write_github(
+        github_files, project, outcome, affected=affected, stream=stream, critical=critical
+    )
     for warning in written.warnings:
         view.print(f"warning: {warning}")
     for error in written.errors:
@@ -367,7 +389,15 @@ async def run(
     """select -> connect -> resolve -> settle -> build -> gate -> publish -> record -> report.
 
     `engine`: one already connected (`orch dev`'s, for each rebuild of its session)."""
-    check_destinations(project, {"--report": request.report, "--junit": request.junit})
+    check_destinations(
+        project,
+        {
+            "--report": request.report,
+            "--junit": request.junit,
+            "--trace": request.trace,
+            "--timeline": request.timeline,
+        },
+    )
     selection = select(project, request)
     if engine is None:
         connection = await connect(project, selection, request)
