@@ -509,3 +509,28 @@ def test_an_engine_gone_with_nothing_cut_off_says_so():
         "✗ the engine went away (builder n1); cut off: nothing",
         "build ok: 1 built",
     ]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_built_table_shows_every_name_and_image_whole_within_the_width(width):
+    from rich.console import Console
+
+    names = [f"payments-reconciliation-worker-{i}" for i in range(3)] + ["go-toolchain"]
+    results = tuple(
+        JobResult(
+            key=name,
+            status="built",
+            duration_s=12.0,
+            image=f"registry.example.com:5000/platform/{name}:latest",
+            size_bytes=182_400_000,
+            previous_size_bytes=182_401_600,
+        )
+        for name in names
+    )
+    view = StatusView([], live=False, stream=io.StringIO())
+    view._console = Console(width=width, file=io.StringIO())
+    report.summary(view, RunOutcome(results=results, test=False))
+    text = view.console.file.getvalue() + view.stream.getvalue()
+    assert all(len(line) <= width for line in text.splitlines()), text
+    for r in results:
+        assert r.key in text and r.image in text and "…" not in text

@@ -11,6 +11,7 @@ from orchestrator.commands.group import affected_since, by_since, cli, project_o
 @cli.command("plan")
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--wide", is_flag=True, help="One table however wide, instead of a block per target.")
 @click.option(
     "--bake-file",
     help="Write one bake file of the selected targets, for a hand-run `docker buildx bake`.",
@@ -21,6 +22,7 @@ def plan_cmd(
     ctx: click.Context,
     targets: tuple[str, ...],
     as_json: bool,
+    wide: bool,
     bake_file: str | None,
     since: str | None,
 ) -> None:
@@ -75,7 +77,7 @@ def plan_cmd(
         shown = planview.plan_json(project, names, versions, statuses, labels)
         click.echo(jsontext.dumps(shown))
     else:
-        planview.plan_table(project, names, versions, statuses)
+        planview.plan_table(project, names, versions, statuses, wide=wide)
 
 
 @cli.command("why")

@@ -70,12 +70,16 @@ def plan_table(
     names: Sequence[str],
     versions: Mapping[str, str],
     statuses: Statuses | None = None,
+    *,
+    wide: bool = False,
+    console: Console | None = None,
 ) -> None:
+    """The plan as a table when it fits the terminal (or with `wide`), else a block of lines
+    per target: names, images and versions are shown whole, never folded mid-word."""
     plan, graph = project.plan, project.graph
-    table = Table(title=f"{len(names)} targets from {plan.path.name}, in build order")
-    columns = ["#", "target", "kind", "stage", "depends on", "image", "version"]
-    for column in columns + (["status", "why"] if statuses else []):
-        table.add_column(column, overflow="fold")
+    heads = ["#", "target", "kind", "stage", "depends on", "image", "version"]
+    heads += ["status", "why"] if statuses else []
+    rows: list[list[str]] = []
     for i, name in enumerate(names, 1):
         t = plan.targets[name]
         why: dict[str, set[str]] = {}
@@ -87,11 +91,65 @@ def plan_table(
             stage += f"; test: {', '.join(t.tests)}"
         version = short(versions[name]) if name in versions else ""
         row = [str(i), name, t.kind, stage, ", ".join(deps), t.first_tag, version]
-        table.add_row(*row, *(statuses[name] if statuses else ()))
-    console = Console(highlight=False)
-    if not console.is_terminal:
+        rows.append(row + list(statuses[name] if statuses else ()))
+    console = console or Console(highlight=False)
+    if not console.is_terminal and console.width == 80 and not wide:
         console.width = 160  # a pipe or a CI log: no reason to wrap at 80 columns
-    console.print(table)
+    title = f"{len(names)} targets from {plan.path.name}, in build order"
+    # The table's width with each column as wide as its longest value (the reasons wrap at
+    # words, so they count for at most 30), two columns between each.
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)
+    ]
+    if statuses:
+        widths[-1] = min(widths[-1], 30)
+    needed = sum(widths) + 2 * (len(heads) - 1)
+    if wide:
+        console.width = max(console.width, needed)  # one row per target, however wide
+    if needed <= console.width:
+        table = Table(title=title, box=None, pad_edge=False, padding=(0, 1), title_justify="left")
+        for i, head in enumerate(heads):
+            prose = head == "why"
+            table.add_column(head, no_wrap=not prose, min_width=None if prose else widths[i])
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    console.print(title, markup=False, highlight=False)
+    for lines in (_block(heads, row, console.width) for row in rows):
+        console.print("", markup=False)
+        for line in lines:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _block(heads: Sequence[str], row: Sequence[str], width: int) -> list[str]:
+    """One target as lines of at most `width` columns: `1  api  service`, then a line per
+    field; a value that does not fit beside its name goes on the next line, and prose wraps
+    at words."""
+    import textwrap
+
+    fields = dict(zip(heads, row, strict=True))
+    lines = [f"{fields['#']}  {fields['target']}  {fields['kind']}"]
+    if len(lines[0]) > width:
+        lines = [f"{fields['#']}  {fields['target']}", f"   {fields['kind']}"]
+    for head in heads[3:]:
+        value = fields[head]
+        if not value:
+            continue
+        line = f"   {head:<10} {value}"
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        lines.append(f"   {head}")
+        lines += textwrap.wrap(
+            value,
+            width=max(20, width),
+            initial_indent="      ",
+            subsequent_indent="      ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return lines
 
 
 def statuses(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from orchestrator.plan.sizes import change_text, size_text
 from orchestrator.report.console import StatusView, printable
-from orchestrator.run.results import DONE, RunOutcome
+from orchestrator.run.results import DONE, JobResult, RunOutcome
 
 
 def document(outcome: RunOutcome) -> dict[str, object]:
@@ -122,22 +124,7 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
             view.print(f"warning: {printable(w)}")
     built = [r for r in outcome.results if r.status == "built" and (r.image or r.versioned_image)]
     if built:
-        pool = any(r.builder for r in built)
-        from rich.table import Table
-
-        table = Table(box=None, show_header=True, pad_edge=False)
-        for column in ("target", "image", "size", "time", "cached steps", "builder")[: 5 + pool]:
-            table.add_column(column)
-        for r in built:
-            row = [
-                r.key,
-                r.image or r.versioned_image or "",
-                _size_with_change(r.size_bytes, r.previous_size_bytes),
-                f"{r.duration_s or 0.0:.1f}s",
-                str(r.cached_steps),
-            ]
-            table.add_row(*row, *([r.builder or "default"] if pool else []))
-        view.console.print(table)
+        built_table(view, built)
     words = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
     verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "FAILED")
     view.print(f"{'test' if outcome.test else 'build'} {verdict}: {words}")
@@ -161,3 +148,45 @@ def _publishing(outcome: RunOutcome) -> str:
 def _size_with_change(now: int | None, before: int | None) -> str:
     change = change_text(now, before)
     return size_text(now) + (f" ({change})" if change and change != "same" else "")
+
+
+def built_table(view: StatusView, built: Sequence[JobResult]) -> None:
+    """A row per built image: every name and reference whole, no line wider than the
+    terminal. When the images do not fit beside the rest, they follow the table, each on a
+    line of its own (under its target's name when even that is too narrow)."""
+    from rich.table import Table
+
+    pool = any(r.builder for r in built)
+    rows = [
+        [
+            r.key,
+            r.image or r.versioned_image or "",
+            _size_with_change(r.size_bytes, r.previous_size_bytes),
+            f"{r.duration_s or 0.0:.1f}s",
+            str(r.cached_steps),
+            *([r.builder or "default"] if pool else []),
+        ]
+        for r in built
+    ]
+    heads = ["target", "image", "size", "time", "cached steps", *(["builder"] if pool else [])]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
+    width = view.console.width
+    beside = sum(widths) + 2 * (len(widths) - 1) <= width
+    keep = [i for i in range(len(heads)) if beside or i != 1]
+    table = Table(box=None, show_header=True, pad_edge=False)
+    for i in keep:
+        table.add_column(heads[i], no_wrap=True, min_width=widths[i])
+    for row in rows:
+        table.add_row(*(row[i] for i in keep))
+    view.console.print(table)
+    if beside:
+        return
+    view.print("images:")
+    name_w = widths[0]
+    for row in rows:
+        line = f"  {row[0]:<{name_w}}  {row[1]}"
+        if len(line) <= width:
+            view.print(line)
+        else:
+            view.print(f"  {row[0]}")
+            view.print(f"    {row[1]}")

@@ -21,6 +21,7 @@ PLOT_W = 900
 ROW_H = 26
 BAR_H = 16
 TOP = 40
+IDLE_S = 0.2  # a shorter pause between a job's steps is BuildKit's bookkeeping, not a wait
 COLOURS = {"ran": "#2f6fde", "cached": "#a8b3c4", "failed": "#d93025", "job": "#e8edf5"}
 
 
@@ -36,6 +37,18 @@ def _ticks(total: float) -> list[float]:
     step = next(s for s in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if s >= raw)
     n = int(total // step) + 1
     return [round(i * step, 3) for i in range(n + 1)]
+
+
+def _idle(r: JobResult) -> list[tuple[float, float]]:
+    """The stretches of a job's span before its last step in which none of its own steps ran:
+    in a chained bake, the time it waited on an upstream's steps."""
+    gaps: list[tuple[float, float]] = []
+    cursor = r.started_s or 0.0
+    for step in sorted(r.steps, key=lambda s: s.started_s):
+        if step.started_s - cursor > IDLE_S:
+            gaps.append((cursor, step.started_s))
+        cursor = max(cursor, step.ended_s)
+    return gaps
 
 
 def _row(r: JobResult, y: float, x: float, scale: float, critical: bool) -> list[str]:
@@ -54,12 +67,12 @@ def _row(r: JobResult, y: float, x: float, scale: float, critical: bool) -> list
         f'<rect class="job" x="{x0:.1f}" y="{y}" width="{max(1.0, x1 - x0):.1f}" '
         f'height="{BAR_H}" fill="{COLOURS["job"]}"{outline}><title>{_t(title)}</title></rect>'
     )
-    first = min((s.started_s for s in r.steps), default=None)
-    if first is not None and first > r.started_s:
-        w = (first - r.started_s) * scale
+    for start, end in _idle(r):
+        w = (end - start) * scale
         parts.append(
-            f'<rect class="wait" x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{BAR_H}" '
-            f'fill="url(#wait)"><title>{_t(f"waited {first - r.started_s:.1f} s on an upstream")}'
+            f'<rect class="wait" x="{x + start * scale:.1f}" y="{y}" width="{w:.1f}" '
+            f'height="{BAR_H}" fill="url(#wait)"><title>'
+            f"{_t(f'no step of its own ran for {end - start:.1f} s: waiting on an upstream')}"
             "</title></rect>"
         )
     for s in r.steps:
