@@ -180,3 +180,17 @@ def test_no_color_is_honoured_on_a_terminal(monkeypatch):
     with StatusView(["api"], stream=out, kind="tty") as progress:
         progress.event("api", "failed", 1.0)
     assert colour.search(out.getvalue())
+
+
+def test_the_current_step_is_the_latest_started_of_those_still_running():
+    from orchestrator.engine.events import StepDone, StepStarted
+
+    progress = StatusView(["api"], stream=io.StringIO())
+    progress.event("api", "building")
+    progress.build_event(StepStarted("api", "[build 2/4] RUN go mod download", 1.0))
+    progress.build_event(StepStarted("api", "[test 1/2] COPY . .", 1.5))
+    assert progress.step == {"api": "[test 1/2] COPY . ."}
+    progress.build_event(StepDone("api", "[test 1/2] COPY . .", 1.6, 0.1, False))
+    assert progress.step == {"api": "[build 2/4] RUN go mod download"}  # still running
+    progress.build_event(StepDone("api", "[build 2/4] RUN go mod download", 9.0, 8.0, False))
+    assert progress.step == {}

@@ -211,10 +211,10 @@ class BakeProgress:
         target, rest, step = named
         importing = _CACHE_IMPORT.match(step)
         error = raw.get("error")
-        if importing and isinstance(error, str) and error:
+        if importing:  # BuildKit's bookkeeping, not a step: only its failure is news
             said = f"cache not imported from {importing.group('ref')}: {error}"
-            if said not in self._warnings.setdefault(target, []):
-                self._warnings[target].append(said)
+            if isinstance(error, str) and error and said not in self._warnings.get(target, []):
+                self._warnings.setdefault(target, []).append(said)
             return []
         if rest is not None and rest.split(" ", 1)[0] == "internal":
             return []  # loading the Dockerfile and its context: no step of the build
@@ -232,14 +232,13 @@ class BakeProgress:
         v.cached = v.cached or raw.get("cached") is True
         if isinstance(error, str) and error and (v.error is None or _CANCELED in v.error):
             v.error = error
-        events: list[BuildEvent] = []
-        if rest is None and _EXPORT.match(step):
-            if completed is not None and not error and target not in self._exported:
-                self._exported[target] = completed
-                events.append(ImageExported(self.jobs[target], self._at(completed)))
-            return events + self._release()
-        self._pending.append(digest)
-        return events + self._release()
+        self._pending.append(digest)  # exporting is a step too, as the view shows it
+        first = not error and target not in self._exported
+        if rest is None and _EXPORT.match(step) and completed is not None and first:
+            self._exported[target] = completed
+            # Its steps first (the export's end among them), then the news it brings.
+            return [*self._release(), ImageExported(self.jobs[target], self._at(completed))]
+        return self._release()
 
     def _releasable(self, digest: str) -> bool:
         """Whether a vertex's owners are settled: none of them waits on an upstream of the bake

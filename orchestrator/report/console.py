@@ -97,7 +97,8 @@ class StatusView:
         self.since: dict[str, float] = {}
         self.elapsed: dict[str, float] = {}
         self.on: dict[str, str] = {}  # key -> the builder it runs on, in a run over a pool
-        self.step: dict[str, str] = {}  # key -> the step it runs now, as BuildKit names it
+        # key -> the steps it runs now, as BuildKit names them, the latest started last
+        self.running: dict[str, dict[str, None]] = {}
         self.expected: dict[str, float] = {}  # key -> its duration in earlier runs
         self.started = time.monotonic()
         self._console: Console | None = None
@@ -162,10 +163,17 @@ class StatusView:
             elif isinstance(event, Failed):
                 self._say(event.key, f"{event.step}: ERROR: {event.error}")
         if isinstance(event, StepStarted) and self.state.get(event.key) == "building":
-            self.step[event.key] = event.step
+            self.running.setdefault(event.key, {})[event.step] = None
+        elif isinstance(event, StepDone):
+            self.running.get(event.key, {}).pop(event.step, None)
         elif isinstance(event, ImageExported) and self.state.get(event.key) == "building":
             since = self.since.get(event.key)
             self.event(event.key, "built", None if since is None else time.monotonic() - since)
+
+    @property
+    def step(self) -> dict[str, str]:
+        """Each building job's current step: the latest started of those still running."""
+        return {key: list(steps)[-1] for key, steps in self.running.items() if steps}
 
     def _say(self, key: str, text: str) -> None:
         self.stream.write(f"{key} | {printable(text)}\n")
@@ -176,7 +184,7 @@ class StatusView:
             return  # said already, by BuildKit's word before the bake ended
         self.state[key] = status
         if status != "building":
-            self.step.pop(key, None)
+            self.running.pop(key, None)
         now = time.monotonic()
         if status == "building":
             self.since[key] = now
@@ -211,7 +219,8 @@ class StatusView:
         """`building 12.3s · 3/6 done · ETA 20s`."""
         now = time.monotonic()
         done = sum(1 for s in self.state.values() if s not in UNFINISHED)
-        said = [f"building {now - self.started:.1f}s", f"{done}/{len(self.state)} done"]
+        doing = "building" if done < len(self.state) else "finished in"
+        said = [f"{doing} {now - self.started:.1f}s", f"{done}/{len(self.state)} done"]
         if done < len(self.state):
             eta = self.eta_s()
             said.append(f"ETA {eta:.0f}s" if eta is not None else "ETA unknown (no earlier run)")
@@ -269,7 +278,8 @@ class StatusView:
             secs = now - self.since.get(key, now) if building else self.elapsed.get(key)
             shown = f"{secs:.1f}s" if secs is not None else ""
             on = [self.on.get(key, "")] if self.on else []
-            step = printable(self.step.get(key, ""), 200) if building and room > 8 else ""
+            now_at = self.running.get(key)
+            step = printable(list(now_at)[-1], 200) if building and now_at and room > 8 else ""
             table.add_row(
                 key, f"[{STYLES.get(status, '')}]{status}[/]", shown, *on, Text(step, style="dim")
             )
