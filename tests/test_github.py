@@ -449,3 +449,22 @@ def test_from_environ_reads_the_process_environment_by_default(monkeypatch):
     monkeypatch.setenv("GITHUB_OUTPUT", "/tmp/out")
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     assert github.from_environ() == github.GitHubTarget(summary=None, output=Path("/tmp/out"))
+
+
+def test_an_annotation_takes_buildkits_line_when_the_step_text_matches_no_line(tmp_path):
+    from orchestrator.ci.outputs import failure_locations
+    from orchestrator.run.results import JobResult, RunOutcome
+    from tests.kit import project_of
+
+    dockerfile = "FROM busybox\nRUN <<EOF\nset -e\nexit 5\nEOF\n"
+    project = project_of(
+        tmp_path, "services:\n  api: {context: api}\n", {"api/Dockerfile": dockerfile}
+    )
+    failed = JobResult(
+        key="api", status="failed", failed_step="[2/2] RUN <<EOF set -e exit 5 EOF", failed_line=2
+    )
+    guessed = JobResult(key="api", status="failed", failed_step="[2/2] RUN <<EOF set -e exit 5 EOF")
+    assert failure_locations(project, RunOutcome(results=(failed,), test=False)) == {
+        "api": ("api/Dockerfile", 2)
+    }
+    assert failure_locations(project, RunOutcome(results=(guessed,), test=False)) == {}
