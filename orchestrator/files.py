@@ -70,6 +70,21 @@ def _temporary(path: Path) -> tuple[int, Path]:
     raise FileExistsError(f"no unused temporary name beside {path}")
 
 
+SELF_IGNORE = "# Written by orch: what orch keeps here is not part of the repository.\n*\n"
+
+
+def ignore_dir(directory: Path) -> None:
+    """A `.gitignore` of `*` in `directory` (as pytest's and ruff's caches have), so that git
+    status stays clean; unless it has one, which is never replaced, nor a link followed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(directory / ".gitignore", flags, 0o644)
+    except OSError:
+        return  # there already, or not writable: nothing of the user's is touched
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(SELF_IGNORE)
+
+
 def read_json_object(path: Path) -> dict[str, object]:
     """A JSON object from `path`; {} when it is missing, unreadable or not an object."""
     try:

@@ -156,3 +156,31 @@ def test_orchs_paths_name_the_state_the_user_cache_and_each_local_cache(repo, ca
     assert own.within(str(repo / "src")) is None  # nothing of orch's there: nothing to test
     inside = own.within(str(repo))
     assert inside is not None and inside(".orch-cache/app") and not inside("main.sh")
+
+
+def _git(root: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_a_build_leaves_git_status_clean_and_a_users_gitignore_in_the_state_alone(tmp_path):
+    project = project_of(
+        tmp_path, "services:\n  app: {context: app}\n", {"app/Dockerfile": "FROM busybox\n"}
+    )
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "plan")
+    assert statuses(build(project, FakeEngine())) == {"app": "built"}
+    assert (tmp_path / STATE_DIR / ".gitignore").is_file()
+    assert _git(tmp_path, "status", "--porcelain", "--untracked-files=all") == ""
+    # One the user wrote (or a link to one elsewhere) is theirs: never replaced, nor followed.
+    mine = tmp_path / "mine.gitignore"
+    mine.write_text("logs/\n")
+    (tmp_path / STATE_DIR / ".gitignore").unlink()
+    (tmp_path / STATE_DIR / ".gitignore").symlink_to(mine)
+    assert statuses(build(project, FakeEngine(), force=True)) == {"app": "built"}
+    assert mine.read_text() == "logs/\n"
+    assert (tmp_path / STATE_DIR / ".gitignore").is_symlink()

@@ -23,7 +23,12 @@ from typing import IO
 import anyio
 
 from orchestrator.errors import OrchError
-from orchestrator.files import read_json_object, write_json_atomic, write_text_atomic
+from orchestrator.files import (
+    ignore_dir,
+    read_json_object,
+    write_json_atomic,
+    write_text_atomic,
+)
 from orchestrator.plan.state import STATE_DIR
 
 # Image sizes remembered by image id (see RunDir.image_sizes).
@@ -166,6 +171,7 @@ def open_run(state: Path, plan: Path | None = None) -> RunDir:
     try:
         # Locked before its directory exists: a sweep never takes a run being opened.
         runs.mkdir(parents=True, exist_ok=True)
+        ignore_dir(state)  # orch's own, whole: git status stays clean
         lock = (runs / f"{name}.lock").open("ab")
         fcntl.flock(lock, fcntl.LOCK_EX)
         path.mkdir()
