@@ -234,3 +234,16 @@ def test_since_in_a_repository_with_no_commit_yet_says_so(tmp_path, capsys, monk
         err = since_error(capsys, since)
         assert "this repository has no commit yet" in err
         assert "git fetch" not in err
+
+
+@pytest.mark.parametrize("zeros", ["0" * 40, "0" * 64, "0" * 40 + "..HEAD"])
+def test_githubs_all_zero_before_on_a_first_push_affects_everything_with_a_warning(
+    repo, capsys, zeros
+):
+    assert main(["plan", "--since", zeros, "--json"]) == 0
+    said = capsys.readouterr()
+    shown = json.loads(said.out)["targets"]
+    assert shown and all(t["status"] != "unaffected" for t in shown)
+    assert "names no commit" in said.err and "every target is affected" in said.err
+    assert main(["matrix", "--since", zeros]) == 0
+    assert len(json.loads(capsys.readouterr().out)["include"]) >= 2  # every service

@@ -58,7 +58,10 @@ def affected_since(project: Project, since: str | None) -> Affected | None:
         return None
     from orchestrator.inputs.changes import affected
 
-    return affected(project, since)
+    found = affected(project, since)
+    if found.warning:
+        click.echo(f"warning: {found.warning}", err=True)
+    return found
 
 
 def by_since(names: Sequence[str], affected: Affected | None) -> list[str]:

@@ -46,6 +46,8 @@ def plan_cmd(
     if since is not None:
         # What `orch build --since` would run: the same selection step.
         selection = pipeline.select(project, pipeline.Request(targets=targets, since=since))
+        if selection.affected is not None and selection.affected.warning:
+            click.echo(f"warning: {selection.affected.warning}", err=True)
     run = selection.names if selection is not None else []
     # Under --since only what the build would run has its version worked out.
     wanted = names if selection is None else run

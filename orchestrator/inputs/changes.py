@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class Affected:
     changed: tuple[str, ...]  # every changed path, sorted, relative to the repository top
     targets: frozenset[str]
     reasons: Mapping[str, tuple[Reason, ...]]  # for the affected targets only
+    warning: str | None = None  # said when the ref could not narrow anything down
 
 
 # --- Changed paths -> hits ----------------------------------------------------------------
@@ -429,6 +431,29 @@ def _plan_reasons(
     return {n: c for n, c in plan_changes(before, now).items() if n in project.plan.targets}
 
 
+# What GitHub hands a workflow as `github.event.before` on a branch's first push (and on a
+# push that created a tag): no commit, 40 zeros (64 in a SHA-256 repository).
+_NO_COMMIT = re.compile(r"0{40}|0{64}")
+_NO_BASE = (
+    "--since {ref} names no commit (GitHub's `event.before` on a branch's first push): "
+    "there is nothing to compare with, so every target is affected"
+)
+
+
+def everything(project: Project, ref: str, why: str) -> Affected:
+    """Every target affected, each for `why`, which is also the run's warning."""
+    said = why.format(ref=ref[:12] + "…" if len(ref) > 12 else ref)
+    names = tuple(project.plan.targets)
+    return Affected(
+        ref=ref,
+        base="",
+        changed=(),
+        targets=frozenset(names),
+        reasons={n: (PlanUnknown(target=n, cause="no commit to compare with"),) for n in names},
+        warning=said,
+    )
+
+
 def since_range(ref: str) -> tuple[str, str | None]:
     """`--since REF` as (REF, None), `--since A..B` as (A, B), either side HEAD when left
     out as git leaves it out; a UsageError for `A...B` or more than two ends."""
@@ -457,6 +482,8 @@ def affected(project: Project, ref: str) -> Affected:
     to B change; a UsageError outside a git work tree or when history is missing."""
     plan = project.plan
     start, end = since_range(ref)
+    if _NO_COMMIT.fullmatch(start):
+        return everything(project, ref, _NO_BASE)
     try:
         repo = git.repository(plan.root)
     except git.GitError as exc:

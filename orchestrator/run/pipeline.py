@@ -405,6 +405,8 @@ async def run(
         connection = Connection(engine if selection.names else None)
     manifests = await resolve(project, selection, connection, request)
     view = view_for(selection.jobset.order)
+    if selection.affected is not None and selection.affected.warning:
+        view.print(f"warning: {selection.affected.warning}")
     for warning in connection.warnings:
         view.print(f"warning: {warning}")
     with view:
