@@ -49,7 +49,8 @@ def since_option(fn: Any) -> Any:
         "--since",
         metavar="REF",
         help="Only what a change since REF (its merge base with HEAD) affects, "
-        "uncommitted and untracked files included; A..B: the changes from A to B alone.",
+        "uncommitted and untracked files included; A..B: the changes from A to B alone; "
+        "auto, in GitHub Actions: a pull request's base branch, else the push's before.",
     )(fn)
 
 

@@ -440,6 +440,38 @@ _NO_BASE = (
 )
 
 
+AUTO = "auto"
+
+
+def auto_ref(environ: Mapping[str, str]) -> str:
+    """`--since auto` in GitHub Actions: a pull request's base branch (`GITHUB_BASE_REF`, as
+    `origin/<branch>`), else the commit a push started from (the event's `before`); a
+    UsageError elsewhere, or when the event says neither."""
+    base = environ.get("GITHUB_BASE_REF")
+    if base:
+        return f"origin/{base}"
+    event = environ.get("GITHUB_EVENT_PATH")
+    if environ.get("GITHUB_ACTIONS") == "true" and event:
+        import json
+
+        try:
+            before = json.loads(Path(event).read_text(encoding="utf-8")).get("before")
+        except (OSError, ValueError, AttributeError):
+            before = None
+        if isinstance(before, str) and before:
+            return before
+        raise UsageError(
+            f"--since auto: the event in {event} names no base: it is neither a pull request "
+            "nor a push",
+            hint="name a ref for this event, such as --since origin/main",
+        )
+    raise UsageError(
+        "--since auto reads GitHub Actions' event (GITHUB_BASE_REF, GITHUB_EVENT_PATH), "
+        "and this is not GitHub Actions",
+        hint="name a ref instead, such as --since origin/main or --since HEAD~1",
+    )
+
+
 def everything(project: Project, ref: str, why: str) -> Affected:
     """Every target affected, each for `why`, which is also the run's warning."""
     said = why.format(ref=ref[:12] + "…" if len(ref) > 12 else ref)
@@ -481,6 +513,8 @@ def affected(project: Project, ref: str) -> Affected:
     or untracked) touches, or for `A..B` what the commits from the merge base of A and B up
     to B change; a UsageError outside a git work tree or when history is missing."""
     plan = project.plan
+    if ref == AUTO:
+        ref = auto_ref(os.environ)
     start, end = since_range(ref)
     if _NO_COMMIT.fullmatch(start):
         return everything(project, ref, _NO_BASE)
