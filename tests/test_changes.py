@@ -523,8 +523,26 @@ def test_a_shallow_clone_without_the_merge_base_is_a_usage_error_with_the_fetch_
     assert "merge base" in caught.value.message
     assert "shallow" in caught.value.message
     assert caught.value.hint is not None
-    assert "git fetch --depth=" in caught.value.hint
+    assert "git fetch --deepen=" in caught.value.hint
     assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize("ref", ["feature", "HEAD~1"])
+def test_the_fetch_a_shallow_clone_is_told_works_as_printed(tmp_path: Path, ref: str) -> None:
+    import re
+    import shlex
+
+    clone, _ = _shallow_clone_of(tmp_path)
+    project = load_project(clone / "mono" / "buildplan.yaml")
+    with pytest.raises(UsageError) as caught:
+        affected(project, ref)
+    hint = caught.value.hint or ""
+    command = re.search(r"`(git fetch [^`]+)`", hint)
+    assert command is not None, hint
+    git(clone, *shlex.split(command.group(1))[1:])  # exactly as printed
+    then = re.search(r"then --since (\S+?)[ ,]", hint)
+    found = affected(project, then.group(1) if then else ref)
+    assert found.base  # the merge base is there now
 
 
 def test_a_ref_a_shallow_clone_lacks_is_a_usage_error_with_the_fetch_hint(tmp_path: Path) -> None:

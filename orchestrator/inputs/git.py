@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -267,12 +268,46 @@ class Change:
         return (self.path,) if self.old_path is None else (self.old_path, self.path)
 
 
+# How far a shallow clone's history is deepened by the command a hint prints.
+DEEPEN = 200
+_HEX = re.compile(r"[0-9a-fA-F]{7,64}")
+
+
+def fetch_command(ref: str, remotes: Sequence[str]) -> str:
+    """A `git fetch` that brings what `--since ref` needs into a shallow clone, to be run as
+    printed: HEAD's history deepened by DEEPEN commits, and the ref's own branch (a remote's
+    `<remote>/<branch>`, a branch name) or commit with its history, so that their merge base
+    is there."""
+    name = re.split(r"[~^@:]", ref, maxsplit=1)[0]
+    remote = "origin" if "origin" in remotes or not remotes else remotes[0]
+    head, _, rest = name.partition("/")
+    deepen = f"git fetch --deepen={DEEPEN}"
+    if name in ("", "HEAD"):
+        return deepen
+    if rest and head in remotes:
+        remote, branch = head, rest
+    elif _HEX.fullmatch(name):
+        return f"{deepen} {shlex.quote(remote)} {name}"
+    else:
+        branch = name
+    spec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+    return f"{deepen} {shlex.quote(remote)} {shlex.quote(spec)}"
+
+
 def _fetch_hint(repo: Repository, ref: str) -> str:
     if repo.shallow:
+        try:
+            remotes = run_git(["remote"], repo.top).decode("utf-8", "replace").split()
+        except GitError:
+            remotes = []
+        command = fetch_command(ref, remotes)
+        name = re.split(r"[~^@:]", ref, maxsplit=1)[0]
+        bare = name not in ("", "HEAD") and not _HEX.fullmatch(name) and "/" not in name
+        after = f", then --since origin/{ref}" if bare else ""
         return (
-            "this is a shallow clone: fetch more history, e.g. "
-            f"`git fetch --depth=200 origin {ref}` (or `git fetch --unshallow`); "
-            "in GitHub Actions set `fetch-depth: 0` on actions/checkout"
+            f"this is a shallow clone: fetch more history with `{command}`{after} (or "
+            "`git fetch --unshallow`); in GitHub Actions set `fetch-depth: 0` on "
+            "actions/checkout"
         )
     return f"fetch it, e.g. `git fetch origin {ref}`, or name a ref this clone has"
 
