@@ -268,3 +268,18 @@ def test_in_a_repository_with_no_commit_yet_no_ref_is_a_commit(tmp_path: Path):
         with pytest.raises(HistoryError, match="this repository has no commit yet") as err:
             merge_base(repo, ref)
         assert "git fetch" not in err.value.hint
+
+
+def test_a_ref_with_a_typo_gets_the_nearest_branches_and_tags(tmp_path: Path):
+    origin = make_repo(tmp_path / "origin", {"a": "1"})
+    subprocess.run(["git", "-C", str(origin), "branch", "release/2026-12"], check=True)
+    subprocess.run(["git", "-C", str(origin), "tag", "v1.4.0"], check=True)
+    repo = repository(origin)
+    assert repo is not None
+    with pytest.raises(HistoryError, match=r"did you mean 'release/2026-12'\?"):
+        changes_since(repo, "relase/2026-12")
+    with pytest.raises(HistoryError, match=r"did you mean 'v1.4.0'\?") as err:
+        changes_since(repo, "v1.4.O~1")
+    assert "v1.4.0" in err.value.hint
+    with pytest.raises(HistoryError, match="is not a commit in this clone$"):
+        changes_since(repo, "zzzzqqqq")  # nothing near: the fetch hint, as before

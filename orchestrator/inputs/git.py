@@ -354,9 +354,38 @@ def resolve_commit(repo: Repository, ref: str) -> str:
             ref=ref,
             hint="fetch it with `git fetch`, or name a ref this clone has",
         )
+    near = close_refs(repo, ref)
+    if near and not repo.shallow:
+        raise HistoryError(
+            f"{ref!r} is not a commit in this clone; did you mean {near[0]!r}?",
+            ref=ref,
+            hint="the nearest branches and tags: " + ", ".join(near),
+        )
     raise HistoryError(
         f"{ref!r} is not a commit in this clone", ref=ref, hint=_fetch_hint(repo, ref)
     )
+
+
+def close_refs(repo: Repository, ref: str) -> list[str]:
+    """The branches, remote branches and tags whose names are nearest `ref` (a typo's fix)."""
+    import difflib
+
+    name = re.split(r"[~^@:]", ref, maxsplit=1)[0]
+    try:
+        out = run_git(
+            [
+                "for-each-ref",
+                "--format=%(refname:short)",
+                "refs/heads",
+                "refs/remotes",
+                "refs/tags",
+            ],
+            repo.top,
+        )
+    except GitError:
+        return []
+    names = [n for n in out.decode("utf-8", "replace").split() if not n.endswith("/HEAD")]
+    return difflib.get_close_matches(name, names, n=3, cutoff=0.6)
 
 
 def _no_commit(ref: str) -> HistoryError:
