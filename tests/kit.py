@@ -15,7 +15,7 @@ import anyio
 
 from orchestrator.engine.buildlog import BakeResult
 from orchestrator.engine.docker import ImageInfo
-from orchestrator.engine.events import OnBuildEvent
+from orchestrator.engine.events import Failed, ImageExported, LogLine, OnBuildEvent, StepStarted
 from orchestrator.errors import EngineError, Location
 from orchestrator.plan import Target
 from orchestrator.plan.specs import parse_cache_entry
@@ -173,6 +173,7 @@ class FakeEngine:
     lookups: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # engine calls
     sizes: dict[str, int] = field(default_factory=dict)  # ref -> size (default 1234 bytes)
     transient: dict[str, int] = field(default_factory=dict)  # bake name -> 503s left
+    steps: dict[str, str] = field(default_factory=dict)  # failing bake name -> its step
     blamed: dict[str, str] = field(default_factory=dict)  # failing bake name -> reported as
     gone: bool = False  # the engine stopped answering
 
@@ -214,7 +215,7 @@ class FakeEngine:
                 results[name] = BakeResult(
                     status="failed",
                     duration_s=1.0,
-                    failed_step=f"[{name} 2/2] RUN make",
+                    failed_step=self.steps.get(name, f"[{name} 2/2] RUN make"),
                     error=self.errors.get(
                         name, "process did not complete successfully: exit code: 2"
                     ),
@@ -247,6 +248,16 @@ class FakeEngine:
             if self.blamed.get(name) in results:
                 results[self.blamed[name]] = results[name]
                 results[name] = BakeResult(status="cancelled", duration_s=0.5)
+        if on_event is not None:  # what BuildKit would have said as it went, in short
+            for name, got in results.items():
+                step = got.failed_step or f"[{name} 1/1] RUN make"
+                on_event(StepStarted(name, step, 0.1))
+                for line in got.log_lines:
+                    on_event(LogLine(name, step, line, 0.2))
+                if got.status == "failed":
+                    on_event(Failed(name, step, got.error or "", 0.9))
+                elif got.status == "built":
+                    on_event(ImageExported(name, 1.0))
         return results
 
     def _export(self, spec: dict[str, Any], cwd: Path, name: str, *, cache: bool = True) -> None:

@@ -281,5 +281,5 @@ def test_a_ref_with_a_typo_gets_the_nearest_branches_and_tags(tmp_path: Path):
     with pytest.raises(HistoryError, match=r"did you mean 'v1.4.0'\?") as err:
         changes_since(repo, "v1.4.O~1")
     assert "v1.4.0" in err.value.hint
-    with pytest.raises(HistoryError, match="is not a commit in this clone$"):
+    with pytest.raises(HistoryError, match=r"is not a commit in this clone$"):
         changes_since(repo, "zzzzqqqq")  # nothing near: the fetch hint, as before

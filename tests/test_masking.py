@@ -135,6 +135,7 @@ def test_no_secret_a_build_prints_reaches_what_the_run_writes(
         outcomes={"bad": "failed"},
         errors={"bad": f"process did not complete successfully: {TOKEN}"},
         tails={"bad": (printed,)},
+        steps={"bad": f"[2/2] RUN make TOKEN={TOKEN}"},
         logs={"bad": ("#6 [2/2] RUN make", printed), "good": (f"#5 {TOKEN}",)},
         warnings={"good": (f"cache not imported: {TOKEN}",)},
     )
@@ -145,10 +146,11 @@ def test_no_secret_a_build_prints_reaches_what_the_run_writes(
     err = io.StringIO()
 
     def view_for(order: Sequence[str]) -> StatusView:
-        return StatusView(list(order), live=False, stream=err)
+        return StatusView(list(order), stream=err, kind="plain")  # the build output as well
 
     ran = anyio.run(lambda: pipeline.run(project, request, view_for, engine=engine))
     assert {r.key: r.status for r in ran.outcome.results} == {"bad": "failed", "good": "built"}
+    assert "bad | " in err.getvalue() and "good | " in err.getvalue()
     out = capsys.readouterr().out
     logs = {r.key: project.plan.root / str(r.log) for r in ran.outcome.results}
     written = {

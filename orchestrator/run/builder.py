@@ -23,7 +23,14 @@ import anyio
 from orchestrator.engine import images
 from orchestrator.engine.buildlog import BakeResult
 from orchestrator.engine.docker import ImageInfo
-from orchestrator.engine.events import BuildEvent, Failed, LogLine, OnBuildEvent, StepRecord
+from orchestrator.engine.events import (
+    BuildEvent,
+    Failed,
+    ImageExported,
+    LogLine,
+    OnBuildEvent,
+    StepRecord,
+)
 from orchestrator.errors import EngineError, OrchError, os_reason
 from orchestrator.inputs.versions import Manifest, short
 from orchestrator.project import Project
@@ -265,6 +272,8 @@ class EngineBuilder:
                 moved = dataclasses.replace(moved, text=masker(moved.text))
             elif isinstance(moved, Failed):
                 moved = dataclasses.replace(moved, error=masker(moved.error))
+            if not isinstance(moved, ImageExported) and masker.values:
+                moved = dataclasses.replace(moved, step=masker(moved.step))
             tell(moved)
 
         return heard
