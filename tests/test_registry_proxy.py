@@ -268,7 +268,9 @@ def test_a_registry_that_stays_down_fails_the_push_with_an_error_worth_a_retry(
             docker("image", "rm", "-f", ref, check=False)
     assert proc.returncode != 0
     (error,) = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
-    assert error.startswith(f"ERROR: failed to solve: failed to push {ref}: ")
+    # buildx 0.2x puts "failed to build: " before BuildKit's words.
+    said = error.removeprefix("ERROR: ").removeprefix("failed to build: ")
+    assert said.startswith(f"failed to solve: failed to push {ref}: ")
     assert error.endswith(says)
     assert classify(error) == "transient"
     # BuildKit tries a request that got an answer four times; a handshake that never ends,
@@ -287,9 +289,13 @@ def test_one_503_in_the_docker_drivers_second_push_fails_the_build(tmp_path: Pat
             proc = push(tmp_path, ref)
         finally:
             docker("image", "rm", "-f", ref, check=False)
+    if f"pushing {ref} with docker" not in proc.stderr:
+        # buildx 0.2x pushes once, through BuildKit: the manifest is PUT once, no second push
+        # can fail, and the build passes.
+        assert (proc.returncode, proxy.faults) == (0, 0), proc.stderr[-2000:]
+        return
     assert proc.returncode != 0
     assert proxy.faults == 1
-    assert f"pushing {ref} with docker" in proc.stderr
     (error,) = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
     assert error.startswith('ERROR: failed commit on ref "manifest-sha256:')
     assert error.endswith(": 503 Service Unavailable")
