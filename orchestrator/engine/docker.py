@@ -383,7 +383,14 @@ class Engine:
         """Point each local tag at the image `source` names."""
         self._listed.clear()
         for tag in tags:
-            await self._run(["image", "tag", source, tag], check=True)
+            try:
+                await self._run(["image", "tag", source, tag], check=True)
+            except EngineError:
+                # Another run of the same plan may have moved it to the same image a moment
+                # before (the daemon then refuses to create it): that is the tag asked for.
+                there = await self.ids([source, tag], fresh=True)
+                if not there.get(source) or there.get(tag) != there.get(source):
+                    raise
 
     async def remote_digests(self, refs: Sequence[str]) -> dict[str, str]:
         """The manifest digest each of `refs` has in its registry, looked up without pulling;
