@@ -130,3 +130,20 @@ def test_the_eta_is_the_longest_chain_of_what_is_left_and_unknown_without_histor
     assert eta_s(order, DEPS, {"api": -3.0}) == 0.0  # over its time: any moment now
     assert eta_s(order, DEPS, {**left, "worker": None}) is None
     assert eta_s(order, DEPS, {}) == 0.0
+
+
+def test_the_critical_path_of_level_by_level_bakes_counts_each_jobs_own_time() -> None:
+    from orchestrator.report.timing import span_s
+
+    results = (
+        JobResult(key="base", status="built", started_s=0.0, ended_s=4.0),
+        JobResult(key="a", status="built", started_s=5.0, ended_s=9.0),  # after a slot freed
+        JobResult(key="b", status="built", started_s=5.0, ended_s=9.0),  # a tie: by name
+        JobResult(key="odd", status="built", started_s=3.0, ended_s=2.0),  # a clock gone wrong
+        JobResult(key="app", status="failed", started_s=9.5, ended_s=12.0),
+    )
+    deps = {"base": (), "a": ("base",), "b": ("base",), "odd": (), "app": ("a", "b", "odd")}
+    path = critical_path(results, deps)
+    assert [(s.key, s.seconds) for s in path] == [("base", 4.0), ("b", 4.0), ("app", 2.5)]
+    assert span_s(results) == 12.0 and span_s(()) == 0.0
+    assert critical_line(path, 12.0) == "base 4.0 s → b 4.0 s → app 2.5 s: 10 s of 12 s"

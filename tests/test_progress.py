@@ -156,3 +156,71 @@ def test_a_bake_of_one_target_names_its_steps_bare_and_they_are_its_own() -> Non
         ("ImageExported", "api"),
     ]
     assert [s.name for s in progress.account("api").steps] == ["[2/2] RUN make"]
+
+
+BLOB = "sha256:" + "4f" * 32
+
+
+def _one(**vertex: object) -> dict[str, object]:
+    return {"vertexes": [{"digest": "sha256:r", "name": "[2/2] RUN make", **vertex}]}
+
+
+def test_a_step_that_only_pulled_its_layers_from_a_cache_is_cached_and_one_that_ran_is_not():
+    at, end = "2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"
+    for said, cached in (((), True), (("make: done\n",), False)):
+        progress = BakeProgress({"api": "api"}, {}, clock0=0.0)
+        progress.feed(_one(started=at))
+        progress.feed(
+            {
+                "statuses": [
+                    {"id": f"extracting {BLOB}", "vertex": "sha256:r"},
+                    {"id": BLOB, "vertex": "sha256:r"},
+                    {"id": "transferring context:", "vertex": "sha256:r"},
+                    {"id": BLOB, "vertex": "sha256:elsewhere"},
+                ]
+            }
+        )
+        for text in said:
+            log = {"vertex": "sha256:r", "data": base64.b64encode(text.encode()).decode()}
+            progress.feed({"logs": [log]})
+        events = progress.feed(_one(started=at, completed=end))
+        (done,) = [e for e in events if isinstance(e, StepDone)]
+        assert done.cached is cached
+        account = progress.account("api")
+        assert account.cached_steps == (1 if cached else 0)
+        if cached:  # the log says which layers came from the cache, once each
+            assert account.log_lines[1:3] == (f"#1 extracting {BLOB} done", f"#1 {BLOB} done")
+
+
+def test_the_same_output_reported_through_two_targets_is_one_line_and_bad_data_is_dropped():
+    progress = BakeProgress({"base": "base", "app": "app"}, {"app": ["base"]}, clock0=0.0)
+    at = "2026-01-01T00:00:01Z"
+    shared = {"digest": "sha256:s", "started": at}
+    progress.feed({"vertexes": [{**shared, "name": "[base 1/1] RUN make"}]})
+    data = base64.b64encode(b"one\n").decode()
+    record = {"vertex": "sha256:s", "data": data, "timestamp": at, "stream": 1}
+    first = progress.feed({"logs": [record]})
+    again = progress.feed({"logs": [dict(record)]})  # reported again, through app
+    later = progress.feed({"logs": [{**record, "timestamp": "2026-01-01T00:00:03Z"}]})
+    assert [e.text for e in first if isinstance(e, LogLine)] == ["one"]
+    assert again == []
+    assert [e.text for e in later if isinstance(e, LogLine)] == ["one"]  # printed twice: twice
+    assert progress.feed({"logs": [{"vertex": "sha256:s", "data": "%%%"}]}) == []
+    assert progress.feed({"logs": [{"vertex": "sha256:nope", "data": data}]}) == []
+    assert progress.feed({"logs": [{"vertex": "sha256:s", "data": 7}]}) == []
+
+
+def test_an_unfinished_line_is_kept_until_the_rest_comes_and_ends_the_log_at_the_end():
+    progress = BakeProgress({"api": "api"}, {}, clock0=0.0)
+    at = "2026-01-01T00:00:01Z"
+    progress.feed(_one(started=at))
+    for chunk in (b"compil", b"ing\r\nlinking\nhalf"):
+        log = {"vertex": "sha256:r", "data": base64.b64encode(chunk).decode()}
+        events = progress.feed({"logs": [log]})
+    assert [e.text for e in events if isinstance(e, LogLine)] == ["compiling", "linking"]
+    account = progress.account("api")
+    assert [ln.split(" ", 2)[2] for ln in account.log_lines[1:4]] == [
+        "compiling",
+        "linking",
+        "half",
+    ]
