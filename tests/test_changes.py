@@ -787,3 +787,69 @@ def test_since_range_reads_either_end_left_out_as_head() -> None:
     assert since_range("a..b") == ("a", "b")
     assert since_range("a..") == ("a", "HEAD")
     assert since_range("..b") == ("HEAD", "b")
+
+
+# --- What CI hands --since ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ref", ["0" * 40, "0" * 64, "0" * 40 + "..HEAD"])
+def test_a_ref_of_zeros_names_no_commit_and_affects_every_target(tmp_path: Path, ref: str) -> None:
+    top = make_monorepo(tmp_path / "repo")
+    project = load_project(top / "mono" / "buildplan.yaml")
+    found = affected(project, ref)
+    assert found.targets == frozenset(project.plan.targets)
+    assert (found.ref, found.base, found.changed) == (ref, "", ())
+    assert all(
+        [r.describe() for r in found.reasons[n]] == ["no commit to compare with"]
+        for n in project.plan.targets
+    )
+    assert found.warning is not None
+    assert found.warning.startswith(f"--since {ref[:12]}… names no commit")
+    assert "every target is affected" in found.warning
+    for near in ("0" * 39, "0" * 41, "0" * 40 + "1"):  # not GitHub's no-commit: a ref as any
+        with pytest.raises(UsageError):
+            affected(project, near)
+
+
+def test_since_auto_takes_the_pull_requests_base_else_the_pushs_before(tmp_path: Path) -> None:
+    import json
+
+    from orchestrator.inputs.changes import AUTO, auto_ref
+
+    assert AUTO == "auto"
+    pull = {"GITHUB_ACTIONS": "true", "GITHUB_BASE_REF": "release/1.x"}
+    assert auto_ref(pull) == "origin/release/1.x"
+    event = tmp_path / "event.json"
+    pushed = {"GITHUB_ACTIONS": "true", "GITHUB_BASE_REF": "", "GITHUB_EVENT_PATH": str(event)}
+    event.write_text(json.dumps({"before": "a" * 40}))
+    assert auto_ref(pushed) == "a" * 40
+    for body in ('{"schedule": "0 0 * * *"}', '{"before": ""}', '{"before": 7}', "[]", "not json"):
+        event.write_text(body)
+        with pytest.raises(UsageError, match="neither a pull request nor a push") as raised:
+            auto_ref(pushed)
+        assert raised.value.hint == "name a ref for this event, such as --since origin/main"
+    event.unlink()
+    with pytest.raises(UsageError, match="neither a pull request nor a push"):
+        auto_ref(pushed)
+    for outside in ({}, {"GITHUB_EVENT_PATH": str(event)}, {"GITHUB_ACTIONS": "false"}):
+        with pytest.raises(UsageError, match="this is not GitHub Actions") as raised:
+            auto_ref(outside)
+        assert raised.value.hint == (
+            "name a ref instead, such as --since origin/main or --since HEAD~1"
+        )
+
+
+def test_since_auto_on_a_first_push_is_every_target(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    top = make_monorepo(tmp_path / "repo")
+    project = load_project(top / "mono" / "buildplan.yaml")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"before": "0" * 40}))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    monkeypatch.delenv("GITHUB_BASE_REF", raising=False)
+    found = affected(project, "auto")
+    assert found.ref == "0" * 40 and found.targets == frozenset(project.plan.targets)
+    event.write_text(json.dumps({"before": "HEAD"}))
+    assert affected(project, "auto").ref == "HEAD"

@@ -249,23 +249,6 @@ def test_githubs_all_zero_before_on_a_first_push_affects_everything_with_a_warni
     assert len(json.loads(capsys.readouterr().out)["include"]) >= 2  # every service
 
 
-def test_since_auto_picks_the_pull_requests_base_else_the_pushs_before(tmp_path):
-    from orchestrator.errors import UsageError
-    from orchestrator.inputs.changes import auto_ref
-
-    assert auto_ref({"GITHUB_ACTIONS": "true", "GITHUB_BASE_REF": "main"}) == "origin/main"
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"before": "a" * 40, "after": "b" * 40}))
-    pushed = {"GITHUB_ACTIONS": "true", "GITHUB_BASE_REF": "", "GITHUB_EVENT_PATH": str(event)}
-    assert auto_ref(pushed) == "a" * 40
-    event.write_text(json.dumps({"schedule": "0 0 * * *"}))
-    with pytest.raises(UsageError, match="neither a pull request nor a push"):
-        auto_ref(pushed)
-    with pytest.raises(UsageError, match="this is not GitHub Actions") as raised:
-        auto_ref({})
-    assert "--since origin/main" in (raised.value.hint or "")
-
-
 def test_since_auto_on_a_first_push_affects_everything(repo, capsys, tmp_path, monkeypatch):
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"before": "0" * 40}))
