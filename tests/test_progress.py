@@ -224,3 +224,13 @@ def test_an_unfinished_line_is_kept_until_the_rest_comes_and_ends_the_log_at_the
         "linking",
         "half",
     ]
+
+
+def test_log_records_with_odd_fields_are_read_or_dropped_never_a_crash():
+    progress = BakeProgress({"api": "api"}, {}, clock0=0.0)
+    progress.feed(_one(started="2026-01-01T00:00:01Z"))
+    data = base64.b64encode(b"ok\n").decode()
+    odd = {"vertex": "sha256:r", "data": data, "stream": [1], "timestamp": {"t": 1}}
+    assert [e.text for e in progress.feed({"logs": [odd]}) if isinstance(e, LogLine)] == ["ok"]
+    assert progress.feed({"logs": [{"vertex": ["sha256:r"], "data": data}]}) == []
+    assert progress.feed({"logs": "not a list", "vertexes": {"not": "a list"}}) == []

@@ -105,7 +105,7 @@ class _Vertex:
     # Its output: each record once (a shared vertex's is reported through every target that
     # reads it), split into lines when its owners are settled.
     records: list[tuple[float, str]] = field(default_factory=list)  # (when, text)
-    seen: set[tuple[object, object, str]] = field(default_factory=set)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
     lines: list[str] = field(default_factory=list)
     said_at: list[float] = field(default_factory=list)  # each line's time, from the bake's start
     split: int = 0  # records already split into `lines`
@@ -280,10 +280,12 @@ class BakeProgress:
 
     def _log(self, raw: Mapping[str, object]) -> list[BuildEvent]:
         digest, data = raw.get("vertex"), raw.get("data")
-        v = self._vertices.get(digest) if isinstance(digest, str) else None
-        if v is None or not isinstance(data, str):
+        if not isinstance(digest, str) or not isinstance(data, str):
             return []
-        said = (raw.get("timestamp"), raw.get("stream"), data)
+        v = self._vertices.get(digest)
+        if v is None:
+            return []
+        said = (str(raw.get("timestamp")), str(raw.get("stream")), data)
         if said in v.seen:
             return []  # the same output, reported again through another target
         v.seen.add(said)
@@ -292,7 +294,6 @@ class BakeProgress:
         except (binascii.Error, ValueError):
             return []
         v.records.append((self._at(parse_time(raw.get("timestamp"))), text))
-        assert isinstance(digest, str)
         if not self._releasable(digest):
             return []  # its owners are not settled: split and given when they are
         return self._lines(digest)
