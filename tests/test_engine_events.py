@@ -13,6 +13,11 @@ from tests.kit import monorepo, orch_build
 pytestmark = pytest.mark.engine
 
 BUSYBOX = "FROM busybox:latest\n"
+# base -> tool -> api, and web on base: one chained bake of four.
+CHAIN = (
+    "stages:\n  base: {context: base}\n  tool: {context: tool}\n"
+    "services:\n  api: {context: api}\n  web: {context: web}\n"
+)
 _LINE = re.compile(r"^\[\s*(?P<at>[\d.]+)s\] (?P<key>\S+): (?P<status>\S+)", re.M)
 
 
@@ -102,14 +107,10 @@ def test_a_failing_step_fails_once_and_only_what_it_stopped_runs_again(
 def test_a_warm_rebuild_counts_each_targets_cached_steps_as_its_own(
     tmp_path: Path, image_prefix: str
 ) -> None:
-    plan = (
-        "stages:\n  base: {context: base}\n  tool: {context: tool}\n"
-        "services:\n  api: {context: api}\n  web: {context: web}\n"
-    )
     root = monorepo(
         tmp_path,
         image_prefix,
-        plan,
+        CHAIN,
         {
             "base/Dockerfile": BUSYBOX + f"RUN echo {image_prefix} > /b\nRUN echo two > /b2\n",
             "tool/Dockerfile": "FROM base\nRUN echo tool > /t\n",
@@ -136,14 +137,10 @@ def test_a_run_gives_its_trace_timeline_critical_path_and_plain_build_output(
 ) -> None:
     import json
 
-    plan = (
-        "stages:\n  base: {context: base}\n  tool: {context: tool}\n"
-        "services:\n  api: {context: api}\n  web: {context: web}\n"
-    )
     root = monorepo(
         tmp_path,
         image_prefix,
-        plan,
+        CHAIN,
         {
             "base/Dockerfile": BUSYBOX + f"RUN echo {image_prefix} > /b\n",
             "tool/Dockerfile": "FROM base\nRUN sleep 2 && echo tool-says-hello\n",

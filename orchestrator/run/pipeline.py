@@ -269,11 +269,12 @@ async def execute(
     options = request.options
     if connection.pool:  # a chain would keep a whole connected graph on one builder
         options = dataclasses.replace(options, chain=False)
-    run_dir = open_run(state_dir(project.plan), project.plan.path)
-    if view is not None:
-        from orchestrator.run import history
+    from orchestrator.run import history
 
-        view.expect(selection.jobset.deps, history.load(run_dir.state / "history.json"))
+    run_dir = open_run(state_dir(project.plan), project.plan.path)
+    durations = history.load(run_dir.state / "history.json")  # the ETA's and the scheduler's
+    if view is not None:
+        view.expect(selection.jobset.deps, durations)
     try:
         return await steps.execute(
             project,
@@ -290,6 +291,7 @@ async def execute(
             on_build=view.build_event if view is not None else None,
             interrupts=interrupts,
             pool=connection.pool,
+            earlier=durations,
         )
     finally:
         run_dir.close()

@@ -182,6 +182,7 @@ async def execute(
     on_build: OnBuildEvent | None = None,
     interrupts: Interrupts | None = None,
     pool: Sequence[PoolEntry] = (),
+    earlier: Mapping[str, float] | None = None,
 ) -> RunOutcome:
     """Run the jobs that are not up to date, with `engine` or over `pool`; an interrupt
     cancels what runs and still gives every job a result. `masker`: what hides the secrets'
@@ -189,7 +190,8 @@ async def execute(
     if masker is None:
         masker = secret_masker(jobset, os.environ, absent_secrets)
     history_path = run_dir.state / "history.json"
-    weights = history.load(history_path)
+    # Each job's duration in earlier runs: read here unless the caller read it already.
+    weights = history.load(history_path) if earlier is None else earlier
     job_version = job_versions(jobset, manifests)
     previous_sizes = run_dir.sizes()
     versions = {name: m.version for name, m in manifests.items()}
