@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.ci.matrix import matrix
+from orchestrator.ci.matrix import matrix, step_outputs
 from orchestrator.inputs.changes import Affected, PlanThen, decide
 from orchestrator.project import Project, load_project
 from tests.kit import REPO, project_of
@@ -138,3 +138,16 @@ def test_the_example_monorepo_fans_out_to_worker_alone_after_a_worker_change():
     everything = matrix(example, None)
     assert [e["service"] for e in everything["include"]] == ["api", "worker", "scheduler"]
     assert everything["shared"] == ["base", "python-runtime"]
+
+
+def test_the_step_outputs_are_what_strategy_matrix_and_orch_build_take():
+    document = {
+        "include": [{"service": "api", "needs": ["base"], "targets": ["api"], "tests": []}],
+        "shared": ["base", "toolchain"],
+    }
+    out = step_outputs(document)
+    assert json.loads(out["matrix"]) == {"include": document["include"]}  # no `shared` dimension
+    assert out["shared"] == "base toolchain"
+    assert json.loads(out["affected"]) == ["api"]
+    assert out["any"] == "true"
+    assert step_outputs({"include": [], "shared": []})["any"] == "false"

@@ -17,6 +17,7 @@ matrix reads every other top-level key, `shared` too, as one more dimension to m
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -47,3 +48,16 @@ def matrix(project: Project, affected: Affected | None) -> dict[str, Any]:
     # A service another entry builds on is shared too: its own job and the other would race.
     shared = [n for n in graph.order if builders[n] > 1]
     return {"include": include, "shared": shared}
+
+
+def step_outputs(document: dict[str, Any]) -> dict[str, str]:
+    """The step outputs of a matrix `document`: `matrix` ({"include": [...]}, for
+    `fromJSON` in `strategy.matrix`), `shared` (space-separated names, for `orch build`),
+    `affected` (the services, a JSON list) and `any` (whether there is an entry at all)."""
+    include = document["include"]
+    return {
+        "matrix": json.dumps({"include": include}, separators=(",", ":")),
+        "shared": " ".join(document["shared"]),
+        "affected": json.dumps([entry["service"] for entry in include]),
+        "any": "true" if include else "false",
+    }

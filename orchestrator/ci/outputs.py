@@ -110,6 +110,19 @@ def write_github(
     return Written(tuple(warnings), tuple(errors))
 
 
+def write_outputs(target: github.GitHubTarget, values: Mapping[str, str]) -> tuple[str, ...]:
+    """Append `values` to the step's outputs (when the runner names the file); what could not
+    be written, which fails the command: the steps after it read them."""
+    if target.output is None:
+        return ()
+    try:
+        with target.output.open("a", encoding="utf-8") as f:
+            f.write(github.format_outputs(values))
+    except OSError as exc:
+        return (f"cannot write {target.output} ($GITHUB_OUTPUT): {exc.strerror or exc}",)
+    return ()
+
+
 def _log_lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8", errors="replace").splitlines()

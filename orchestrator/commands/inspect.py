@@ -124,11 +124,21 @@ def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
 def matrix_cmd(ctx: click.Context, since: str | None) -> None:
     """Print a JSON matrix for GitHub's strategy.matrix: one entry per affected service (every
     service without --since), with what it needs built first and the targets it alone builds;
-    `shared` lists what more than one entry needs, to build once before the fan-out."""
-    from orchestrator.ci.matrix import matrix
+    `shared` lists what more than one entry needs, to build once before the fan-out. In GitHub
+    Actions it also sets the step outputs `matrix` ({"include": [...]}), `shared` (names,
+    space-separated), `affected` (a JSON list of services) and `any` (true or false)."""
+    from orchestrator.ci.matrix import matrix, step_outputs
+    from orchestrator.ci.outputs import target_from, write_outputs
 
     project = project_of(ctx)
-    click.echo(jsontext.dumps(matrix(project, affected_since(project, since))))
+    document = matrix(project, affected_since(project, since))
+    click.echo(jsontext.dumps(document))
+    github = target_from(ci=None)
+    if github is not None:
+        from orchestrator.errors import OrchError
+
+        for problem in write_outputs(github, step_outputs(document)):
+            raise OrchError(problem, hint="the runner names this file; check the step's env")
 
 
 @cli.command("size")
