@@ -176,10 +176,27 @@ class FakeEngine:
     steps: dict[str, str] = field(default_factory=dict)  # failing bake name -> its step
     blamed: dict[str, str] = field(default_factory=dict)  # failing bake name -> reported as
     gone: bool = False  # the engine stopped answering
+    # The builder's driver. Any but `docker` reads no image of the daemon: a bake naming one
+    # by `docker-image://` fails, as BuildKit's lookup in the registry would.
+    driver: str = "docker"
 
     async def check_async(self) -> None:
         if self.gone:
             raise EngineError("the Docker Engine is not answering: connection refused")
+
+    async def isolated(self) -> bool:
+        self.lookups.append(("driver", ()))
+        return self.driver != "docker"
+
+    def _unseen(self, spec: dict[str, Any]) -> str | None:
+        """The first `docker-image://` context an isolated builder cannot read."""
+        if self.driver == "docker":
+            return None
+        for value in spec.get("contexts", {}).values():
+            ref = value.removeprefix("docker-image://")
+            if value.startswith("docker-image://") and ref not in self.registry:
+                return ref
+        return None
 
     async def bake(
         self,
@@ -210,6 +227,13 @@ class FakeEngine:
                     status="failed",
                     duration_s=1.0,
                     error="failed to push: unexpected status: 503 Service Unavailable",
+                )
+            elif (unseen := self._unseen(spec)) is not None:
+                results[name] = BakeResult(
+                    status="failed",
+                    duration_s=1.0,
+                    error=f"failed to solve: {unseen}: pull access denied, repository does "
+                    "not exist or may require authorization",
                 )
             elif name in failing:
                 results[name] = BakeResult(

@@ -449,3 +449,83 @@ def test_definitions_hand_upstream_images_on_unless_the_bake_is_chained(root):
     assert plain["api"]["contexts"] == {"base": "docker-image://orch/base:latest"}
     chained = bake_definitions(project, jobs.jobs.values(), chained=True)
     assert chained["api"]["contexts"] == {"base": "target:base"}
+
+
+# --- a builder that cannot read the daemon's images -------------------------------------------
+
+CARRY = """\
+stages:
+  base: {context: base}
+  toolchain: {context: toolchain}
+services:
+  api: {context: api, test: [test]}
+"""
+CARRY_FILES = {
+    "base/Dockerfile": "FROM busybox\n",
+    "toolchain/Dockerfile": "FROM base\n",
+    "api/Dockerfile": "FROM toolchain AS test\nRUN true\nFROM toolchain\n",
+}
+
+
+def test_an_isolated_builder_gets_every_upstream_outside_the_bake_carried_and_linked(root):
+    project = project_of(root, CARRY, CARRY_FILES)
+    jobs = [build_job(project.plan.targets["api"])]
+    plain = bake_definitions(project, jobs, chained=True)
+    assert list(plain) == ["api"]
+    assert plain["api"]["contexts"] == {"toolchain": "docker-image://orch/toolchain:latest"}
+    carried = bake_definitions(project, jobs, chained=True, isolated=True)
+    assert list(carried) == ["base", "toolchain", "api"]
+    assert carried["api"]["contexts"] == {"toolchain": "target:toolchain"}
+    assert carried["toolchain"]["contexts"] == {"base": "target:base"}
+    for name in ("base", "toolchain"):
+        assert carried[name]["output"] == ["type=cacheonly"]
+        assert carried[name]["cache-to"] == []
+        assert "tags" not in carried[name]
+    assert carried["api"]["output"] == plain["api"]["output"]
+
+
+def test_an_upstream_with_a_registry_is_read_from_there_and_nothing_above_it_is_carried(root):
+    project = project_of(
+        root,
+        CARRY.replace(
+            "toolchain: {context: toolchain}",
+            "toolchain: {context: toolchain, registry: 'localhost:5000'}",
+        ),
+        CARRY_FILES,
+    )
+    jobs = [build_job(project.plan.targets["api"])]
+    carried = bake_definitions(project, jobs, chained=True, isolated=True)
+    assert list(carried) == ["api"]
+    assert carried["api"]["contexts"]["toolchain"].startswith("docker-image://localhost:5000/")
+
+
+def test_a_test_stage_on_an_isolated_builder_carries_what_it_builds_on(root):
+    project = project_of(root, CARRY, CARRY_FILES)
+    jobs = list(select_test_jobs(project, ["api"]).jobs.values())
+    carried = bake_definitions(project, jobs, chained=True, isolated=True)
+    assert list(carried) == ["base", "toolchain", "api:test"]
+    assert carried["api:test"]["contexts"] == {"toolchain": "target:toolchain"}
+
+
+def test_nothing_is_carried_that_the_bake_builds_itself(root):
+    project = project_of(root, CARRY, CARRY_FILES)
+    jobs = [build_job(project.plan.targets[n]) for n in ("toolchain", "api")]
+    carried = bake_definitions(project, jobs, chained=False, isolated=True)
+    assert list(carried) == ["base", "toolchain", "api"]
+    assert carried["api"]["contexts"] == {"toolchain": "target:toolchain"}  # linked, always
+    assert "tags" in carried["toolchain"]  # built to ship, not carried
+
+
+@pytest.mark.parametrize(
+    ("inspected", "driver"),
+    [
+        ("Name:   builder\nDriver: docker-container\nNodes:\n", "docker-container"),
+        ("Name:          default\nDriver:        docker\n", "docker"),
+        ("Name: k\nDriver: kubernetes\nLast Activity: now\n", "kubernetes"),
+        ("no driver line at all\n", None),
+    ],
+)
+def test_the_builder_s_driver_is_read_from_buildx_inspect(inspected, driver):
+    from orchestrator.engine.docker import driver_of
+
+    assert driver_of(inspected) == driver

@@ -574,3 +574,52 @@ def test_with_force_an_image_that_was_there_keeps_its_tag_when_the_rebuild_fails
     (again,) = build(project, engine, force=True).results
     assert again.status == "failed"
     assert versioned_of(project, "svc") in engine.images  # an earlier run's: not this one's
+
+
+# --- a builder that cannot read the daemon's images -------------------------------------------
+
+
+def test_on_a_docker_container_builder_an_upstream_is_carried_in_the_bake_never_by_its_image(
+    project,
+):
+    engine = FakeEngine(driver="docker-container")
+    build(project, engine)
+    (project.plan.root / "web" / "index.html").write_text("new")
+    images_before = dict(engine.images)
+    again = build(project, engine)
+    assert statuses(again)["web"] == "built"
+    assert again.ok
+    bake = engine.calls[-1]["target"]
+    assert sorted(bake) == ["base", "web"]  # base is carried: built from cache, as a context
+    assert bake["web"]["contexts"]["base"] == "target:base"
+    assert bake["base"]["output"] == ["type=cacheonly"]
+    assert "tags" not in bake["base"] and bake["base"]["cache-to"] == []
+    # Only web's image is new: base's versioned tag still names the image it named.
+    changed = {ref for ref, image in engine.images.items() if images_before.get(ref) != image}
+    assert changed and all(ref.split(":")[0].endswith("web") for ref in changed)
+
+
+def test_the_daemon_s_images_handed_on_by_reference_fail_on_such_a_builder(project):
+    """What the carrying prevents: the fake builder, as BuildKit does, cannot read the image."""
+    engine = FakeEngine()
+    build(project, engine)
+    (project.plan.root / "web" / "index.html").write_text("new")
+    engine.driver = "docker-container"
+    engine.isolated = lambda: _false()  # type: ignore[method-assign]  # orch not told
+    again = build(project, engine)
+    assert statuses(again)["web"] == "failed"
+    assert "pull access denied" in next(r for r in again.results if r.key == "web").error
+
+
+async def _false() -> bool:
+    return False
+
+
+def test_on_the_docker_driver_the_upstream_image_is_handed_on_as_it_is(project):
+    engine = FakeEngine()
+    build(project, engine)
+    (project.plan.root / "web" / "index.html").write_text("new")
+    build(project, engine)
+    bake = engine.calls[-1]["target"]
+    assert sorted(bake) == ["web"]
+    assert bake["web"]["contexts"]["base"].startswith("docker-image://")

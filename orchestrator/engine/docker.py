@@ -123,6 +123,12 @@ def familiar(ref: str) -> tuple[str, str] | None:
     return name, tag
 
 
+def driver_of(inspected: str) -> str | None:
+    """The driver `docker buildx inspect` names (`Driver: docker-container`), or None."""
+    found = re.search(r"^Driver:\s*(\S+)", inspected, re.MULTILINE)
+    return found.group(1) if found else None
+
+
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
     ref: str
@@ -148,6 +154,7 @@ class Engine:
         # Local tags by repository, from one `docker image ls`, until a call changes them.
         self._listed: dict[str, dict[str, str]] = {}
         self._registries: registry.Registries | None = None
+        self._driver: str | None = None  # the builder's driver, once asked (`isolated`)
 
     @property
     def registries(self) -> registry.Registries:
@@ -206,12 +213,31 @@ class Engine:
 
         return await anyio.to_thread.run_sync(names)
 
+    async def isolated(self) -> bool:
+        """Whether the builder cannot read the daemon's images: any driver but `docker`
+        (docker-container, remote, kubernetes, cloud). Such a builder resolves
+        `docker-image://` in a registry. Asked once (`docker buildx inspect`), when a bake
+        first needs it: a run with nothing to build never asks."""
+        if self._driver is None:
+            argv = ["buildx", "inspect", *([self._bake_builder] if self._bake_builder else [])]
+            proc = await self._run(argv)
+            said = proc.stdout.decode("utf-8", "replace")
+            if proc.returncode != 0:
+                raise EngineError(
+                    "cannot tell the buildx builder's driver: `docker buildx inspect` failed: "
+                    + (proc.stderr.decode("utf-8", "replace").strip() or f"exit {proc.returncode}"),
+                    hint="list builders with `docker buildx ls`; pick one with --builder NAME",
+                )
+            self._driver = driver_of(said) or "docker"
+        return self._driver != "docker"
+
     def _use(self, inspected: str) -> None:
         """Reach a builder of the `docker` driver through its docker context: buildx builds on
         such a builder only from that context, and its images are in that daemon's store."""
-        driver = re.search(r"^Driver:\s*(\S+)", inspected, re.MULTILINE)
+        driver = driver_of(inspected)
         endpoint = re.search(r"^Endpoint:\s*(\S+)", inspected, re.MULTILINE)
-        if driver and driver.group(1) == "docker" and endpoint:
+        self._driver = driver
+        if driver == "docker" and endpoint:
             self._docker = [self._docker[0], "--context", endpoint.group(1)]
             self._bake_builder = None
         else:

@@ -16,7 +16,7 @@ from orchestrator.plan import Secret, Target
 from orchestrator.plan.specs import format_attrs
 from orchestrator.project import Project
 from orchestrator.run.exports import image_output, local_only_targets
-from orchestrator.run.jobs import Job
+from orchestrator.run.jobs import Job, build_job
 
 # Provenance attestations turn every image into an index with an extra manifest: more daemon work
 # per target and nothing orch's users asked for.
@@ -153,6 +153,31 @@ def bake_target(
     return definition
 
 
+def carried_upstream(project: Project, jobs: Iterable[Job], built: frozenset[str]) -> list[str]:
+    """For a builder that cannot read the daemon's images (a driver other than `docker`): the
+    upstream targets of `jobs`, not built in their bake (`built`), that reach it through no
+    registry. A `docker-image://` of theirs would name an image that builder never sees, so the
+    bake carries each as a target of its own, linked (`target:`) and exported nowhere: BuildKit
+    builds it from its cache. One with a registry is read from there, as the pool's are; so is
+    what it builds on. In build order."""
+    carried: set[str] = set()
+    todo = [name for job in jobs for name in project.graph.deps(job.target.name)]
+    while todo:
+        name = todo.pop()
+        if name in built or name in carried or project.plan.targets[name].registry:
+            continue
+        carried.add(name)
+        todo.extend(project.graph.deps(name))
+    return [n for n in project.graph.order if n in carried]
+
+
+def _carried(definition: BakeTarget) -> BakeTarget:
+    """A carried upstream's definition: built in the bake as a context, tagged, exported and
+    cached nowhere (its own builds do that)."""
+    kept = {k: v for k, v in definition.items() if k not in ("tags", "cache-to", "output")}
+    return kept | {"cache-to": [], "output": ["type=cacheonly"]}
+
+
 def bake_definitions(
     project: Project,
     jobs: Iterable[Job],
@@ -160,14 +185,35 @@ def bake_definitions(
     link_targets: bool = False,
     chained: bool = False,
     inputs: RunInputs | None = None,
+    isolated: bool = False,
 ) -> dict[str, BakeTarget]:
     """Each job's bake target definition, by job key, with what the run resolved. `chained`:
-    the jobs are one bake, and an upstream target that is one of them is linked (`target:`)."""
+    the jobs are one bake, and an upstream target that is one of them is linked (`target:`).
+    `isolated`: the builder cannot read the daemon's images, so an upstream the bake does not
+    build, and no registry hands on, is carried in it (`carried_upstream`), keyed by its name."""
     jobs = list(jobs)
     root, inputs = project.plan.root, inputs or RunInputs()
     linked = frozenset(job.target.name for job in jobs if not job.test) if chained else frozenset()
+    carried: list[str] = []
+    if isolated and not link_targets:
+        linked |= frozenset(job.target.name for job in jobs if not job.test)  # always linked
+        carried = carried_upstream(project, jobs, linked)
+        linked |= frozenset(carried)
     local_only = local_only_targets(project.plan.targets, project.dockerfiles)
-    return {
+    carriers = {
+        name: _carried(
+            bake_target(
+                build_job(project.plan.targets[name]),
+                root=root,
+                upstream=project.upstream(name),
+                versions=inputs.versions,
+                linked=linked,
+                local_only=name in local_only,
+            )
+        )
+        for name in carried
+    }
+    return carriers | {
         job.key: bake_target(
             job,
             root=root,

@@ -60,6 +60,10 @@ class BakeEngine(images.ImageStore, Protocol):
         """Raise EngineError unless the engine (and its builder) answers."""
         ...
 
+    async def isolated(self) -> bool:
+        """Whether the builder cannot read the daemon's images (a driver other than `docker`)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class OnEngine:
@@ -168,9 +172,15 @@ class EngineBuilder:
         )
         started = time.monotonic() - self.clock0
         try:
-            path = self.run_dir.bake_file(
-                keys, bake_file(bake_definitions(self.project, jobs, chained=True, inputs=inputs))
+            isolated = await engine.isolated()
+            definitions = bake_definitions(
+                self.project, jobs, chained=True, inputs=inputs, isolated=isolated
             )
+            path = self.run_dir.bake_file(keys, bake_file(definitions))
+        except EngineError as exc:
+            for job in jobs:
+                leases[job.key].abort()
+            return {job.key: self._fail(job, exc.message, on) for job in jobs}
         except OSError as exc:
             for job in jobs:
                 leases[job.key].abort()
