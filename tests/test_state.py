@@ -184,3 +184,32 @@ def test_a_build_leaves_git_status_clean_and_a_users_gitignore_in_the_state_alon
     assert statuses(build(project, FakeEngine(), force=True)) == {"app": "built"}
     assert mine.read_text() == "logs/\n"
     assert (tmp_path / STATE_DIR / ".gitignore").is_symlink()
+
+
+def test_a_local_cache_directory_orch_makes_ignores_itself_and_is_no_input(repo, cache_home):
+    """`context: .` with a `.orch-cache/` beside the plan: the first build makes that directory
+    with a `.gitignore` of `*`; git status stays clean, and the second build is up to date."""
+    project = project_of(repo, AT_ROOT, FILES)
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "plan")
+    engine = FakeEngine()
+    assert statuses(build(project, engine)) == {"app": "built"}
+    made = repo / ".orch-cache" / ".gitignore"
+    assert made.read_text().splitlines()[-1] == "*"
+    assert _git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert orch_paths(project.plan).holds(made)
+    assert not orch_paths(project.plan).holds(repo / ".gitignore")  # the user's, an input
+    assert statuses(build(project_of(repo, AT_ROOT, {}), engine)) == {"app": "up-to-date"}
+
+
+def test_a_cache_directory_that_was_there_gets_no_gitignore(tmp_path):
+    from orchestrator.run.cache import made_dirs
+
+    (tmp_path / "build").mkdir()
+    made_dirs(tmp_path / "build" / "cache" / "api.versions", tmp_path)
+    assert (tmp_path / "build" / "cache" / ".gitignore").is_file()  # the topmost made
+    assert not (tmp_path / "build" / ".gitignore").exists()  # the user's directory
+    outside = tmp_path / "elsewhere"
+    made_dirs(outside / "c.versions", tmp_path / "plan")
+    assert not (outside / ".gitignore").exists()  # outside the plan: not orch's to mark

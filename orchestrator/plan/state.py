@@ -11,8 +11,9 @@ directory names the plan it belongs to in a `plan` file. The decision reads only
 plan's paths, never the disk, so it costs a run nothing and is the same in every run while the
 contexts are.
 
-The paths orch writes (`OrchPaths`: that state directory, the user cache directory of orch, and
-the local directories the plan's `cache.to` entries export to) are never an input of a version,
+The paths orch writes (`OrchPaths`: that state directory, the user cache directory of orch, the
+local directories the plan's `cache.to` entries export to, and the `.gitignore` files that keep
+those out of `git status`) are never an input of a version,
 a `--since` change or an `orch dev` rebuild, even where a context holds them; `orch lint`
 (OL110) says when a context would still send one to BuildKit.
 """
@@ -98,6 +99,7 @@ class OrchPaths:
     state: Path  # orch's state directory (see `state_dir`)
     user_cache: Path  # orch's part of the user's cache directory
     caches: tuple[str, ...] = ()  # local `cache.to` directories, as text
+    root: str | None = None  # the plan's directory, as text: see `ignore_files`
     # Every directory orch owns whole, as text: the state, the user cache, each local cache and
     # its versions; the names of the local caches in each directory; and every directory above
     # one of them, so that a context holding none of them is told in one look-up.
@@ -111,6 +113,7 @@ class OrchPaths:
             os.fspath(self.user_cache),
             *self.caches,
             *(c + VERSIONS_SUFFIX for c in self.caches),
+            *self.ignore_files(),
         }
         caches_in: dict[str, tuple[str, ...]] = {}
         for c in self.caches:
@@ -127,6 +130,21 @@ class OrchPaths:
         object.__setattr__(self, "_dirs", frozenset(dirs))
         object.__setattr__(self, "_caches_in", caches_in)
         object.__setattr__(self, "_above", frozenset(above))
+
+    def ignore_files(self) -> list[str]:
+        """The `.gitignore` files orch may write for a local cache: one in each directory
+        between the plan's directory and the cache (orch writes it in the topmost one it
+        makes: orchestrator.run.cache.made_dirs). None is an input, whoever wrote it."""
+        if self.root is None:
+            return []
+        inside = self.root.rstrip("/") + "/"
+        found: set[str] = set()
+        for cache in self.caches:
+            head = _parent(cache)
+            while head.startswith(inside):
+                found.add(head + "/.gitignore")
+                head = _parent(head)
+        return sorted(found)
 
     def holds(self, path: Path) -> bool:
         """Whether the absolute `path` is orch's own: in one of its directories, or a local
@@ -208,4 +226,6 @@ def _is_swap_link(name: str, cache_name: str) -> bool:
 
 def orch_paths(plan: Plan) -> OrchPaths:
     """What orch writes for `plan` (see `OrchPaths`)."""
-    return OrchPaths(state_dir(plan), user_cache_dir(), tuple(_cache_dests(plan)))
+    return OrchPaths(
+        state_dir(plan), user_cache_dir(), tuple(_cache_dests(plan)), os.fspath(plan.root)
+    )

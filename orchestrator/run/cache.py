@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from orchestrator.files import ignore_dir
 from orchestrator.plan.specs import CacheEntry
 from orchestrator.run.bake import CacheSpecs
 
@@ -214,6 +215,19 @@ def _remove_stale_links(dest: Path) -> None:
                 link.unlink()
 
 
+def made_dirs(directory: Path, root: Path) -> None:
+    """`mkdir -p directory`; the topmost directory this makes inside `root` (the plan's) gets a
+    `.gitignore` of `*`, so that the cache stays out of `git status`. A directory that was
+    there is left as it is."""
+    top: Path | None = None
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        top, probe = probe, probe.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    if top is not None and top != root and top.is_relative_to(root):
+        ignore_dir(top)
+
+
 def lease(
     cache_from: Sequence[CacheEntry], cache_to: Sequence[CacheEntry], root: Path
 ) -> CacheLease:
@@ -239,7 +253,7 @@ def lease(
                     _collect(dest)  # what a killed run left: nobody else collects it
                 stamp = time.strftime("%Y%m%dT%H%M%S")
                 version = _versions_dir(dest) / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-                version.parent.mkdir(parents=True, exist_ok=True)
+                made_dirs(version.parent, root.absolute())
                 # Locked before it exists: a concurrent run's collection never takes it mid-export.
                 lock = version.with_name(version.name + ".lock").open("ab")
                 fcntl.flock(lock, fcntl.LOCK_SH)
