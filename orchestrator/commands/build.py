@@ -14,12 +14,13 @@ from orchestrator.commands.group import (
     request_of,
     run_command,
     run_options,
+    target_argument,
 )
 from orchestrator.errors import UsageError
 
 
 @cli.command("build")
-@click.argument("targets", nargs=-1)
+@target_argument("targets", many=True)
 @run_options
 @click.option(
     "--push",
@@ -34,7 +35,7 @@ def build_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> N
 
 
 @cli.command("test")
-@click.argument("targets", nargs=-1)
+@target_argument("targets", many=True)
 @run_options
 @click.option(
     "--junit",
@@ -48,7 +49,7 @@ def test_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> No
 
 
 @cli.command("dev")
-@click.argument("service")
+@target_argument("service", many=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--run", "run_container", is_flag=True, help="Run its container after each build.")
 @click.option("-p", "--port", "ports", multiple=True, help="Publish a port, as docker run -p.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,37 @@ def project_of(ctx: click.Context, registry: str | None = None) -> Project:
     from orchestrator.project import load_project
 
     return load_project(Path(ctx.obj["plan"]), registry=registry)
+
+
+def complete_targets(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    """Shell completion of target names, from the plan the command line names (or the default
+    one); nothing when it cannot be loaded: completion never prints an error."""
+    from click.shell_completion import CompletionItem
+
+    from orchestrator.errors import OrchError
+    from orchestrator.plan.load import load_plan
+
+    plan_path = ctx.find_root().params.get("plan") or DEFAULT_PLAN
+    try:
+        plan = load_plan(Path(plan_path))
+    except (OrchError, OSError, ValueError):
+        return []
+    services = set(plan.services)
+    return [
+        CompletionItem(name, help="service" if name in services else "stage")
+        for name in plan.targets
+        if name.startswith(incomplete)
+    ]
+
+
+def target_argument(name: str, *, many: bool) -> Callable[[Any], Any]:
+    """A command's target (or targets) argument, completed from the plan."""
+    argument: Callable[[Any], Any] = click.argument(
+        name, nargs=-1 if many else 1, shell_complete=complete_targets
+    )
+    return argument
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

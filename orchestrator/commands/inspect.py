@@ -5,11 +5,18 @@ from __future__ import annotations
 import click
 
 from orchestrator import jsontext
-from orchestrator.commands.group import affected_since, by_since, cli, project_of, since_option
+from orchestrator.commands.group import (
+    affected_since,
+    by_since,
+    cli,
+    project_of,
+    since_option,
+    target_argument,
+)
 
 
 @cli.command("plan")
-@click.argument("targets", nargs=-1)
+@target_argument("targets", many=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--wide", is_flag=True, help="One table however wide, instead of a block per target.")
 @click.option(
@@ -83,7 +90,7 @@ def plan_cmd(
 
 
 @cli.command("why")
-@click.argument("target")
+@target_argument("target", many=False)
 @since_option
 @click.pass_context
 def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
@@ -142,7 +149,7 @@ def matrix_cmd(ctx: click.Context, since: str | None) -> None:
 
 
 @cli.command("size")
-@click.argument("target")
+@target_argument("target", many=False)
 @click.pass_context
 def size_cmd(ctx: click.Context, target: str) -> None:
     """Show TARGET's image layer by layer (largest first, with the Dockerfile line of each)
@@ -166,7 +173,7 @@ def size_cmd(ctx: click.Context, target: str) -> None:
 
 
 @cli.command("graph")
-@click.argument("targets", nargs=-1)
+@target_argument("targets", many=True)
 @click.option(
     "--format",
     "fmt",
@@ -198,7 +205,7 @@ def graph_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, since: str
 
 
 @cli.command("lint")
-@click.argument("targets", nargs=-1)
+@target_argument("targets", many=True)
 @click.option(
     "--format",
     "fmt",

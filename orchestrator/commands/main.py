@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import click
 
-from orchestrator.commands import build, inspect  # noqa: F401 (each registers its commands)
+from orchestrator.commands import build, inspect, tools  # noqa: F401 (each registers its commands)
 from orchestrator.commands.group import cli
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, OrchError
 

@@ -264,6 +264,27 @@ PLAN_SCHEMA: dict[str, Any] = {
 SCHEMA_DIGEST = hashlib.sha256(json.dumps(PLAN_SCHEMA, sort_keys=True).encode()).hexdigest()
 
 
+def editor_schema() -> dict[str, Any]:
+    """The plan's schema for editors and other tools (`orch schema`, buildplan.schema.json): the
+    same rules, each subschema's `x-expected` as its `description` (what an editor shows on
+    hover), orch's own annotations left out."""
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, list):
+            return [clean(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: clean(v) for k, v in node.items() if not k.startswith("x-")}
+        expected = node.get("x-expected")
+        if isinstance(expected, str) and "description" not in out:
+            out["description"] = expected[0].upper() + expected[1:] + "."
+        return out
+
+    body: dict[str, Any] = clean(PLAN_SCHEMA)
+    head = {k: body.pop(k) for k in ("$schema", "$id") if k in body}
+    return head | body
+
+
 @functools.cache
 def _validator() -> Any:
     # jsonschema costs 40 ms to import: only a plan not checked before pays it (see load.py).
