@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.inputs.changes import Affected
 from orchestrator.project import Project
 
 
-def matrix(project: Project, affected: Affected | None) -> dict[str, Any]:
-    """One entry per service (only the affected ones with `affected`), in build order, each with
-    the targets it needs built first (`needs`) and the ones only it builds (`targets`); plus the
-    targets more than one entry would build (`shared`), for a job that runs before them all."""
+def matrix(
+    project: Project, affected: Affected | None, *, among: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """One entry per service (only the affected ones with `affected`; only those `among` the
+    selected targets with it), in build order, each with the targets it needs built first
+    (`needs`) and the ones only it builds (`targets`); plus the targets more than one entry
+    would build (`shared`), for a job that runs before them all."""
     plan, graph = project.plan, project.graph
-    services = set(plan.services)
+    services = set(plan.services) if among is None else set(plan.services) & set(among)
     chosen = [
         n for n in graph.order if n in services and (affected is None or n in affected.targets)
     ]

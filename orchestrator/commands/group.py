@@ -50,6 +50,14 @@ def complete_targets(
     ]
 
 
+def expand_targets(project: Project, targets: Sequence[str]) -> list[str]:
+    """The targets the arguments select (names, globs, `...NAME`, `...^NAME`: see
+    orchestrator.plan.selectors), in build order; [] for no arguments."""
+    from orchestrator.plan.selectors import expand
+
+    return list(expand(targets, project.graph).names) if targets else []
+
+
 def target_argument(name: str, *, many: bool) -> Callable[[Any], Any]:
     """A command's target (or targets) argument, completed from the plan."""
     argument: Callable[[Any], Any] = click.argument(

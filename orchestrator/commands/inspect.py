@@ -9,10 +9,12 @@ from orchestrator.commands.group import (
     affected_since,
     by_since,
     cli,
+    expand_targets,
     project_of,
     since_option,
     target_argument,
 )
+from orchestrator.errors import UsageError
 
 
 @cli.command("plan")
@@ -48,7 +50,7 @@ def plan_cmd(
     out = destination(bake_file) if bake_file is not None else None
     project = project_of(ctx)
     pipeline.check_destinations(project, {"--bake-file": out})
-    names = project.graph.select(list(targets))
+    names = project.graph.select(expand_targets(project, targets))
     selection = None
     if since is not None:
         # What `orch build --since` would run: the same selection step.
@@ -103,7 +105,14 @@ def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
     from orchestrator.run.workspace import last_manifest
 
     project = project_of(ctx)
-    project.graph.select([target])  # an unknown name fails here, with a suggestion
+    chosen = expand_targets(project, [target])  # an unknown name fails here, with a suggestion
+    if len(chosen) != 1:
+        raise UsageError(
+            f"{target!r} selects {len(chosen)} targets ({', '.join(chosen[:5])}"
+            f"{', ...' if len(chosen) > 5 else ''}); `orch why` explains one",
+            hint="name one target",
+        )
+    (target,) = chosen
     affected = affected_since(project, since)
     resolved, found = resolve.look_up(project, [target], find=[target])
     manifests, versions, known = resolved.manifests, resolved.versions, resolved.engine
@@ -126,11 +135,13 @@ def why_cmd(ctx: click.Context, target: str, since: str | None) -> None:
 
 
 @cli.command("matrix")
+@target_argument("targets", many=True)
 @since_option
 @click.pass_context
-def matrix_cmd(ctx: click.Context, since: str | None) -> None:
+def matrix_cmd(ctx: click.Context, targets: tuple[str, ...], since: str | None) -> None:
     """Print a JSON matrix for GitHub's strategy.matrix: one entry per affected service (every
-    service without --since), with what it needs built first and the targets it alone builds;
+    service without --since; with TARGETS, the services among them), with what it needs built
+    first and the targets it alone builds;
     `shared` lists what more than one entry needs, to build once before the fan-out. In GitHub
     Actions it also sets the step outputs `matrix` ({"include": [...]}), `shared` (names,
     space-separated), `affected` (a JSON list of services) and `any` (true or false)."""
@@ -138,7 +149,8 @@ def matrix_cmd(ctx: click.Context, since: str | None) -> None:
     from orchestrator.ci.outputs import target_from, write_outputs
 
     project = project_of(ctx)
-    document = matrix(project, affected_since(project, since))
+    among = expand_targets(project, targets) if targets else None
+    document = matrix(project, affected_since(project, since), among=among)
     click.echo(jsontext.dumps(document))
     github = target_from(ci=None)
     if github is not None:
@@ -191,7 +203,7 @@ def graph_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, since: str
     from orchestrator.report import drawing
 
     project = project_of(ctx)
-    names = project.graph.select(list(targets))
+    names = project.graph.select(expand_targets(project, targets))
     affected = affected_since(project, since)
     if affected is not None:
         hit = by_since(names, affected)
@@ -225,4 +237,5 @@ def lint_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str, hadolint: b
     practice: exit 1 when an error is found, 0 with warnings only."""
     from orchestrator.lint.command import lint_command
 
-    ctx.exit(lint_command(project_of(ctx), targets, fmt, use_hadolint=hadolint))
+    project = project_of(ctx)
+    ctx.exit(lint_command(project, expand_targets(project, targets), fmt, use_hadolint=hadolint))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from orchestrator import jsontext
-from orchestrator.errors import EXIT_ENGINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from orchestrator.errors import EXIT_ENGINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from orchestrator.files import Destination
 from orchestrator.project import Project
 from orchestrator.run import jobs
@@ -164,28 +164,38 @@ def check_destinations(project: Project, written: Mapping[str, Destination | Non
 
 
 def starting_names(project: Project, request: Request) -> list[str]:
-    """The names a run starts from: those given, else every service (with a test stage, for
-    `orch test`)."""
+    """The names a run starts from: those the arguments select (orchestrator.plan.selectors:
+    names, globs, `...NAME`), else every service (with a test stage, for `orch test`, which
+    also keeps to those where a pattern chose)."""
+    plan = project.plan
     if request.targets:
-        return list(request.targets)
-    services = project.plan.services
+        from orchestrator.plan.selectors import expand
+
+        chosen = expand(request.targets, project.graph)
+        if not (request.test and chosen.patterned):
+            return list(chosen.names)
+        tested = [n for n in chosen.names if n in plan.services and plan.targets[n].tests]
+        if not tested:
+            raise UsageError(
+                f"{' '.join(request.targets)} selects no service with a test stage",
+                hint="add `test: <stage>` to a service, or select one that has it",
+            )
+        return tested
     if request.test:
-        return [n for n in services if project.plan.targets[n].tests]
-    return list(services)
+        return [n for n in plan.services if plan.targets[n].tests]
+    return list(plan.services)
 
 
 def select(project: Project, request: Request) -> Selection:
-    """The jobs of the run: the names asked for (under --since, those a change affects), and
-    everything upstream of them."""
+    """The jobs of the run: the names asked for (under --since, those of them a change
+    affects: an intersection), and everything upstream of them."""
     affected = None
-    names = list(request.targets)
+    names = starting_names(project, request) if request.targets else []
     if request.since is not None:
         from orchestrator.inputs.changes import affected as find_affected
 
         affected = find_affected(project, request.since)
-        for name in names:
-            project.graph.select([name])  # an unknown name fails here, with a suggestion
-        pool = starting_names(project, request)
+        pool = names or starting_names(project, request)
         names = [n for n in pool if n in affected.targets]
         if not names:
             them = "them" if pool else "the plan"
