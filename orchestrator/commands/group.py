@@ -163,6 +163,12 @@ def engine_options(fn: Any) -> Any:
 def run_options(fn: Any) -> Any:
     """The options of `orch build` and `orch test`."""
     fn = engine_options(fn)
+    fn = click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Say what would run: each target's status and why, and the bakes; build, tag "
+        "and write nothing.",
+    )(fn)
     fn = click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")(fn)
     fn = click.option(
         "--keep-going", is_flag=True, help="Build what does not depend on a failure (default)."
@@ -250,6 +256,7 @@ def request_of(targets: Sequence[str], *, test: bool, **opts: Any) -> Any:
         trace=destination(opts["trace"]) if opts.get("trace") else None,
         timeline=destination(opts["timeline"]) if opts.get("timeline") else None,
         ci=opts.get("ci"),
+        dry_run=bool(opts.get("dry_run")),
     )
 
 

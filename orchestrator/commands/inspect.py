@@ -37,8 +37,9 @@ def plan_cmd(
 ) -> None:
     """Show what would be built, in build order, with each target's version.
 
-    With TARGETS, only those and everything upstream of them. With --since, each target's
-    status too (unaffected, up-to-date or pending), which asks the engine what is there.
+    With TARGETS, only those and everything upstream of them. Each target's status and why:
+    up-to-date or pending, as `orch build --dry-run` says (the engine is asked what is there);
+    with --since, unaffected too.
     """
     from orchestrator.files import destination
     from orchestrator.report import planview
@@ -57,20 +58,35 @@ def plan_cmd(
         selection = pipeline.select(project, pipeline.Request(targets=targets, since=since))
         if selection.affected is not None and selection.affected.warning:
             click.echo(f"warning: {selection.affected.warning}", err=True)
-    run = selection.names if selection is not None else []
+    run = selection.names if selection is not None else list(names)
     # Under --since only what the build would run has its version worked out.
-    wanted = names if selection is None else run
-    resolved, found = resolve.look_up(project, wanted, find=run)
+    resolved, found = resolve.look_up(project, run, find=run)
     if not resolved.engine:
         click.echo(f"warning: {resolve.NO_ENGINE}", err=True)
     versions = resolved.versions
     labels = {name: m.inputs for name, m in resolved.manifests.items()}  # as a build labels them
-    statuses = None
+    statuses: dict[str, tuple[str, str]] | None = None
     if selection is not None and selection.affected is not None:
         needed_by = {n: [d for d in run if n in project.graph.deps(d)] for n in run}
         statuses = planview.statuses(
             names, versions, selection.affected, needed_by, found, known=resolved.engine
         )
+    elif selection is None:
+        # What `orch build` of these targets would find: the same decision as --dry-run's.
+        from orchestrator.plan.state import state_dir
+        from orchestrator.run import dryrun
+        from orchestrator.run.jobs import build_jobs
+        from orchestrator.run.workspace import changes_since_last
+
+        jobset = build_jobs(project, names)
+        decided = dryrun.decide(
+            jobset,
+            versions,
+            found=frozenset(found),
+            changes=changes_since_last(state_dir(project.plan), resolved.manifests),
+            known=resolved.engine,
+        )
+        statuses = {k: (s.status, s.reason) for k, s in decided.items()}
     plan = project.plan
     if out is not None:
         jobs = [build_job(plan.targets[n]) for n in names]

@@ -61,6 +61,7 @@ class Request:
     trace: Destination | None = None  # --trace: Chrome's trace-event JSON
     timeline: Destination | None = None  # --timeline: one HTML page
     ci: str | None = None  # "github", "none", or None: github when GITHUB_ACTIONS=true
+    dry_run: bool = False  # --dry-run: up to settle, then what would run; nothing written
 
     @property
     def verb(self) -> str:
@@ -307,6 +308,64 @@ async def execute(
         run_dir.close()
 
 
+async def dry_run(
+    project: Project,
+    selection: Selection,
+    connection: Connection,
+    manifests: Mapping[str, Manifest],
+    request: Request,
+    view: StatusView,
+) -> None:
+    """settle, read-only, then what the run would do (orchestrator.run.dryrun): each job's
+    status and reason, and the bakes. Nothing is built, tagged or written, no run directory
+    opened; a look-up that needs the engine asks it."""
+    from orchestrator.engine import images
+    from orchestrator.plan.state import state_dir
+    from orchestrator.run import dryrun, history
+    from orchestrator.run.bake import hand_off_ref
+    from orchestrator.run.jobs import pending
+    from orchestrator.run.steps import job_versions
+    from orchestrator.run.workspace import changes_since_last, read_passed
+
+    if selection.note is not None:
+        view.print(selection.note)
+        return
+    jobset = selection.jobset
+    versions = {name: m.version for name, m in manifests.items()}
+    wanted = {
+        k: (j.target, hand_off_ref(j.target, versions))
+        for k, j in jobset.jobs.items()
+        if not j.test
+    }
+    engine = connection.engine
+    found: set[str] = set()
+    if engine is not None and not request.options.force:
+        found |= set(await images.find(engine, wanted))
+    state = state_dir(project.plan)
+    job_version = job_versions(jobset, manifests)
+    passed = read_passed(state)
+    found |= {k for k, j in jobset.jobs.items() if j.test and passed.get(k) == job_version[k]}
+    changes = changes_since_last(state, {n: manifests[n] for n in selection.names})
+    statuses = dryrun.decide(
+        jobset,
+        job_version,
+        found=frozenset(found),
+        changes=changes,
+        force=request.options.force,
+        known=engine is not None,
+    )
+    todo = pending(jobset, [k for k, s in statuses.items() if s.status == dryrun.UP_TO_DATE])
+    options = request.options
+    bakes = dryrun.planned_bakes(
+        todo,
+        slots=options.parallel,
+        max_batch=options.max_batch,
+        chain=options.chain and not connection.pool,
+        weights=history.load(state / "history.json"),
+    )
+    view.print(dryrun.render(statuses, bakes, verb=request.verb).rstrip("\n"))
+
+
 def mask_in_runner(masker: Masker, stream: TextIO | None = None) -> None:
     """`::add-mask::` for each secret value (each line of one), before anything builds: the
     runner then masks them in the whole job's log, not only in what orch prints (masked
@@ -401,21 +460,27 @@ async def run(
     """select -> connect -> resolve -> settle -> build -> gate -> publish -> record -> report.
 
     `engine`: one already connected (`orch dev`'s, for each rebuild of its session)."""
-    check_destinations(
-        project,
-        {
-            "--report": request.report,
-            "--junit": request.junit,
-            "--trace": request.trace,
-            "--timeline": request.timeline,
-        },
-    )
+    written = {
+        "--report": request.report,
+        "--junit": request.junit,
+        "--trace": request.trace,
+        "--timeline": request.timeline,
+    }
+    if request.dry_run and (given := [o for o, d in written.items() if d is not None]):
+        raise UsageError(
+            f"--dry-run writes nothing, and {given[0]} writes a file",
+            hint=f"leave out {' and '.join(given)}, or --dry-run",
+        )
+    check_destinations(project, written)
     selection = select(project, request)
     if engine is None:
         connection = await connect(project, selection, request)
     else:
         connection = Connection(engine if selection.names else None)
     manifests = await resolve(project, selection, connection, request)
+    if request.dry_run:
+        await dry_run(project, selection, connection, manifests, request, view_for(()))
+        return Ran(RunOutcome(results=(), test=request.test), selection, manifests)
     view = view_for(selection.jobset.order)
     if selection.affected is not None and selection.affected.warning:
         view.print(f"warning: {selection.affected.warning}")

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import anyio
 
@@ -30,6 +30,9 @@ from orchestrator.files import (
     write_text_atomic,
 )
 from orchestrator.plan.state import STATE_DIR
+
+if TYPE_CHECKING:
+    from orchestrator.inputs.versions import InputChange, Manifest
 
 # Image sizes remembered by image id (see RunDir.image_sizes).
 KEEP_IMAGE_SIZES = 2000
@@ -100,8 +103,7 @@ class RunDir:
 
     def passed(self) -> dict[str, str]:
         """The test stages that passed, by job key, with the version they passed at."""
-        data = read_json_object(self.state / "passed.json")
-        return {k: v for k, v in data.items() if isinstance(v, str)}
+        return read_passed(self.state)
 
     def record_passed(self, versions: Mapping[str, str]) -> None:
         """Add test stages that passed, merged with what another run may have added."""
@@ -189,6 +191,31 @@ def open_run(state: Path, plan: Path | None = None) -> RunDir:
     with contextlib.suppress(OSError):
         sweep(state)
     return RunDir(state=state, path=path, _lock=lock)
+
+
+def read_passed(state: Path) -> dict[str, str]:
+    """The test stages that passed, by job key, with the version they passed at, as kept in
+    the `state` directory (read only)."""
+    data = read_json_object(state / "passed.json")
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def changes_since_last(
+    state: Path, manifests: Mapping[str, Manifest]
+) -> dict[str, list[InputChange] | None]:
+    """For each target: what changed since its last build kept in `state` ([] when nothing
+    did), or None when it has no last build here (or one another orch wrote)."""
+    from orchestrator.inputs.versions import Manifest, diff_manifests
+
+    changes: dict[str, list[InputChange] | None] = {}
+    for name, manifest in manifests.items():
+        saved = last_manifest(state, name)
+        try:
+            last = Manifest.from_json(saved) if saved else None
+        except (KeyError, TypeError, ValueError):
+            last = None
+        changes[name] = None if last is None else diff_manifests(last, manifest)
+    return changes
 
 
 def last_manifest(state: Path, name: str) -> dict[str, object] | None:
