@@ -107,6 +107,33 @@ def did_you_mean(
     return f"did you mean {spell(found[0])!r}?" if found else None
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+    two neighbours, each 1."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def typo_of(word: str, choices: Iterable[str]) -> str | None:
+    """The one choice `word` is a typo of (one edit, or two in a word of eight characters or
+    more), else None: never a nearby word that means something else (`--no-cache` is not
+    `--no-chain`), and never a guess between two."""
+    allowed = 2 if len(word) >= 8 else 1
+    near = sorted((edit_distance(word, c), c) for c in set(choices) if c != word)
+    near = [(d, c) for d, c in near if d <= allowed]
+    if not near or (len(near) > 1 and near[1][0] == near[0][0]):
+        return None
+    return near[0][1]
+
+
 def name_list(names: Sequence[str]) -> str:
     """`a, b, c`: the first names of a list and, when it is cut short, how many there are."""
     shown = ", ".join(names[:NAME_LIST_LIMIT])

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.dockerfile import Dockerfile, read_dockerfile
 from orchestrator.inputs.versions import Manifest, compute_manifests
 from orchestrator.plan import Plan, Target, load_plan
 from orchestrator.plan.graph import BuildGraph, build_graph
 from orchestrator.plan.state import orch_paths
+
+if TYPE_CHECKING:
+    from orchestrator.plan.overrides import Override
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +44,22 @@ class Project:
         return {d: self.plan.targets[d] for d in self.graph.deps(name)}
 
 
-def load_project(path: Path, *, registry: str | None = None) -> Project:
+def load_project(
+    path: Path,
+    *,
+    registry: str | None = None,
+    overrides: Sequence[Override] = (),
+    no_cache: bool = False,
+    no_cache_filter: Sequence[str] = (),
+) -> Project:
     """Read and check everything the plan names; raises PlanError on any user error.
-    `registry` stands in for the plan's default registry (see `load_plan`)."""
+    `registry` stands in for the plan's default registry (see `load_plan`); `overrides`
+    (`--set`) and the no-cache flags change its targets for this command
+    (orchestrator.plan.overrides), before the Dockerfiles are read with their args."""
     plan = load_plan(path, registry=registry)
+    if overrides or no_cache or no_cache_filter:
+        from orchestrator.plan.overrides import apply
+
+        plan = apply(plan, overrides, no_cache=no_cache, no_cache_filter=no_cache_filter)
     dockerfiles = {name: read_dockerfile(t.dockerfile, t.args) for name, t in plan.targets.items()}
     return Project(plan=plan, dockerfiles=dockerfiles, graph=build_graph(plan, dockerfiles))

@@ -55,6 +55,7 @@ class T:
     target: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[Sec, ...] = ()
+    overrides: tuple[str, ...] = ()
 
 
 @pytest.fixture(autouse=True)

@@ -16,15 +16,49 @@ from orchestrator.run.defaults import DEFAULT_MAX_BATCH, DEFAULT_PARALLEL
 
 if TYPE_CHECKING:
     from orchestrator.inputs.changes import Affected
+    from orchestrator.plan.overrides import Override
     from orchestrator.project import Project
 
 DEFAULT_PLAN = "buildplan.yaml"
 
 
-def project_of(ctx: click.Context, registry: str | None = None) -> Project:
+def project_of(
+    ctx: click.Context,
+    registry: str | None = None,
+    *,
+    sets: Sequence[str] = (),
+    no_cache: bool = False,
+    no_cache_filter: Sequence[str] = (),
+) -> Project:
+    """The project of the command line's plan, with `--registry`, `--set` and the no-cache
+    flags applied."""
     from orchestrator.project import load_project
 
-    return load_project(Path(ctx.obj["plan"]), registry=registry)
+    overrides: tuple[Override, ...] = ()
+    if sets:
+        from orchestrator.plan.overrides import parse
+
+        overrides = tuple(parse(s) for s in sets)
+    return load_project(
+        Path(ctx.obj["plan"]),
+        registry=registry,
+        overrides=overrides,
+        no_cache=no_cache,
+        no_cache_filter=no_cache_filter,
+    )
+
+
+def set_option(fn: Any) -> Any:
+    """`--set TARGET.KEY=VALUE`, as bake takes it (orchestrator.plan.overrides)."""
+    return click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="TARGET.KEY=VALUE",
+        help="Override a target's args.NAME, labels.NAME, platform, target, cache-from, "
+        "cache-to or no-cache for this command, as bake does; TARGET may be a glob. Each "
+        "override enters the target's version.",
+    )(fn)
 
 
 def complete_targets(
@@ -163,6 +197,20 @@ def engine_options(fn: Any) -> Any:
 def run_options(fn: Any) -> Any:
     """The options of `orch build` and `orch test`."""
     fn = engine_options(fn)
+    fn = set_option(fn)
+    fn = click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Build every step of every selected target again, up to date or not, as bake "
+        "--no-cache does; the images keep their versions.",
+    )(fn)
+    fn = click.option(
+        "--no-cache-filter",
+        multiple=True,
+        metavar="STAGE",
+        help="Build the Dockerfile stage STAGE again from scratch wherever it is used (repeat "
+        "for more); the selected targets are built, up to date or not.",
+    )(fn)
     fn = click.option(
         "--dry-run",
         is_flag=True,
@@ -239,7 +287,8 @@ def request_of(targets: Sequence[str], *, test: bool, **opts: Any) -> Any:
         parallel=opts.get("jobs_alias") or opts["parallel"],
         max_batch=opts["max_batch"],
         fail_fast=bool(opts.get("fail_fast")),
-        force=bool(opts.get("force")),
+        # --no-cache and --no-cache-filter rebuild what is up to date too, as bake would.
+        force=bool(opts.get("force") or opts.get("no_cache") or opts.get("no_cache_filter")),
         retries=retries if retries is not None else default_retries(os.environ),
         push=bool(opts.get("push")),
         chain=not opts["no_chain"],
@@ -270,7 +319,13 @@ def run_command(ctx: click.Context, targets: Sequence[str], *, test: bool, **opt
     from orchestrator.run.interrupts import catch_interrupts
 
     request = request_of(targets, test=test, **opts)
-    project = project_of(ctx, registry_option(opts["registry"]))
+    project = project_of(
+        ctx,
+        registry_option(opts["registry"]),
+        sets=opts.get("sets") or (),
+        no_cache=bool(opts.get("no_cache")),
+        no_cache_filter=opts.get("no_cache_filter") or (),
+    )
     kind = view_kind(opts.get("progress") or "auto", sys.stderr)
 
     def view_for(order: Sequence[str]) -> StatusView:

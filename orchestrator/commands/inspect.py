@@ -11,6 +11,7 @@ from orchestrator.commands.group import (
     cli,
     expand_targets,
     project_of,
+    set_option,
     since_option,
     target_argument,
 )
@@ -26,6 +27,7 @@ from orchestrator.errors import UsageError
     help="Write one bake file of the selected targets, for a hand-run `docker buildx bake`.",
 )
 @since_option
+@set_option
 @click.pass_context
 def plan_cmd(
     ctx: click.Context,
@@ -34,6 +36,7 @@ def plan_cmd(
     wide: bool,
     bake_file: str | None,
     since: str | None,
+    sets: tuple[str, ...],
 ) -> None:
     """Show what would be built, in build order, with each target's version.
 
@@ -49,7 +52,7 @@ def plan_cmd(
     from orchestrator.run.jobs import build_job
 
     out = destination(bake_file) if bake_file is not None else None
-    project = project_of(ctx)
+    project = project_of(ctx, sets=sets)
     pipeline.check_destinations(project, {"--bake-file": out})
     names = project.graph.select(expand_targets(project, targets))
     selection = None

@@ -66,6 +66,8 @@ class Buildable(Protocol):
     def labels(self) -> Mapping[str, str]: ...
     @property
     def secrets(self) -> Sequence[_Secret]: ...
+    @property
+    def overrides(self) -> Sequence[str]: ...
 
 
 # --- The manifest -------------------------------------------------------------------------
@@ -99,6 +101,7 @@ class Manifest:
     # (external image as the Dockerfile or plan names it, the digest it resolved to), sorted;
     # a reference pinned by digest is its own digest, one that resolved to nothing has "".
     bases: tuple[tuple[str, str], ...] = ()
+    overrides: tuple[str, ...] = ()  # `--set` entries (`key=value`) for this target, sorted
     # The canonical inputs, each tree standing in by its digest (a few hundred bytes, kept as
     # an image label), and their sha256, the version; both made once.
     inputs: str = field(init=False, default="")
@@ -129,6 +132,7 @@ class Manifest:
             "secrets": list(self.secrets),
             "upstream": dict(self.upstream),
             "bases": dict(self.bases),
+            "set": list(self.overrides),
         }
 
     @classmethod
@@ -152,6 +156,7 @@ class Manifest:
             secrets=tuple(data["secrets"]),
             upstream=tuple(sorted(data["upstream"].items())),
             bases=tuple(sorted(data.get("bases", {}).items())),
+            overrides=tuple(data.get("set", ())),
         )
 
 
@@ -170,6 +175,8 @@ def _canonical(m: Manifest) -> str:
         "upstream": m.upstream,
         "bases": m.bases,
     }
+    if m.overrides:  # only then: a plan's versions stay what they were without overrides
+        canonical["set"] = m.overrides
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -223,6 +230,7 @@ def manifest(
         secrets=tuple(sorted({s.id for s in target.secrets})),
         upstream=tuple(sorted(upstream.items())),
         bases=tuple(sorted((bases or {}).items())),
+        overrides=tuple(target.overrides),
     )
 
 
@@ -329,6 +337,10 @@ def diff_manifests(old: Manifest, new: Manifest) -> list[InputChange]:
     if old.stage != new.stage:
         changes.append(
             InputChange("target", "", f"stage {old.stage or '(last)'} -> {new.stage or '(last)'}")
+        )
+    for entry in sorted(set(old.overrides) ^ set(new.overrides)):
+        changes.append(
+            InputChange("--set", entry, "given" if entry in new.overrides else "not given")
         )
     for secret in sorted(set(old.secrets) ^ set(new.secrets)):
         changes.append(

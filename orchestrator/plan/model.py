@@ -81,6 +81,11 @@ class Target:
     max_size_at: Location | None = None
     lint: LintSettings = field(default_factory=LintSettings)
     dev: DevSettings | None = None  # services only: `orch dev --run`'s container
+    # What one command changed (orchestrator.plan.overrides): its `--set` entries as
+    # `key=value`, sorted (an input of the version), and --no-cache, --no-cache-filter.
+    overrides: tuple[str, ...] = ()
+    no_cache: bool = False
+    no_cache_filter: tuple[str, ...] = ()
     location: Location  # where the target is defined in the plan
     # Where values are written, for error messages: each declared dependency by name, the
     # `target:` value, and each `test` stage, `cache.from` and `cache.to` entry, in order.

@@ -123,6 +123,10 @@ def bake_target(
     }
     if job.stage:
         definition["target"] = job.stage
+    if t.no_cache:
+        definition["no-cache"] = True
+    if t.no_cache_filter:
+        definition["no-cache-filter"] = list(t.no_cache_filter)
     if contexts:
         definition["contexts"] = contexts
     if t.args:
@@ -174,7 +178,8 @@ def carried_upstream(project: Project, jobs: Iterable[Job], built: frozenset[str
 def _carried(definition: BakeTarget) -> BakeTarget:
     """A carried upstream's definition: built in the bake as a context, tagged, exported and
     cached nowhere (its own builds do that)."""
-    kept = {k: v for k, v in definition.items() if k not in ("tags", "cache-to", "output")}
+    dropped = ("tags", "cache-to", "output", "no-cache", "no-cache-filter")
+    kept = {k: v for k, v in definition.items() if k not in dropped}
     return kept | {"cache-to": [], "output": ["type=cacheonly"]}
 
 
