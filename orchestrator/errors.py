@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,11 +28,46 @@ class Location:
     column: int = 0
 
     def __str__(self) -> str:
+        file = shown_path(self.file)
         if self.line and self.column:
-            return f"{self.file}:{self.line}:{self.column}"
+            return f"{file}:{self.line}:{self.column}"
         if self.line:
-            return f"{self.file}:{self.line}"
-        return str(self.file)
+            return f"{file}:{self.line}"
+        return file
+
+
+# Where the command line stands and the plan's directory it found (see `stand_in`): a file of the
+# plan is named relative to where the user stands, `../api/Dockerfile:3` from services/worker.
+_standing: tuple[Path, Path] | None = None
+
+
+def stand_in(cwd: Path, plan_root: Path) -> None:
+    """Name the plan's files relative to `cwd` from now on, when `cwd` is inside `plan_root`."""
+    global _standing
+    cwd, plan_root = cwd.resolve(), plan_root.resolve()
+    _standing = (cwd, plan_root) if cwd.is_relative_to(plan_root) else None
+
+
+def standing() -> bool:
+    """Whether paths are named relative to where the user stands (see `stand_in`)."""
+    return _standing is not None
+
+
+def stand_out() -> None:
+    """Name paths as they are again (the end of a command)."""
+    global _standing
+    _standing = None
+
+
+def shown_path(path: Path) -> str:
+    """`path` as a message names it: relative to where the user stands when it is a file of the
+    plan (and the user stands inside the plan's directory), else as it is."""
+    if _standing is None or not path.is_absolute():
+        return str(path)
+    cwd, root = _standing
+    if not path.is_relative_to(root):
+        return str(path)
+    return os.path.relpath(path, cwd)
 
 
 class OrchError(Exception):

@@ -28,6 +28,15 @@ NEW_FILE_MODE = 0o666  # what the umask is taken from, as for a shell redirectio
 _TEMPORARY_TRIES = 100
 
 
+def write_new(path: Path, text: str) -> None:
+    """Write `text` to `path`, which must not exist: O_EXCL, so that a file (or a link) that
+    appears meanwhile is never replaced. FileExistsError otherwise."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write beside `path`, then rename over it: a reader never sees half a file.
 

@@ -61,5 +61,10 @@ def load_project(
         from orchestrator.plan.overrides import apply
 
         plan = apply(plan, overrides, no_cache=no_cache, no_cache_filter=no_cache_filter)
+    return project_of_plan(plan)
+
+
+def project_of_plan(plan: Plan) -> Project:
+    """A loaded plan with its Dockerfiles read and its graph built."""
     dockerfiles = {name: read_dockerfile(t.dockerfile, t.args) for name, t in plan.targets.items()}
     return Project(plan=plan, dockerfiles=dockerfiles, graph=build_graph(plan, dockerfiles))

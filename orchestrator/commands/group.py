@@ -71,7 +71,7 @@ def complete_targets(
     from orchestrator.errors import OrchError
     from orchestrator.plan.load import load_plan
 
-    plan_path = ctx.find_root().params.get("plan") or DEFAULT_PLAN
+    plan_path = ctx.find_root().params.get("plan") or find_plan(Path.cwd())
     try:
         plan = load_plan(Path(plan_path))
     except (OrchError, OSError, ValueError):
@@ -100,21 +100,73 @@ def target_argument(name: str, *, many: bool) -> Callable[[Any], Any]:
     return argument
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def find_plan(start: Path) -> Path:
+    """The plan a command without -f reads: buildplan.yaml in `start` or the nearest directory
+    above it that has one, named relative to `start`; `buildplan.yaml` (whose absence the load
+    reports) when none has."""
+    here = start.absolute()
+    for directory in (here, *here.parents):
+        candidate = directory / DEFAULT_PLAN
+        if candidate.is_file():
+            return Path(os.path.relpath(candidate, here))
+    return Path(DEFAULT_PLAN)
+
+
+def _file_given(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """`-f` after the subcommand: the same as before it; both, naming two plans, is an error."""
+    if value is None:
+        return
+    obj = ctx.ensure_object(dict)
+    before = obj.get("given")
+    if before is not None and Path(before) != value:
+        raise UsageError(
+            f"-f {before} and -f {value} name two plans", hint="give -f once, before or after"
+        )
+    obj["plan"] = obj["given"] = value
+    _stand_in(value)
+
+
+def _stand_in(plan: Path) -> None:
+    from orchestrator.errors import stand_in
+
+    stand_in(Path.cwd(), plan.resolve().parent)
+
+
+def file_param() -> click.Option:
+    return click.Option(
+        ["-f", "--file"],
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_file_given,
+        help="The build plan (default: buildplan.yaml here or in the nearest directory above).",
+    )
+
+
+class OrchGroup(click.Group):
+    """orch's commands: each takes `-f/--file` after its name too, as before it."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(getattr(p, "name", None) == "file" for p in cmd.params):
+            cmd.params.append(file_param())
+        super().add_command(cmd, name)
+
+
+@click.group(cls=OrchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-f",
     "--file",
     "plan",
-    default=DEFAULT_PLAN,
-    show_default=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The build plan.",
+    help="The build plan (default: buildplan.yaml here or in the nearest directory above).",
 )
 @click.version_option(__version__, prog_name="orch")
 @click.pass_context
-def cli(ctx: click.Context, plan: Path) -> None:
+def cli(ctx: click.Context, plan: Path | None) -> None:
     """orch: build a monorepo's images in dependency order with docker buildx bake."""
-    ctx.obj = {"plan": plan}
+    found = plan if plan is not None else find_plan(Path.cwd())
+    ctx.obj = {"plan": found, "given": plan}
+    _stand_in(found)
 
 
 def since_option(fn: Any) -> Any:

@@ -50,6 +50,15 @@ def offer_only_typos(exc: click.exceptions.NoSuchOption) -> click.exceptions.NoS
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run orch; every user error becomes a message and an exit code, never a traceback."""
+    from orchestrator.errors import stand_out
+
+    try:
+        return _main(argv)
+    finally:
+        stand_out()  # messages of a later call in this process name paths as they are
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         code = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except OrchError as exc:

@@ -32,3 +32,75 @@ def completion_cmd(shell: str) -> None:
     if complete is None:  # click knows every shell of SHELLS
         raise click.UsageError(f"no completion for {shell}")
     click.echo(complete(cli, {}, "orch", "_ORCH_COMPLETE").source())
+
+
+@cli.command("init")
+@click.pass_context
+def init_cmd(ctx: click.Context) -> None:
+    """Write a commented buildplan.yaml for the Dockerfiles under this directory: the targets
+    others build on as stages, the rest as services, each `test` stage as a test, and the
+    schema line for editors. It never replaces a file."""
+    from pathlib import Path
+
+    from orchestrator.errors import UsageError
+    from orchestrator.files import write_new
+    from orchestrator.lint.command import lint
+    from orchestrator.plan import scaffold
+    from orchestrator.plan.load import load_plan_text
+    from orchestrator.project import project_of_plan
+
+    root = Path.cwd()
+    target = root / "buildplan.yaml"
+    if target.exists() or target.is_symlink():
+        raise UsageError(
+            "buildplan.yaml is there already: orch init never replaces a file",
+            hint="edit it, or move it aside and run orch init again",
+        )
+    ignore = root / ".gitignore"
+    patterns = ignore.read_text(errors="replace").splitlines() if ignore.is_file() else []
+    paths = scaffold.discover(root, patterns)
+    if not paths:
+        raise UsageError(
+            "no Dockerfile under this directory",
+            hint="run orch init where the Dockerfiles are, at the top of the repository",
+        )
+    found = scaffold.names(paths, root.name)
+    project = project_of_plan(load_plan_text(scaffold.draft(found), target))
+    graph = project.graph
+    stages = [n for n in graph.order if graph.downstream_closure([n]) != {n}]
+    tests = {
+        f.name: scaffold.test_stages([s.name for s in project.dockerfiles[f.name].stages])
+        for f in found
+    }
+    notes: dict[str, list[str]] = {f.name: scaffold.loose_refs(project, f.name) for f in found}
+    for finding in lint(project, [], use_hadolint=False).findings:
+        if finding.rule == "OL108":
+            notes.setdefault(finding.target, []).append(
+                f"orch lint OL108: {finding.message}; {finding.fix}"
+            )
+    text = scaffold.render(
+        found,
+        stages=stages,
+        tests=tests,
+        notes=notes,
+        upstream={f.name: list(graph.deps(f.name)) for f in found},
+        prefix=root.name,
+    )
+    load_plan_text(text, target)  # what is written is a plan orch reads
+    write_new(target, text)
+    wrote = ["buildplan.yaml"]
+    schema = root / "buildplan.schema.json"
+    if not (schema.exists() or schema.is_symlink()):
+        from orchestrator import jsontext
+        from orchestrator.plan.schema import editor_schema
+
+        write_new(schema, jsontext.dumps(editor_schema()) + "\n")
+        wrote.append("buildplan.schema.json")
+    services = len(found) - len(stages)
+    click.echo(
+        f"wrote {' and '.join(wrote)}: {len(stages)} stage{'s' * (len(stages) != 1)}, "
+        f"{services} service{'s' * (services != 1)}"
+        + (f", {sum(map(len, notes.values()))} to look at (# notes)" if any(notes.values()) else "")
+        + "; next: orch plan",
+        err=True,
+    )

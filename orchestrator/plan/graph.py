@@ -276,7 +276,12 @@ def _suggest(name: str, names: Sequence[str]) -> str:
 
 
 def _relative(location: Location, root: Path | None) -> str:
-    """The location with its file relative to the plan directory, when it is inside it."""
+    """The location with its file relative to where the user stands (the command line's
+    case: orchestrator.errors.stand_in), else to the plan directory, when it is inside it."""
+    from orchestrator.errors import standing
+
+    if standing():
+        return str(location)
     if root is not None and location.file.is_absolute() and location.file.is_relative_to(root):
         location = Location(location.file.relative_to(root), location.line, location.column)
     return str(location)

@@ -55,6 +55,17 @@ def load_plan(path: Path, *, registry: str | None = None) -> Plan:
     return _Resolver(doc, registry=registry).plan()
 
 
+def load_plan_text(text: str, path: Path) -> Plan:
+    """The plan `text` as if it were the file at `path` (its paths relative to that file's
+    directory), checked as `load_plan` checks a file: for a plan not written yet."""
+    from orchestrator.plan.yaml_reader import read_text
+
+    doc = read_text(text, path)
+    _check_version(doc)
+    validate(doc)
+    return _Resolver(doc, registry=None).plan()
+
+
 def _checked(doc: Document) -> Path:
     """The marker of a plan whose data passed this schema: the same data passes again, and
     a warm `orch build` then skips jsonschema (40 ms to import, more to run). Everything

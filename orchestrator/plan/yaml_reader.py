@@ -69,7 +69,8 @@ def _read_text(path: Path) -> str:
     except FileNotFoundError:
         raise PlanError(
             f"no plan file at {path}",
-            hint="pass the plan with -f PATH, or create buildplan.yaml in this directory",
+            hint="pass the plan with -f PATH, or write one with `orch init` (without -f, orch "
+            "reads buildplan.yaml here or in the nearest directory above)",
         ) from None
     except IsADirectoryError:
         raise PlanError(
