@@ -17,6 +17,17 @@ from typing import Any
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# Every JSON document orch prints or writes (`plan --json`, `lint --format json`, `matrix`,
+# `--report`) starts with `"schema_version": SCHEMA_VERSION`; a change that removes or renames a
+# key, or changes what one means, raises it (docs/json.md describes each document).
+SCHEMA_VERSION = 1
+
+
+def versioned(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with `schema_version` first."""
+    return {"schema_version": SCHEMA_VERSION, **document}
+
+
 def _byte_text(match: re.Match[str]) -> str:
     point = ord(match.group())
     if 0xDC80 <= point <= 0xDCFF:

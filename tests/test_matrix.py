@@ -88,6 +88,7 @@ def test_what_two_entries_would_build_is_shared_and_no_entry_builds_it(project):
 def test_after_a_one_service_change_only_that_service_fans_out(project):
     result = matrix(project, since(project, "services/worker/app.py"))
     assert result == {
+        "schema_version": 1,
         "include": [
             {
                 "service": "worker",
@@ -114,7 +115,11 @@ def test_a_change_to_a_service_others_build_on_fans_out_to_both(project):
 
 
 def test_a_change_that_hits_nothing_is_an_empty_matrix(project):
-    assert matrix(project, since(project, "README.md")) == {"include": [], "shared": []}
+    assert matrix(project, since(project, "README.md")) == {
+        "schema_version": 1,
+        "include": [],
+        "shared": [],
+    }
 
 
 def test_the_example_monorepo_fans_out_to_worker_alone_after_a_worker_change():
@@ -125,6 +130,7 @@ def test_the_example_monorepo_fans_out_to_worker_alone_after_a_worker_change():
     touched = decide(example, top=REPO, changed=[changed], then=then, now_text=text, ref="main")
     result = matrix(example, touched)
     assert result == {
+        "schema_version": 1,
         "include": [
             {
                 "service": "worker",

@@ -325,9 +325,10 @@ def test_the_report_document_holds_every_field_of_every_job():
     for key, want in expected.items():
         got = targets[key]  # type: ignore[index]
         assert {k: got.get(k, "(missing)") for k in want} == want, key
-        # A failure has a step and an error; what did not run has a reason instead.
-        for only in {"failed_step", "error", "reason"} - set(want):
-            assert only not in got, (key, only)
+        # A failure has a step and an error; what did not run has a reason instead; every
+        # key is there, null where it says nothing.
+        for only in {"failed_step", "failed_line", "error", "reason"} - set(want):
+            assert got[only] is None, (key, only)
     (invocation,) = doc["invocations"]  # type: ignore[misc]
     assert {k: invocation[k] for k in ("jobs", "started_s", "ended_s", "bake_file")} == {
         "jobs": ["base", "docs"],

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.inputs.changes import Affected
+from orchestrator.jsontext import SCHEMA_VERSION
 from orchestrator.project import Project
 
 
@@ -51,7 +52,7 @@ def matrix(
     ]
     # A service another entry builds on is shared too: its own job and the other would race.
     shared = [n for n in graph.order if builders[n] > 1]
-    return {"include": include, "shared": shared}
+    return {"schema_version": SCHEMA_VERSION, "include": include, "shared": shared}
 
 
 def step_outputs(document: dict[str, Any]) -> dict[str, str]:

@@ -62,8 +62,9 @@ def plan_cmd(
         if selection.affected is not None and selection.affected.warning:
             click.echo(f"warning: {selection.affected.warning}", err=True)
     run = selection.names if selection is not None else list(names)
-    # Under --since only what the build would run has its version worked out.
-    resolved, found = resolve.look_up(project, run, find=run)
+    # Every target shown has its version; under --since only what the build would run is
+    # looked up in the engine.
+    resolved, found = resolve.look_up(project, names, find=run)
     if not resolved.engine:
         click.echo(f"warning: {resolve.NO_ENGINE}", err=True)
     versions = resolved.versions

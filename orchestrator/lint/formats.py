@@ -64,6 +64,7 @@ def text(report: Report) -> str:
 def as_json(report: Report) -> str:
     counts = _counts(report.findings)
     document = {
+        "schema_version": jsontext.SCHEMA_VERSION,
         "ok": counts["error"] == 0,
         "errors": counts["error"],
         "warnings": counts["warning"],

@@ -10,6 +10,7 @@ from rich.table import Table
 from orchestrator.engine.images import Found
 from orchestrator.inputs.changes import Affected
 from orchestrator.inputs.versions import short
+from orchestrator.jsontext import versioned
 from orchestrator.project import Project
 from orchestrator.run.bake import RunInputs, bake_definitions, hand_off_ref
 from orchestrator.run.jobs import build_job
@@ -47,10 +48,9 @@ def plan_json(
     items = []
     for name in names:
         t = plan.targets[name]
-        status = {"status": statuses[name][0], "reason": statuses[name][1]} if statuses else {}
+        status, reason = statuses[name] if statuses and name in statuses else (None, None)
         items.append(
             {
-                **status,
                 "name": name,
                 "kind": t.kind,
                 "depends_on": list(graph.deps(name)),
@@ -59,10 +59,12 @@ def plan_json(
                 "versioned_image": hand_off_ref(t, versions) if name in versions else None,
                 "tags": list(t.tags),
                 "tests": list(t.tests),
+                "status": status,
+                "reason": reason,
                 "bake": {**BAKE_KEYS, **definitions[name]},
             }
         )
-    return {"plan": str(plan.path), "targets": items}
+    return versioned({"plan": str(plan.path), "targets": items})
 
 
 def plan_table(

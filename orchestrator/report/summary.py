@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orchestrator.jsontext import versioned
 from orchestrator.plan.sizes import change_text, size_text
 from orchestrator.report.console import StatusView, printable
 from orchestrator.run.results import DONE, JobResult, RunOutcome
@@ -48,32 +49,33 @@ def document(outcome: RunOutcome) -> dict[str, object]:
                 for s in r.steps
             ],
         }
-        if r.status == "failed":
-            entry["failed_step"] = r.failed_step
-            entry["failed_line"] = r.failed_line
-            entry["error"] = r.error
-        elif r.error:
-            entry["reason"] = r.error
+        failed = r.status == "failed"
+        entry["failed_step"] = r.failed_step if failed else None
+        entry["failed_line"] = r.failed_line if failed else None
+        entry["error"] = r.error if failed else None
+        entry["reason"] = r.error if not failed and r.error else None
         targets[r.key] = entry
-    return {
-        "ok": outcome.ok,
-        "interrupted": outcome.interrupted,
-        "engine_gone": outcome.engine_gone,
-        "lost_builders": [b or None for b in outcome.lost_builders],
-        "published": outcome.published,
-        "targets": targets,
-        "invocations": [
-            {
-                "jobs": list(i.jobs),
-                "started_s": round(i.started_s, 3),
-                "ended_s": round(i.ended_s, 3),
-                "bake_file": i.bake_file,
-                "builder": i.builder or None,
-            }
-            for i in outcome.invocations
-        ],
-        "warnings": list(outcome.warnings),
-    }
+    return versioned(
+        {
+            "ok": outcome.ok,
+            "interrupted": outcome.interrupted,
+            "engine_gone": outcome.engine_gone,
+            "lost_builders": [b or None for b in outcome.lost_builders],
+            "published": outcome.published,
+            "targets": targets,
+            "invocations": [
+                {
+                    "jobs": list(i.jobs),
+                    "started_s": round(i.started_s, 3),
+                    "ended_s": round(i.ended_s, 3),
+                    "bake_file": i.bake_file,
+                    "builder": i.builder or None,
+                }
+                for i in outcome.invocations
+            ],
+            "warnings": list(outcome.warnings),
+        }
+    )
 
 
 def summary(view: StatusView, outcome: RunOutcome) -> None:
