@@ -28,6 +28,11 @@ from orchestrator.errors import UsageError
     help="Publish all or nothing: build and push every target under its versioned tag, then "
     "move the plan's tags, only if every one succeeded.",
 )
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="After a build that succeeded, `orch prune` its targets: versions past the newest 3.",
+)
 @click.pass_context
 def build_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> None:
     """Build TARGETS (every service when none) and what they need, in dependency order."""

@@ -358,6 +358,7 @@ def request_of(targets: Sequence[str], *, test: bool, **opts: Any) -> Any:
         timeline=destination(opts["timeline"]) if opts.get("timeline") else None,
         ci=opts.get("ci"),
         dry_run=bool(opts.get("dry_run")),
+        prune=bool(opts.get("prune")),
     )
 
 

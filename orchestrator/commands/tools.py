@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
-from orchestrator.commands.group import cli
+from orchestrator.commands.group import cli, expand_targets, project_of, target_argument
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -104,3 +106,95 @@ def init_cmd(ctx: click.Context) -> None:
         + "; next: orch plan",
         err=True,
     )
+
+
+@cli.command("prune")
+@target_argument("targets", many=True)
+@click.option(
+    "--keep",
+    type=click.IntRange(1, 1000),
+    default=3,
+    show_default=True,
+    help="Versions of each target to keep (the newest).",
+)
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    help="Instead of --keep: remove what was built longer ago, such as 7d, 12h or 2w (the "
+    "newest version of each target always stays).",
+)
+@click.option("--dry-run", is_flag=True, help="List what would go and the space it frees.")
+@click.option(
+    "--registry-delete",
+    is_flag=True,
+    help="Delete past-the-bound versions in the registry too (they are listed otherwise).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Say what is kept, and why.")
+@click.pass_context
+def prune_cmd(
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    keep: int,
+    older_than: str | None,
+    dry_run: bool,
+    registry_delete: bool,
+    verbose: bool,
+) -> None:
+    """Remove the versioned images of the plan's targets past the newest --keep N (or
+    --older-than AGE), never one a plan tag points at or a container uses, nor anything outside
+    the plan's repositories; and run directories, logs and manifests past the same bound, and
+    local cache versions that are no longer current. Safe while another orch run goes: a
+    target it is building is left as it is."""
+    run_prune(ctx, targets, keep, older_than, dry_run, registry_delete, verbose)
+
+
+def run_prune(
+    ctx: click.Context,
+    targets: Sequence[str],
+    keep: int,
+    older_than: str | None,
+    dry_run: bool,
+    registry_delete: bool,
+    verbose: bool = False,
+) -> int:
+    """`orch prune` (and `orch build --prune` after a run); exit 1 when something could not
+    be removed."""
+    import sys
+
+    import anyio
+
+    from orchestrator.engine.docker import Engine
+    from orchestrator.errors import UsageError
+    from orchestrator.prune.decide import duration
+    from orchestrator.prune.sweep import prune, report
+
+    bound = None
+    if older_than is not None:
+        try:
+            bound = duration(older_than)
+        except ValueError:
+            raise UsageError(
+                f"--older-than {older_than!r} is not an age",
+                hint="write a number and a unit: 90s, 30m, 12h, 7d or 2w",
+            ) from None
+    project = project_of(ctx)
+    names = expand_targets(project, targets)
+    engine = Engine()
+
+    async def go() -> object:
+        await engine.check_async()
+        return await prune(
+            project,
+            engine,
+            names=names,
+            keep=keep,
+            older_than=bound,
+            dry_run=dry_run,
+            registry_delete=registry_delete,
+        )
+
+    swept = anyio.run(go)
+    report(swept, dry_run=dry_run, out=sys.stdout, verbose=verbose)  # type: ignore[arg-type]
+    if swept.problems:  # type: ignore[attr-defined]
+        ctx.exit(1)
+    return 0

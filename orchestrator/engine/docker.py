@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # bake's output reader and the registry probes: imported when
     from orchestrator.engine.buildlog import BakeResult
     from orchestrator.engine.events import OnBuildEvent
     from orchestrator.engine.progress import BakeProgress, RawJsonLines
+    from orchestrator.prune.decide import ImageFacts, LocalTag
 
 _NO_SUCH_IMAGE = re.compile(r"No such image: (\S+)")
 _NO_BUILDX = re.compile(rb"'buildx' is not a docker command|unknown command \"buildx\"")
@@ -398,6 +399,66 @@ class Engine:
             if size.isdigit():
                 layers.append((int(size), created_by))
         return layers
+
+    async def local_tags(self) -> list[LocalTag]:
+        """Every tag of the local image store, of every repository (`<none>` left out)."""
+        from orchestrator.prune.decide import LocalTag
+
+        proc = await self._run(
+            ["image", "ls", "--no-trunc", "--format", "{{.Repository}}\t{{.Tag}}\t{{.ID}}"],
+            check=True,
+        )
+        found = []
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            fields = line.split("\t")
+            if len(fields) == 3 and "<none>" not in fields[:2]:
+                found.append(LocalTag(fields[0], fields[1], fields[2]))
+        return found
+
+    async def image_facts(self, ids: Sequence[str]) -> dict[str, ImageFacts]:
+        """Each local image's creation time and size on disk, by id; missing ones left out."""
+        from datetime import datetime
+
+        from orchestrator.prune.decide import ImageFacts
+
+        if not ids:
+            return {}
+        proc = await self._run(
+            ["image", "inspect", "--format", "{{.Id}}\t{{.Created}}\t{{.Size}}", *ids]
+        )
+        facts: dict[str, ImageFacts] = {}
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            fields = line.split("\t")
+            if len(fields) != 3 or not fields[2].isdigit():
+                continue
+            stamp = re.sub(r"(\.\d{6})\d+", r"\1", fields[1].replace("Z", "+00:00"))
+            try:
+                created = datetime.fromisoformat(stamp).timestamp()
+            except ValueError:
+                created = 0.0
+            facts[fields[0]] = ImageFacts(created=created, size=int(fields[2]))
+        return facts
+
+    async def container_images(self) -> set[str]:
+        """The ids of the images every container uses, running or stopped."""
+        listed = await self._run(["container", "ls", "--all", "--quiet", "--no-trunc"], check=True)
+        containers = listed.stdout.decode().split()
+        if not containers:
+            return set()
+        proc = await self._run(["container", "inspect", "--format", "{{.Image}}", *containers])
+        return set(proc.stdout.decode("utf-8", "replace").split())
+
+    async def untag(self, refs: Sequence[str]) -> dict[str, str]:
+        """Remove the local tags `refs`, never forced: an image goes with its last tag. What
+        could not be removed, by ref, with the engine's word."""
+        self._listed.clear()
+        problems: dict[str, str] = {}
+        for ref in refs:
+            proc = await self._run(["image", "rm", ref])
+            if proc.returncode != 0:
+                said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+                problems[ref] = said[-1] if said else f"docker image rm exit {proc.returncode}"
+        return problems
 
     async def remove(self, refs: Sequence[str]) -> None:
         """Remove the local tags `refs` (images they alone named go with them)."""

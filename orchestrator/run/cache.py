@@ -188,6 +188,25 @@ def _collect(dest: Path) -> None:
     _remove_stale_links(dest)
 
 
+def stale_versions(dest: Path) -> list[Path]:
+    """The exports of the local cache `dest` that are not current (what `collect` removes,
+    unless a build holds one)."""
+    versions = _versions_dir(dest)
+    if not versions.is_dir():
+        return []
+    current = dest.resolve() if dest.is_symlink() else None
+    return sorted(
+        e for e in versions.iterdir() if e.is_dir() and not e.is_symlink() and e != current
+    )
+
+
+def collect(dest: Path) -> None:
+    """Remove the versions of the local cache `dest` that are not current and no build holds
+    (`orch prune`; every lease of `dest` does it too)."""
+    with contextlib.suppress(OSError):
+        _collect(dest)
+
+
 def _remove_if_free(lock_path: Path, version: Path | None, dest: Path) -> None:
     """Remove a version (or a lone lock) unless a build holds it or it is current."""
     with lock_path.open("ab") as lock:

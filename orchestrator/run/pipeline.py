@@ -62,6 +62,7 @@ class Request:
     timeline: Destination | None = None  # --timeline: one HTML page
     ci: str | None = None  # "github", "none", or None: github when GITHUB_ACTIONS=true
     dry_run: bool = False  # --dry-run: up to settle, then what would run; nothing written
+    prune: bool = False  # --prune: after a run that succeeded, `orch prune` of its targets
 
     @property
     def verb(self) -> str:
@@ -491,4 +492,28 @@ async def run(
             project, selection, connection, manifests, request, view=view, interrupts=interrupts
         )
     errors = report(project, selection, outcome, request, view)
+    if request.prune and outcome.ok and not errors and not outcome.interrupted:
+        errors += await prune_after(project, selection, connection, view)
     return Ran(outcome, selection, manifests, errors)
+
+
+async def prune_after(
+    project: Project, selection: Selection, connection: Connection, view: StatusView
+) -> tuple[str, ...]:
+    """prune: `orch prune` of the run's targets (the default bound), once it succeeded; what
+    could not be removed fails the run, as `orch prune` exits 1 for it."""
+    import io
+
+    from orchestrator.prune.sweep import prune
+    from orchestrator.prune.sweep import report as said
+
+    engine = connection.engine
+    if engine is None:
+        from orchestrator.engine.docker import Engine
+
+        engine = Engine()
+    swept = await prune(project, engine, names=selection.names)  # type: ignore[arg-type]
+    text = io.StringIO()
+    said(swept, dry_run=False, out=text)
+    view.print(text.getvalue().rstrip("\n"))
+    return tuple(swept.problems)
