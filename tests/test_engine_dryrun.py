@@ -50,3 +50,22 @@ def test_a_dry_run_after_an_edit_says_what_would_build_and_does_nothing(tmp_path
         "since its last build here: context app.txt: content changed",
     )
     assert shown["base"][0] == "up-to-date"
+
+
+def test_a_glob_and_a_caret_select_what_a_real_build_builds(tmp_path, image_prefix):
+    root = monorepo(tmp_path, image_prefix, PLAN, FILES)
+    code, out, report = orch_build(root, "...^base")
+    assert code == 0, out
+    assert sorted(report["targets"]) == ["app", "base", "web"]  # what builds on base, and base
+    (root / "app/app.txt").write_text("app, again\n")
+    (root / "web/index.html").write_text("<p>again</p>\n")
+    code, out, report = orch_build(root, "w*")
+    assert code == 0, out
+    assert {k: v["status"] for k, v in report["targets"].items()} == {
+        "base": "up-to-date",
+        "web": "built",
+    }
+    assert images(image_prefix)  # and app was left as it was: its edit not built
+    plan = run_orch(root, "plan", "--json", "a*")
+    shown = {t["name"]: t["status"] for t in json.loads(plan.stdout)["targets"]}
+    assert shown["app"] == "pending"
