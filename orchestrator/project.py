@@ -51,16 +51,23 @@ def load_project(
     overrides: Sequence[Override] = (),
     no_cache: bool = False,
     no_cache_filter: Sequence[str] = (),
+    platform: Sequence[str] = (),
 ) -> Project:
     """Read and check everything the plan names; raises PlanError on any user error.
     `registry` stands in for the plan's default registry (see `load_plan`); `overrides`
     (`--set`) and the no-cache flags change its targets for this command
     (orchestrator.plan.overrides), before the Dockerfiles are read with their args."""
     plan = load_plan(path, registry=registry)
-    if overrides or no_cache or no_cache_filter:
+    if overrides or no_cache or no_cache_filter or platform:
         from orchestrator.plan.overrides import apply
 
-        plan = apply(plan, overrides, no_cache=no_cache, no_cache_filter=no_cache_filter)
+        plan = apply(
+            plan,
+            overrides,
+            no_cache=no_cache,
+            no_cache_filter=no_cache_filter,
+            platform=platform,
+        )
     return project_of_plan(plan)
 
 

@@ -582,3 +582,65 @@ def test_a_compiler_installed_and_purged_in_one_step_is_not_kept(tmp_path):
     kept = run.replace("apt-get purge -y gcc", "true")
     (found,) = only(lint_one(tmp_path, f"FROM python:3.13-slim\n{kept}{NONROOT}"), "OL102")
     assert "installs gcc" in found.message
+
+
+# --- OL112 a multi-platform build compiles under emulation ----------------------------------
+
+GO_BUILD = (
+    "FROM golang:1.23 AS build\nWORKDIR /src\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /app .\n"
+    "FROM scratch\nCOPY --from=build /app /app\nUSER 1000\n"
+)
+TWO = "[linux/amd64, linux/arm64]"
+
+
+def test_a_compile_in_a_two_platform_target_is_found_with_both_lines_of_the_fix(tmp_path):
+    (found,) = only(lint_one(tmp_path, GO_BUILD, platforms=TWO), "OL112")
+    assert (found.line, found.severity) == (4, "warning")
+    assert "`go build` for each of linux/amd64, linux/arm64 under emulation" in found.message
+    assert "`FROM --platform=$BUILDPLATFORM golang:1.23 AS build`" in found.fix
+    assert "RUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build" in found.fix
+
+
+def test_a_cross_compile_and_a_single_platform_pass(tmp_path):
+    cross = GO_BUILD.replace("FROM golang:1.23", "FROM --platform=$BUILDPLATFORM golang:1.23")
+    assert only(lint_one(tmp_path / "a", cross, platforms=TWO), "OL112") == []
+    assert only(lint_one(tmp_path / "b", GO_BUILD, platforms="[linux/amd64]"), "OL112") == []
+    assert only(lint_one(tmp_path / "c", GO_BUILD), "OL112") == []
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "cargo build --release",
+        "gcc -O2 -o app app.c",
+        "javac Main.java",
+        "npm run build",
+        "mvn -B package",
+        "./gradlew build",
+    ],
+)
+def test_other_compilers_are_found(tmp_path, run):
+    dockerfile = f"FROM debian:bookworm-slim AS build\nRUN {run}\nFROM scratch\nUSER 1000\n"
+    assert len(only(lint_one(tmp_path, dockerfile, platforms=TWO), "OL112")) == 1
+
+
+def test_a_stage_on_a_cross_compiling_stage_is_native_too(tmp_path):
+    dockerfile = (
+        "FROM --platform=$BUILDPLATFORM golang:1.23 AS base\nFROM base AS build\n"
+        "RUN go build -o /app .\nFROM scratch\nUSER 1000\n"
+    )
+    assert only(lint_one(tmp_path, dockerfile, platforms=TWO), "OL112") == []
+
+
+def test_the_example_api_cross_compiles():
+    from tests.kit import REPO
+
+    project = load_project(REPO / "buildplan.yaml")
+    import dataclasses
+
+    api = dataclasses.replace(project.plan.targets["api"], platforms=("linux/amd64", "linux/arm64"))
+    plan = dataclasses.replace(project.plan, targets={**project.plan.targets, "api": api})
+    from orchestrator.project import project_of_plan
+
+    found = lint(project_of_plan(plan), ["api"], use_hadolint=False).findings
+    assert only(list(found), "OL112") == []

@@ -10,6 +10,8 @@ import click
 from orchestrator.commands.group import (
     cli,
     engine_options,
+    platform_option,
+    platforms_of,
     registry_option,
     request_of,
     run_command,
@@ -59,6 +61,7 @@ def test_cmd(ctx: click.Context, /, targets: tuple[str, ...], **opts: Any) -> No
 @click.option("--run", "run_container", is_flag=True, help="Run its container after each build.")
 @click.option("-p", "--port", "ports", multiple=True, help="Publish a port, as docker run -p.")
 @click.option("-e", "--env", multiple=True, help="Set NAME=VALUE in the container (or pass NAME).")
+@platform_option
 @engine_options
 @click.pass_context
 def dev_cmd(
@@ -84,6 +87,7 @@ def dev_cmd(
             f"--builder {opts['builder']!r}: orch dev builds on one builder",
             hint="name one, such as --builder " + opts["builder"].split(",")[0],
         )
+    platform = platforms_of(opts.pop("platform", ()) or ())
     request = request_of((service,), test=False, ci="none", **opts)
     ctx.exit(
         command(
@@ -91,6 +95,7 @@ def dev_cmd(
             service,
             request=request,
             registry=registry_option(opts["registry"]),
+            platform=platform,
             run_container=run_container,
             ports=ports,
             env=env,

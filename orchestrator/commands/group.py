@@ -29,9 +29,10 @@ def project_of(
     sets: Sequence[str] = (),
     no_cache: bool = False,
     no_cache_filter: Sequence[str] = (),
+    platform: Sequence[str] = (),
 ) -> Project:
-    """The project of the command line's plan, with `--registry`, `--set` and the no-cache
-    flags applied."""
+    """The project of the command line's plan, with `--registry`, `--set`, the no-cache flags
+    and `--platform` applied."""
     from orchestrator.project import load_project
 
     overrides: tuple[Override, ...] = ()
@@ -45,7 +46,39 @@ def project_of(
         overrides=overrides,
         no_cache=no_cache,
         no_cache_filter=no_cache_filter,
+        platform=platform,
     )
+
+
+def platforms_of(values: Sequence[str]) -> tuple[str, ...]:
+    """`--platform P[,P]` (repeatable) as a list of platforms; a UsageError for one that is not
+    OS/ARCH[/VARIANT]."""
+    import re
+
+    found: list[str] = []
+    for value in values:
+        for p in value.split(","):
+            p = p.strip()
+            if not p:
+                continue
+            if not re.fullmatch(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?", p):
+                raise UsageError(
+                    f"--platform {p!r} is not a platform",
+                    hint="write OS/ARCH, such as linux/amd64 or linux/arm64 (or linux/arm/v7)",
+                )
+            found.append(p)
+    return tuple(dict.fromkeys(found))
+
+
+def platform_option(fn: Any) -> Any:
+    return click.option(
+        "--platform",
+        "platform",
+        multiple=True,
+        metavar="P[,P]",
+        help="Build only these platforms of each target (a laptop's own, say): a version of "
+        "its own, never up to date against the plan's full set.",
+    )(fn)
 
 
 def set_option(fn: Any) -> Any:
@@ -250,6 +283,7 @@ def run_options(fn: Any) -> Any:
     """The options of `orch build` and `orch test`."""
     fn = engine_options(fn)
     fn = set_option(fn)
+    fn = platform_option(fn)
     fn = click.option(
         "--no-cache",
         is_flag=True,
@@ -378,6 +412,7 @@ def run_command(ctx: click.Context, targets: Sequence[str], *, test: bool, **opt
         sets=opts.get("sets") or (),
         no_cache=bool(opts.get("no_cache")),
         no_cache_filter=opts.get("no_cache_filter") or (),
+        platform=platforms_of(opts.get("platform") or ()),
     )
     kind = view_kind(opts.get("progress") or "auto", sys.stderr)
 

@@ -90,6 +90,7 @@ class Session:
     given: Overrides = field(default_factory=Overrides)
     request: pipeline.Request = field(default_factory=lambda: pipeline.Request(ci="none"))
     registry: str | None = None  # --registry, for each reload of the plan
+    platform: tuple[str, ...] = ()  # --platform (the host's by default), for each reload
     err: TextIO | None = None
     out: TextIO | None = None
     burst: Burst = field(default_factory=Burst)
@@ -179,7 +180,7 @@ class Session:
 
     def _reload(self, project: Project) -> Project | None:
         try:
-            reloaded = load_project(self.plan_path, registry=self.registry)
+            reloaded = load_project(self.plan_path, registry=self.registry, platform=self.platform)
             service_target(reloaded, self.service)
             return reloaded
         except OrchError as exc:
@@ -373,17 +374,22 @@ def command(
     *,
     request: pipeline.Request,
     registry: str | None = None,
+    platform: Sequence[str] = (),
     run_container: bool,
     ports: Sequence[str] = (),
     env: Sequence[str] = (),
     args: Sequence[str] = (),
 ) -> int:
-    """`orch dev`: check everything given, then serve until Ctrl-C (exit 130)."""
+    """`orch dev`: check everything given, then serve until Ctrl-C (exit 130). Each target
+    builds for `platform` only (the host's when none is given: orch.plan.overrides.narrowed),
+    since a container here runs the host's."""
     from orchestrator.dev.watcher import watch
     from orchestrator.engine.docker import Engine
+    from orchestrator.plan.overrides import host_platform
     from orchestrator.run.interrupts import catch_interrupts
 
-    project = load_project(plan_path, registry=registry)
+    platform = tuple(platform) or (host_platform(),)
+    project = load_project(plan_path, registry=registry, platform=platform)
     service_target(project, service)
     if not run_container and (ports or env or args):
         raise UsageError(
@@ -404,6 +410,7 @@ def command(
         given=given,
         request=request,
         registry=registry,
+        platform=platform,
     )
     lock = holding(state_dir(project.plan), service, session.name) if run_container else None
     with lock or contextlib.nullcontext(), catch_interrupts() as interrupts:

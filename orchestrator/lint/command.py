@@ -94,6 +94,7 @@ def _rules(s: Subject, project: Project) -> Iterator[Finding]:
         ("OL108", lambda: image.sends_unread(s)),
         ("OL109", lambda: image.unpinned_bases(s, project.dockerfiles[target.name].refs)),
         ("OL110", lambda: image.sends_orch_files(s, _sent_own(target, project.plan))),
+        ("OL112", lambda: image.emulated_compile(s)),
         (
             "OL111",
             lambda: image.secrets_in_context(

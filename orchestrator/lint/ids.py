@@ -53,6 +53,13 @@ RULES: dict[str, Rule] = {
             "OL110", "sends-orch-files", "warning", True, "the context sends orch's state or cache"
         ),
         Rule("OL111", "secret-in-context", "error", True, "a secret's file is in a build context"),
+        Rule(
+            "OL112",
+            "emulated-compile",
+            "warning",
+            True,
+            "a multi-platform build compiles under emulation",
+        ),
     )
 }
 

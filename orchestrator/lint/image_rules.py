@@ -4,6 +4,7 @@ in, and what its context sends. Each is a pure function of a Subject yielding fi
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 
 from orchestrator.dockerfile.model import Ref
@@ -299,3 +300,54 @@ def secrets_in_context(s: Subject, plan_file: str, sent: Iterable[SentSecret]) -
             f"add `/{secret.path}` to {where}, or keep the file outside the context "
             "(in the home directory, or the CI runner's temporary directory)",
         )
+
+
+# --- OL112 ---------------------------------------------------------------------------------
+
+_COMPILERS = re.compile(
+    r"\b(?:go\s+build|go\s+install|cargo\s+build|gcc|g\+\+|clang|cc|javac|rustc|"
+    r"mvn\b[^&;|]*\b(?:package|install|verify)|gradle\w*\b[^&;|]*\b(?:build|assemble)|"
+    r"npm\s+run\s+build|yarn\s+build|pnpm\s+build|dotnet\s+(?:build|publish))\b"
+)
+_CROSS = {
+    "go": "RUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build ...",
+    "cargo": "RUN cargo build --target $(uname -m)-unknown-linux-gnu ... (a target triple "
+    "for $TARGETARCH)",
+}
+
+
+def emulated_compile(s: Subject) -> Iterator[Finding]:
+    """OL112: a multi-platform target compiles in a stage whose FROM takes the target's
+    platform: each platform but the machine's own runs the compiler under emulation."""
+    if len(s.target.platforms) < 2:
+        return
+    for stage in s.stages:
+        first = stage.steps[0]
+        if first.flag("platform"):
+            continue  # --platform=$BUILDPLATFORM (or a fixed one): it runs natively
+        root = s.chain(stage.index)[-1]
+        if root.steps[0].flag("platform"):
+            continue
+        for step in stage.steps[1:]:
+            found = _COMPILERS.search(step.args) if step.kind == "run" else None
+            if found is None:
+                continue
+            tool = found.group(0).split()[0]
+            cross = _CROSS.get(
+                tool, "build for $TARGETOS/$TARGETARCH with the compiler's own cross-compile flags"
+            )
+            name = f" AS {stage.name}" if stage.name else ""
+            yield finding(
+                "OL112",
+                s.target.name,
+                s.file,
+                step.place(found.start()),
+                f"stage {stage.label} runs `{found.group(0)}` for each of "
+                f"{', '.join(s.target.platforms)} under emulation",
+                "QEMU runs the compiler 5 to 20 times slower than the machine would: a "
+                "two-platform build spends most of its time compiling the foreign platform",
+                f"compile on the build machine for the target platform: "
+                f"`FROM --platform=$BUILDPLATFORM {root.base}{name}`, then "
+                f"`ARG TARGETOS TARGETARCH` and `{cross}`",
+            )
+            break

@@ -137,16 +137,38 @@ def _apply(target: Target, overrides: Sequence[Override]) -> Target:
     )
 
 
+def host_platform(machine: str | None = None) -> str:
+    """This machine's platform as BuildKit names it: linux/amd64, linux/arm64, ..."""
+    import platform
+
+    arch = (machine or platform.machine()).lower()
+    names = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+    names |= {"armv7l": "arm/v7", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+    return f"linux/{names.get(arch, arch)}"
+
+
+def narrowed(platforms: Sequence[str], wanted: Sequence[str]) -> tuple[str, ...]:
+    """`--platform`: a target's platforms narrowed to those `wanted`; a target that names none
+    (the builder's own) gets `wanted`; one with none of them keeps its own."""
+    if not platforms:
+        return tuple(wanted)
+    kept = tuple(p for p in platforms if p in wanted)
+    return kept or tuple(platforms)
+
+
 def apply(
     plan: Plan,
     overrides: Sequence[Override] = (),
     *,
     no_cache: bool = False,
     no_cache_filter: Sequence[str] = (),
+    platform: Sequence[str] = (),
 ) -> Plan:
-    """The plan with `overrides` (in order: a later one wins) and the no-cache flags applied;
-    a UsageError for a TARGET that matches no target."""
-    if not overrides and not no_cache and not no_cache_filter:
+    """The plan with `overrides` (in order: a later one wins), the no-cache flags and
+    `--platform` (see `narrowed`; the platforms are part of every version, so a narrowed
+    build is never up to date against the full set) applied; a UsageError for a TARGET that
+    matches no target."""
+    if not overrides and not no_cache and not no_cache_filter and not platform:
         return plan
     names = list(plan.targets)
     by_target: dict[str, list[Override]] = {n: [] for n in names}
@@ -171,4 +193,9 @@ def apply(
         )
         for n, t in plan.targets.items()
     }
+    if platform:
+        targets = {
+            n: dataclasses.replace(t, platforms=narrowed(t.platforms, platform))
+            for n, t in targets.items()
+        }
     return dataclasses.replace(plan, targets=targets)
