@@ -152,6 +152,11 @@ MEANING: dict[str, str] = {
     "`type=local,dest=.orch-cache/{name},mode=max`.",
     "max_size": "The image's budget: `25MB`, `1.5GB`, or a number of bytes. A larger image "
     "fails its target, naming its largest layers.",
+    "attest": "Attestations of a pushed image: `provenance` (BuildKit's, `mode=max`) and "
+    "`sbom` (made by `sbom.generator`). They enter the version; local builds stay without them.",
+    "sbom": "How an SBOM is made for `attest: [sbom]`.",
+    "sbom.generator": "The image BuildKit runs to write the SBOM, such as "
+    "`docker/buildkit-syft-scanner`.",
     "test": "Dockerfile stages `orch test` builds with `--target`.",
     "dev": "How `orch dev SERVICE --run` runs the service's container.",
     "dev.ports": "Published ports, as `docker run -p`: `[IP:][HOST:]CONTAINER[/PROTO]`, "
@@ -169,6 +174,7 @@ BEHAVIOUR: dict[str, str] = {
     "registry": "none: images stay in the builder's image store",
     "cache": "none: BuildKit's own cache only",
     "max_size": "no budget",
+    "attest": "none",
     "secrets[].optional": "`false`: a missing variable or file stops the run before it builds",
     "test": "no test stage",
     "dev.command": "the image's own `CMD`",

@@ -529,3 +529,48 @@ def test_the_builder_s_driver_is_read_from_buildx_inspect(inspected, driver):
     from orchestrator.engine.docker import driver_of
 
     assert driver_of(inspected) == driver
+
+
+# --- attestations ---------------------------------------------------------------------------
+
+ATTESTED = """\
+defaults:
+  attest: [provenance, sbom]
+  sbom: {generator: "127.0.0.1:5000/sbom-gen:1"}
+services:
+  app: {context: app, registry: "127.0.0.1:5000"}
+  local: {context: local}
+"""
+
+
+def test_a_pushed_image_carries_its_attestations_and_a_local_one_none(root):
+    project = project_of(
+        root, ATTESTED, {"app/Dockerfile": "FROM busybox\n", "local/Dockerfile": "FROM busybox\n"}
+    )
+    jobs = [build_job(project.plan.targets[n]) for n in ("app", "local")]
+    defs = bake_definitions(project, jobs)
+    assert defs["app"]["attest"] == [
+        "type=provenance,mode=max",
+        "type=sbom,generator=127.0.0.1:5000/sbom-gen:1",
+    ]
+    assert defs["local"]["attest"] == [NO_PROVENANCE]
+
+
+def test_attestations_enter_the_version(root):
+    files = {"app/Dockerfile": "FROM busybox\n", "local/Dockerfile": "FROM busybox\n"}
+    with_them = project_of(root / "a", ATTESTED, files).manifests(["app"])["app"]
+    plain = ATTESTED.replace("  attest: [provenance, sbom]\n", "")
+    without = project_of(root / "b", plain, files).manifests(["app"])["app"]
+    assert with_them.version != without.version
+    assert '"attest":["provenance","sbom=127.0.0.1:5000/sbom-gen:1"]' in with_them.inputs
+
+
+def test_an_sbom_without_a_generator_is_a_plan_error_at_attest(root):
+    from orchestrator.errors import PlanError
+
+    with pytest.raises(PlanError, match=r"attest: \[sbom\] needs the image that writes the SBOM"):
+        project_of(
+            root,
+            "services:\n  app: {context: app, attest: [sbom]}\n",
+            {"app/Dockerfile": "FROM busybox\n"},
+        )

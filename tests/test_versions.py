@@ -56,6 +56,8 @@ class T:
     labels: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[Sec, ...] = ()
     overrides: tuple[str, ...] = ()
+    attest: tuple[str, ...] = ()
+    sbom_generator: str | None = None
 
 
 @pytest.fixture(autouse=True)

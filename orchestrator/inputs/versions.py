@@ -68,6 +68,10 @@ class Buildable(Protocol):
     def secrets(self) -> Sequence[_Secret]: ...
     @property
     def overrides(self) -> Sequence[str]: ...
+    @property
+    def attest(self) -> Sequence[str]: ...
+    @property
+    def sbom_generator(self) -> str | None: ...
 
 
 # --- The manifest -------------------------------------------------------------------------
@@ -102,6 +106,7 @@ class Manifest:
     # a reference pinned by digest is its own digest, one that resolved to nothing has "".
     bases: tuple[tuple[str, str], ...] = ()
     overrides: tuple[str, ...] = ()  # `--set` entries (`key=value`) for this target, sorted
+    attest: tuple[str, ...] = ()  # attestations of its pushed image (an sbom with its generator)
     # The canonical inputs, each tree standing in by its digest (a few hundred bytes, kept as
     # an image label), and their sha256, the version; both made once.
     inputs: str = field(init=False, default="")
@@ -133,6 +138,7 @@ class Manifest:
             "upstream": dict(self.upstream),
             "bases": dict(self.bases),
             "set": list(self.overrides),
+            "attest": list(self.attest),
         }
 
     @classmethod
@@ -157,6 +163,7 @@ class Manifest:
             upstream=tuple(sorted(data["upstream"].items())),
             bases=tuple(sorted(data.get("bases", {}).items())),
             overrides=tuple(data.get("set", ())),
+            attest=tuple(data.get("attest", ())),
         )
 
 
@@ -177,6 +184,8 @@ def _canonical(m: Manifest) -> str:
     }
     if m.overrides:  # only then: a plan's versions stay what they were without overrides
         canonical["set"] = m.overrides
+    if m.attest:  # what is published changes with them, so does the version
+        canonical["attest"] = m.attest
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -231,6 +240,14 @@ def manifest(
         upstream=tuple(sorted(upstream.items())),
         bases=tuple(sorted((bases or {}).items())),
         overrides=tuple(target.overrides),
+        attest=attested(target),
+    )
+
+
+def attested(target: Buildable) -> tuple[str, ...]:
+    """The attestations a target's pushed image carries, as they enter its version."""
+    return tuple(
+        f"sbom={target.sbom_generator}" if a == "sbom" else a for a in sorted(target.attest)
     )
 
 
@@ -338,6 +355,8 @@ def diff_manifests(old: Manifest, new: Manifest) -> list[InputChange]:
         changes.append(
             InputChange("target", "", f"stage {old.stage or '(last)'} -> {new.stage or '(last)'}")
         )
+    if old.attest != new.attest:
+        changes.append(InputChange("attest", "", f"{list(old.attest)} -> {list(new.attest)}"))
     for entry in sorted(set(old.overrides) ^ set(new.overrides)):
         changes.append(
             InputChange("--set", entry, "given" if entry in new.overrides else "not given")

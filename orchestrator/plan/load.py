@@ -225,6 +225,8 @@ class _Resolver:
             registry=registry,
             max_size=max_size,
             max_size_at=max_size_at,
+            attest=tuple(self._setting(spec, "attest", ())),
+            sbom_generator=self._sbom(spec, at),
             lint=self._lint(spec.get("lint", {}), at),
             dev=self._dev(spec, at) if "dev" in spec else None,
             location=self.doc.key_at(at),
@@ -292,6 +294,20 @@ class _Resolver:
                 location=location,
                 hint="write it with a unit, such as max_size: 25MB (1 MB = 1,000,000 bytes)",
             ) from None
+
+    def _sbom(self, spec: dict[str, Any], at: YamlPath) -> str | None:
+        """`sbom: {generator: IMAGE}`; an error when `attest:` asks for an SBOM without one."""
+        attest, attest_at = self._setting_at(spec, "attest", (), at)
+        sbom = self._setting(spec, "sbom", None)
+        generator = sbom.get("generator") if isinstance(sbom, dict) else None
+        if "sbom" in attest and not generator:
+            raise PlanError(
+                "attest: [sbom] needs the image that writes the SBOM",
+                location=self.doc.value_at(attest_at) if attest_at else self.doc.key_at(at),
+                hint="add `sbom: {generator: IMAGE}` beside it (BuildKit's scanner, "
+                "docker/buildkit-syft-scanner, or one of your own)",
+            )
+        return generator if isinstance(generator, str) else None
 
     def _setting(self, spec: dict[str, Any], key: str, default: Any) -> Any:
         """A target's own setting, else the plan's default, else orch's."""

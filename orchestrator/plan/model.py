@@ -81,6 +81,8 @@ class Target:
     max_size_at: Location | None = None
     lint: LintSettings = field(default_factory=LintSettings)
     dev: DevSettings | None = None  # services only: `orch dev --run`'s container
+    attest: tuple[str, ...] = ()  # provenance, sbom: attestations of a pushed image
+    sbom_generator: str | None = None  # `sbom: {generator: IMAGE}`
     # What one command changed (orchestrator.plan.overrides): its `--set` entries as
     # `key=value`, sorted (an input of the version), and --no-cache, --no-cache-filter.
     overrides: tuple[str, ...] = ()

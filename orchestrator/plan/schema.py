@@ -72,6 +72,27 @@ _SHARED: dict[str, Any] = {
     "labels": _string_map("a mapping of labels to string values", "a string"),
     "registry": {**_TEXT, "x-expected": "a registry address such as localhost:5000"},
     "cache": _CACHE,
+    # Attestations of a pushed image: BuildKit's provenance (mode=max) and an SBOM made by
+    # `sbom.generator`. Local builds stay without them.
+    "attest": {
+        "type": "array",
+        "items": {"enum": ["provenance", "sbom"], "x-expected": "provenance or sbom"},
+        "uniqueItems": True,
+        "x-expected": "a list of attestations: [provenance, sbom]",
+    },
+    "sbom": {
+        "type": "object",
+        "properties": {
+            "generator": {
+                **_TEXT,
+                "x-expected": "an SBOM generator image, such as docker/buildkit-syft-scanner",
+            }
+        },
+        "required": ["generator"],
+        "x-required": {"generator": "add `generator: IMAGE`, the image that writes the SBOM"},
+        "additionalProperties": False,
+        "x-expected": "a mapping with generator: IMAGE",
+    },
     # The image's budget: a build whose image is larger fails. `25MB`, `1.5GB`, or bytes.
     "max_size": {
         "type": ["string", "integer"],

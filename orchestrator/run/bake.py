@@ -15,7 +15,7 @@ from orchestrator.inputs.versions import LABEL_INPUTS, LABEL_TARGET, LABEL_VERSI
 from orchestrator.plan import Secret, Target
 from orchestrator.plan.specs import format_attrs
 from orchestrator.project import Project
-from orchestrator.run.exports import image_output, local_only_targets
+from orchestrator.run.exports import PUSH, image_output, local_only_targets
 from orchestrator.run.jobs import Job, build_job
 
 # Provenance attestations turn every image into an index with an extra manifest: more daemon work
@@ -153,8 +153,23 @@ def bake_target(
         plan_tags = link_targets or not version  # else orch moves them once the build succeeded
         definition["tags"] = [own] + ([x for x in t.tags if x != own] if plan_tags else [])
         definition["output"] = [image_output(t, local_only=local_only)]
-    definition["attest"] = [NO_PROVENANCE]
+    definition["attest"] = attestations(t, pushed=definition["output"] == [PUSH])
     return definition
+
+
+def attestations(target: Target, *, pushed: bool) -> list[str]:
+    """The bake `attest` of a target: its `attest:` for a pushed image (provenance with
+    mode=max; an SBOM by its generator), else none, so that a local image stays one manifest."""
+    if not pushed or not target.attest:
+        return [NO_PROVENANCE]
+    said = []
+    if "provenance" in target.attest:
+        said.append("type=provenance,mode=max")
+    else:
+        said.append(NO_PROVENANCE)
+    if "sbom" in target.attest and target.sbom_generator:
+        said.append(f"type=sbom,generator={target.sbom_generator}")
+    return said
 
 
 def carried_upstream(project: Project, jobs: Iterable[Job], built: frozenset[str]) -> list[str]:
