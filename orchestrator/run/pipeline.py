@@ -493,15 +493,20 @@ async def run(
         )
     errors = report(project, selection, outcome, request, view)
     if request.prune and outcome.ok and not errors and not outcome.interrupted:
-        errors += await prune_after(project, selection, connection, view)
+        errors += await prune_after(project, selection, connection, request, view)
     return Ran(outcome, selection, manifests, errors)
 
 
 async def prune_after(
-    project: Project, selection: Selection, connection: Connection, view: StatusView
+    project: Project,
+    selection: Selection,
+    connection: Connection,
+    request: Request,
+    view: StatusView,
 ) -> tuple[str, ...]:
-    """prune: `orch prune` of the run's targets (the default bound), once it succeeded; what
-    could not be removed fails the run, as `orch prune` exits 1 for it."""
+    """prune: `orch prune` of the run's targets (the default bound), once it succeeded (those
+    it started from when nothing needed building); what could not be removed fails the run,
+    as `orch prune` exits 1 for it."""
     import io
 
     from orchestrator.prune.sweep import prune
@@ -512,7 +517,8 @@ async def prune_after(
         from orchestrator.engine.docker import Engine
 
         engine = Engine()
-    swept = await prune(project, engine, names=selection.names)  # type: ignore[arg-type]
+    names = selection.names or starting_names(project, request)
+    swept = await prune(project, engine, names=names)  # type: ignore[arg-type]
     text = io.StringIO()
     said(swept, dry_run=False, out=text)
     view.print(text.getvalue().rstrip("\n"))
