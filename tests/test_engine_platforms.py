@@ -1,0 +1,133 @@
+"""Platforms and attestations on the real engine, with QEMU (scripts/engine registers it):
+`--platform`, a two-platform image through an upstream stage, and provenance and an SBOM on a
+pushed image, read back from the loopback registry."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.kit import docker, monorepo, orch_build
+
+pytestmark = pytest.mark.engine
+
+ARM = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+STAGED = """\
+stages:
+  base: {context: base}
+services:
+  app: {context: app}
+"""
+FILES = {
+    "base/Dockerfile": "FROM busybox:latest\nRUN uname -m > /base-arch\n",
+    "app/Dockerfile": "FROM base\nRUN uname -m > /app-arch\n",
+}
+
+
+@pytest.fixture
+def emulation() -> None:
+    if not ARM.exists():
+        pytest.fail("QEMU for linux/arm64 is not registered with binfmt_misc: run scripts/engine")
+
+
+def arch(ref: str, platform: str, path: str) -> str:
+    return docker("run", "--rm", "--platform", platform, ref, "cat", path).strip()
+
+
+def test_platform_builds_that_platform_alone_under_a_version_of_its_own(
+    tmp_path, image_prefix, emulation
+):
+    root = monorepo(tmp_path, image_prefix, STAGED, FILES)
+    code, out, native = orch_build(root)
+    assert code == 0, out
+    code, out, arm = orch_build(root, "--platform", "linux/arm64")
+    assert code == 0, out
+    app, app_arm = native["targets"]["app"], arm["targets"]["app"]
+    assert app_arm["status"] == "built"  # never up to date against the machine's own
+    assert app_arm["version"] != app["version"]
+    ref = app_arm["versioned_image"]
+    assert arch(ref, "linux/arm64", "/app-arch") == "aarch64"
+    assert arch(ref, "linux/arm64", "/base-arch") == "aarch64"  # its base, built for arm64 too
+
+
+def test_a_two_platform_target_is_one_image_with_both(tmp_path, image_prefix, emulation):
+    both = "platforms: [linux/amd64, linux/arm64]"
+    plan = (
+        f"stages:\n  base: {{context: base, {both}}}\nservices:\n  app: {{context: app, {both}}}\n"
+    )
+    root = monorepo(tmp_path, image_prefix, plan, FILES)
+    code, out, report = orch_build(root)
+    assert code == 0, out
+    ref = report["targets"]["app"]["versioned_image"]
+    assert arch(ref, "linux/amd64", "/app-arch") == "x86_64"
+    assert arch(ref, "linux/arm64", "/app-arch") == "aarch64"
+    code, out, again = orch_build(root)
+    assert code == 0, out
+    assert again["targets"]["app"]["status"] == "up-to-date"
+
+
+def registry_json(path: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:5000{path}",
+        headers={
+            "Accept": "application/vnd.oci.image.index.v1+json, "
+            "application/vnd.oci.image.manifest.v1+json"
+        },
+    )
+    with urllib.request.urlopen(request) as reply:  # noqa: S310 (the loopback registry)
+        return json.loads(reply.read())
+
+
+SBOM_GENERATOR = """\
+FROM busybox:latest
+COPY scan /bin/scan
+RUN chmod +x /bin/scan
+ENTRYPOINT ["/bin/scan"]
+"""
+# BuildKit runs the generator with the scanned root at $BUILDKIT_SCAN_SOURCE and takes every
+# file it writes to $BUILDKIT_SCAN_DESTINATION as an in-toto statement of an SPDX document.
+SCAN = """#!/bin/sh
+set -e
+files=$(find "$BUILDKIT_SCAN_SOURCE" -type f | wc -l)
+cat > "$BUILDKIT_SCAN_DESTINATION/sbom.spdx.json" <<EOF
+{"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://spdx.dev/Document",
+ "predicate": {"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
+  "name": "orch-test", "documentNamespace": "https://example.invalid/orch-test",
+  "creationInfo": {"created": "2026-01-01T00:00:00Z", "creators": ["Tool: orch-test"]},
+  "comment": "files: $files", "packages": []}}
+EOF
+"""
+
+
+def test_a_pushed_image_carries_provenance_and_an_sbom(tmp_path, image_prefix):
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    (gen / "Dockerfile").write_text(SBOM_GENERATOR)
+    (gen / "scan").write_text(SCAN)
+    generator = f"127.0.0.1:5000/{image_prefix}-sbom:1"
+    docker("buildx", "build", "--builder", "default", "-q", "--push", "-t", generator, str(gen))
+    plan = (
+        "services:\n  app:\n    context: app\n    registry: '127.0.0.1:5000'\n"
+        f"    attest: [provenance, sbom]\n    sbom: {{generator: '{generator}'}}\n"
+    )
+    root = monorepo(
+        tmp_path / "repo", image_prefix, plan, {"app/Dockerfile": FILES["base/Dockerfile"]}
+    )
+    code, out, report = orch_build(root, "--push")
+    assert code == 0, out
+    version = report["targets"]["app"]["version"]
+    index = registry_json(f"/v2/{image_prefix}/app/manifests/{version}")
+    kinds = [m.get("annotations", {}).get("vnd.docker.reference.type") for m in index["manifests"]]
+    assert "attestation-manifest" in kinds
+    attestation = next(
+        m
+        for m in index["manifests"]
+        if m.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest"
+    )
+    layers = registry_json(f"/v2/{image_prefix}/app/manifests/{attestation['digest']}")["layers"]
+    predicates = {layer["annotations"]["in-toto.io/predicate-type"] for layer in layers}
+    assert any("slsa.dev/provenance" in p for p in predicates), predicates
+    assert "https://spdx.dev/Document" in predicates
