@@ -179,10 +179,17 @@ class FakeEngine:
     # The builder's driver. Any but `docker` reads no image of the daemon: a bake naming one
     # by `docker-image://` fails, as BuildKit's lookup in the registry would.
     driver: str = "docker"
+    # ref -> its size per platform, as the engine would tell it ({}: it cannot, as Docker
+    # Engine before 28.1 for a local image)
+    per_platform: dict[str, dict[str, int]] = field(default_factory=dict)
 
     async def check_async(self) -> None:
         if self.gone:
             raise EngineError("the Docker Engine is not answering: connection refused")
+
+    async def platform_sizes(self, ref, platforms, *, remote=False):
+        self.lookups.append(("platform-sizes", (ref,)))
+        return {p: s for p, s in self.per_platform.get(ref, {}).items() if p in platforms}
 
     async def isolated(self) -> bool:
         self.lookups.append(("driver", ()))

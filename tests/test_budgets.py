@@ -149,3 +149,40 @@ def test_what_did_not_build_is_left_as_it_is(tmp_path, status):
     jobset = jobset_of(build_job(app))
     before = result("app", status=status)
     assert run_gate([before], jobset, FakeEngine()) == ((before,), ())
+
+
+# --- per platform ----------------------------------------------------------------------------
+
+TWO = "services:\n  app: {context: app, platforms: [linux/amd64, linux/arm64], max_size: 2kB}\n"
+
+
+def test_a_budget_holds_on_each_platform_and_the_failure_names_it(tmp_path):
+    from tests.kit import FakeEngine, project_of
+    from tests.test_run import build
+
+    project = project_of(tmp_path, TWO, {"app/Dockerfile": "FROM busybox\n"})
+    engine = FakeEngine()
+    first = build(project, engine)
+    ref = first.results[0].versioned_image
+    engine.per_platform[ref] = {"linux/amd64": 1_500, "linux/arm64": 2_500}
+    (app,) = build(project, engine).results
+    assert app.status == "failed"
+    assert app.error.startswith("linux/arm64: its image is 2.5 kB, over its max_size of 2.0 kB")
+    assert "was built before; the budget holds for it all the same" in app.error
+    assert dict(app.platform_sizes) == {"linux/amd64": 1_500, "linux/arm64": 2_500}
+
+
+def test_sizes_per_platform_go_into_the_result_and_unknown_ones_warn(tmp_path):
+    from tests.kit import FakeEngine, project_of
+    from tests.test_run import build
+
+    plan = TWO.replace(", max_size: 2kB", "")
+    project = project_of(tmp_path, plan, {"app/Dockerfile": "FROM busybox\n"})
+    engine = FakeEngine()
+    outcome = build(project, engine)
+    assert outcome.ok
+    assert any("the size of each platform could not be read" in w for w in outcome.warnings)
+    ref = outcome.results[0].versioned_image
+    engine.per_platform[ref] = {"linux/amd64": 1_000, "linux/arm64": 1_100}
+    (app,) = build(project, engine).results
+    assert dict(app.platform_sizes) == {"linux/amd64": 1_000, "linux/arm64": 1_100}

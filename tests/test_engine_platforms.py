@@ -131,3 +131,43 @@ def test_a_pushed_image_carries_provenance_and_an_sbom(tmp_path, image_prefix):
     predicates = {layer["annotations"]["in-toto.io/predicate-type"] for layer in layers}
     assert any("slsa.dev/provenance" in p for p in predicates), predicates
     assert "https://spdx.dev/Document" in predicates
+
+
+def test_a_budget_fails_the_platform_that_is_over_it(tmp_path, image_prefix, emulation):
+    # The arm64 image carries 200 kB more: its platform alone breaks the budget.
+    dockerfile = (
+        "FROM busybox:latest\n"
+        'RUN if [ "$(uname -m)" = aarch64 ]; then head -c 200000 /dev/urandom > /big; fi\n'
+    )
+    plan = (
+        "services:\n  app:\n    context: app\n    registry: '127.0.0.1:5000'\n"
+        "    platforms: [linux/amd64, linux/arm64]\n    max_size: 1.2MB\n"
+    )
+    root = monorepo(tmp_path, image_prefix, plan, {"app/Dockerfile": dockerfile})
+    code, out, report = orch_build(root)
+    assert code == 1, out
+    app = report["targets"]["app"]
+    assert app["status"] == "failed"
+    assert app["error"].startswith("linux/arm64: its image is"), app["error"]
+    sizes = app["platform_sizes"]
+    assert set(sizes) == {"linux/amd64", "linux/arm64"}
+    assert sizes["linux/arm64"] - sizes["linux/amd64"] > 150_000
+    assert sizes["linux/amd64"] <= 1_200_000 < sizes["linux/arm64"]
+
+
+def test_a_local_two_platform_image_reports_each_platform_where_the_engine_tells_it(
+    tmp_path, image_prefix, emulation
+):
+    both = "platforms: [linux/amd64, linux/arm64]"
+    root = monorepo(tmp_path, image_prefix, f"services:\n  app: {{context: app, {both}}}\n", FILES)
+    (root / "app/Dockerfile").write_text(FILES["base/Dockerfile"])
+    code, out, report = orch_build(root)
+    assert code == 0, out
+    sizes = report["targets"]["app"]["platform_sizes"]
+    api = docker("version", "--format", "{{.Server.APIVersion}}").strip()
+    if tuple(int(x) for x in api.split(".")) >= (1, 49):
+        assert set(sizes) == {"linux/amd64", "linux/arm64"}
+        assert "app by platform: linux/amd64 " in out
+    else:  # Docker Engine before 28.1: it says so, and the budget is the engine's platform's
+        assert sizes == {}
+        assert "the size of each platform could not be read" in out

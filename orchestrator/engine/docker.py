@@ -156,6 +156,7 @@ class Engine:
         self._listed: dict[str, dict[str, str]] = {}
         self._registries: registry.Registries | None = None
         self._driver: str | None = None  # the builder's driver, once asked (`isolated`)
+        self._no_platform_inspect = False  # the daemon cannot inspect one platform (API < 1.49)
 
     @property
     def registries(self) -> registry.Registries:
@@ -559,6 +560,60 @@ class Engine:
         async with anyio.create_task_group() as tg:
             for ref in dict.fromkeys(refs):
                 tg.start_soon(measure, ref)
+        return sizes
+
+    async def platform_sizes(
+        self, ref: str, platforms: Sequence[str], *, remote: bool = False
+    ) -> dict[str, int]:
+        """The size of each of `platforms` of the image `ref`: in its registry (`remote`, the
+        compressed config and layers of each platform's manifest), else in the local store
+        (`docker image inspect --platform`, which needs Docker Engine 28.1, API 1.49). Those
+        it cannot tell are left out."""
+        if remote:
+            return await self._remote_platform_sizes(ref, platforms)
+        sizes: dict[str, int] = {}
+        for platform in platforms:
+            if self._no_platform_inspect:
+                break
+            proc = await self._run(
+                ["image", "inspect", "--platform", platform, "--format", "{{.Size}}", ref]
+            )
+            said = proc.stdout.decode().strip()
+            if proc.returncode == 0 and said.isdigit():
+                sizes[platform] = int(said)
+            elif b"requires API version" in proc.stderr:
+                self._no_platform_inspect = True
+        return sizes
+
+    async def _remote_platform_sizes(self, ref: str, platforms: Sequence[str]) -> dict[str, int]:
+        async def raw(name: str) -> object:
+            with anyio.fail_after(REGISTRY_CALL_S):
+                proc = await self._run(["buildx", "imagetools", "inspect", "--raw", name])
+            if proc.returncode != 0:
+                return None
+            try:
+                return json.loads(proc.stdout)
+            except ValueError:
+                return None
+
+        doc = await raw(ref)
+        if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
+            return {}
+        repository = ref.rsplit("@", 1)[0]
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository = repository.rsplit(":", 1)[0]
+        sizes: dict[str, int] = {}
+        for child in doc["manifests"]:
+            if not isinstance(child, dict) or not isinstance(child.get("platform"), dict):
+                continue
+            p = child["platform"]
+            name = f"{p.get('os')}/{p.get('architecture')}" + (
+                f"/{p['variant']}" if p.get("variant") else ""
+            )
+            if name in platforms and isinstance(child.get("digest"), str):
+                size = _image_size(await raw(f"{repository}@{child['digest']}"))
+                if size is not None:
+                    sizes[name] = size
         return sizes
 
     def wrapped(self, digest: str) -> tuple[str, ...]:

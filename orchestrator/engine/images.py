@@ -36,6 +36,10 @@ class ImageStore(Protocol):
 
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None: ...
 
+    async def platform_sizes(
+        self, ref: str, platforms: Sequence[str], *, remote: bool = False
+    ) -> Mapping[str, int]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Found:

@@ -22,6 +22,7 @@ def document(outcome: RunOutcome) -> dict[str, object]:
             "versioned_image": r.versioned_image,
             "digest": r.digest,
             "size_bytes": r.size_bytes,
+            "platform_sizes": dict(r.platform_sizes),
             "uncompressed_bytes": r.uncompressed_bytes,
             "previous_size_bytes": r.previous_size_bytes,
             "log": r.log,
@@ -181,6 +182,10 @@ def built_table(view: StatusView, built: Sequence[JobResult]) -> None:
     for row in rows:
         table.add_row(*(row[i] for i in keep))
     view.console.print(table)
+    for r in built:
+        if r.platform_sizes:
+            each = ", ".join(f"{p} {size_text(s)}" for p, s in r.platform_sizes.items())
+            view.print(f"  {r.key} by platform: {each}")
     if beside:
         return
     view.print("images:")

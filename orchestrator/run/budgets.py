@@ -45,11 +45,58 @@ def gated(results: Sequence[JobResult], jobset: JobSet) -> list[JobResult]:
     ]
 
 
+def platform_verdict(target: Target, sizes_by_platform: Mapping[str, int]) -> str | None:
+    """Why a multi-platform image breaks `max_size` on one of its platforms (the first in the
+    plan's order that does, naming it), or None."""
+    if target.max_size is None:
+        return None
+    for platform in target.platforms:
+        size = sizes_by_platform.get(platform)
+        if size is not None and size > target.max_size:
+            reason = over_budget(target, size, []) or ""
+            return f"{platform}: {reason}"
+    return None
+
+
+async def measure_platforms(
+    results: Sequence[JobResult], jobset: JobSet, store: images.ImageStore
+) -> tuple[tuple[JobResult, ...], tuple[str, ...]]:
+    """Each multi-platform image the run ends with, with its size per platform (the report's,
+    the summary's and the budget's); a warning for each whose sizes the engine cannot tell."""
+    out: list[JobResult] = []
+    unknown: list[str] = []
+    for r in results:
+        job = jobset.jobs[r.key]
+        platforms = job.target.platforms
+        if r.status not in GATED or job.test or len(platforms) < 2 or not r.versioned_image:
+            out.append(r)
+            continue
+        try:
+            measured = await store.platform_sizes(
+                r.versioned_image, platforms, remote=bool(job.target.registry)
+            )
+        except OrchError:
+            measured = {}
+        if len(measured) < len(platforms):
+            unknown.append(r.key)
+        out.append(dataclasses.replace(r, platform_sizes=dict(measured)) if measured else r)
+    warnings: tuple[str, ...] = ()
+    if unknown:
+        warnings = (
+            f"{', '.join(unknown)}: the size of each platform could not be read (a local image "
+            "needs Docker Engine 28.1 or later for it); sizes and max_size are the engine's "
+            "platform's",
+        )
+    return tuple(out), warnings
+
+
 async def gate(
     results: Sequence[JobResult], jobset: JobSet, store: images.ImageStore
 ) -> tuple[tuple[JobResult, ...], tuple[str, ...]]:
-    """Every result, those over budget turned `failed` with the reason; and warnings for the
-    images whose size could not be read, so whose budget was not checked."""
+    """Every result, those over budget turned `failed` with the reason (a multi-platform
+    image's on each platform, naming the one over); and warnings for the images whose size
+    could not be read, so whose budget was not checked."""
+    results, platform_warnings = await measure_platforms(results, jobset, store)
     checked = gated(results, jobset)
     unknown = [
         r.versioned_image
@@ -63,10 +110,19 @@ async def gate(
             measured = await store.remote_sizes(unknown)
         except OrchError as exc:
             warnings.append(f"image sizes could not be read from the registry: {exc.message}")
+    warnings += platform_warnings
     verdicts: dict[str, JobResult] = {}
     for r in checked:
         target = jobset.jobs[r.key].target
         ref = r.versioned_image or ""
+        by_platform = platform_verdict(target, r.platform_sizes)
+        if by_platform is not None:
+            if r.status == "up-to-date":
+                by_platform += (
+                    f"\n(its image {ref} was built before; the budget holds for it all the same)"
+                )
+            verdicts[r.key] = dataclasses.replace(r, status="failed", error=by_platform, image=None)
+            continue
         size = r.size_bytes if r.size_bytes is not None else measured.get(ref)
         if size is None:
             warnings.append(f"{r.key}: the size of {ref} could not be read: max_size not checked")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from orchestrator.engine.events import StepRecord
@@ -33,6 +34,8 @@ class JobResult:
     versioned_image: str | None = None  # `{image}:{version}`, what downstream builds use
     digest: str | None = None
     size_bytes: int | None = None  # compressed, as a registry stores it
+    # A multi-platform image's size per platform (the engine's word; {} when it cannot tell).
+    platform_sizes: Mapping[str, int] = field(default_factory=dict)
     uncompressed_bytes: int | None = None  # its layers unpacked (known for images just built)
     previous_size_bytes: int | None = None  # at the last build of this target recorded here
     cached_steps: int = 0
