@@ -325,7 +325,7 @@ class FakeEngine:
         for ref in refs:
             self.images.pop(ref, None)
 
-    async def history(self, ref: str) -> list[tuple[int, str]]:
+    async def history(self, ref: str, *, platform: str | None = None) -> list[tuple[int, str]]:
         return [(0, 'CMD ["/app"]'), (1000, "COPY /out/app /app # buildkit")]
 
     async def remote_digests(self, refs: Sequence[str]) -> dict[str, str]:

@@ -171,3 +171,27 @@ def test_a_local_two_platform_image_reports_each_platform_where_the_engine_tells
     else:  # Docker Engine before 28.1: it says so, and the budget is the engine's platform's
         assert sizes == {}
         assert "the size of each platform could not be read" in out
+
+
+def test_size_shows_a_platform_s_layers_each_with_its_dockerfile_line(
+    tmp_path, image_prefix, emulation
+):
+    both = "platforms: [linux/amd64, linux/arm64]"
+    plan = (
+        f"stages:\n  base: {{context: base, {both}}}\nservices:\n  app: {{context: app, {both}}}\n"
+    )
+    root = monorepo(tmp_path, image_prefix, plan, FILES)
+    code, out, _ = orch_build(root)
+    assert code == 0, out
+    from tests.kit import run_orch
+
+    shown = run_orch(root, "size", "app", "--platform", "linux/arm64")
+    api = docker("version", "--format", "{{.Server.APIVersion}}").strip()
+    if tuple(int(x) for x in api.split(".")) >= (1, 48):
+        assert shown.returncode == 0, shown.stderr
+        assert "line 2" in shown.stdout  # app's own RUN
+        assert "base/Dockerfile:2" in shown.stdout  # base's RUN, inherited
+        assert "COPY busybox-arm64 /bin/busybox" in shown.stdout  # arm64's own layers
+    else:
+        assert shown.returncode == 3
+        assert "the layers of one platform need Docker Engine 28 or later" in shown.stderr

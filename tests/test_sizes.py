@@ -61,3 +61,31 @@ def test_an_image_over_budget_says_its_size_the_budget_and_the_three_largest_lay
     assert lines[0] == "its image is 14.0 MB, over its max_size of 10.0 MB"
     assert [line.split("line ")[1][0] for line in lines[1:4]] == ["5", "4", "3"]
     assert "raise max_size" in lines[-1]
+
+
+def test_an_inherited_layer_names_the_dockerfile_and_line_it_came_from():
+    from orchestrator.plan.sizes import join_layers
+
+    own = [(1, "from", "base"), (2, "copy", "app.py /app/")]
+    base = [(1, "from", "busybox"), (3, "copy", "busybox-amd64 /bin/busybox")]
+    runtime = [(1, "from", "base"), (8, "run", "apt-get update && apt-get install -y python3")]
+    history = [
+        (50, "COPY app.py /app/ # buildkit"),
+        (
+            4_000,
+            "RUN |1 DEBIAN_FRONTEND=noninteractive /bin/sh -c apt-get update && "
+            "apt-get install -y python3 # buildkit",
+        ),
+        (900, "COPY busybox-amd64 /bin/busybox # buildkit"),
+        (7, 'CMD ["sh"]'),
+    ]
+    layers = join_layers(
+        history, own, [("stages/runtime/Dockerfile", runtime), ("stages/base/Dockerfile", base)]
+    )
+    assert [layer.where for layer in layers] == [
+        "line 2",
+        "stages/runtime/Dockerfile:8",
+        "stages/base/Dockerfile:3",
+        "",
+    ]
+    assert layers[1].created_by == "RUN apt-get update && apt-get install -y python3"

@@ -182,16 +182,25 @@ def matrix_cmd(ctx: click.Context, targets: tuple[str, ...], since: str | None) 
 
 @cli.command("size")
 @target_argument("target", many=False)
+@click.option(
+    "--platform",
+    metavar="P",
+    help="The platform of a multi-platform image to show (Docker Engine 28 or later).",
+)
 @click.pass_context
-def size_cmd(ctx: click.Context, target: str) -> None:
-    """Show TARGET's image layer by layer (largest first, with the Dockerfile line of each)
-    and the size of every named stage of its Dockerfile built with --target."""
+def size_cmd(ctx: click.Context, target: str, platform: str | None) -> None:
+    """Show TARGET's image layer by layer (largest first, with the Dockerfile line of each,
+    the upstream target's Dockerfile for an inherited layer) and the size of every named stage
+    of its Dockerfile built with --target."""
     import anyio
 
+    from orchestrator.commands.group import platforms_of
     from orchestrator.engine.docker import Engine
     from orchestrator.report.layers import size_report
     from orchestrator.run import resolve
 
+    if platform is not None:
+        (platform,) = platforms_of([platform])[:1] or (platform,)
     project = project_of(ctx)
     project.graph.select([target])  # an unknown name fails here, with a suggestion
     engine = Engine()
@@ -199,7 +208,8 @@ def size_cmd(ctx: click.Context, target: str) -> None:
     async def report() -> str:
         await engine.check_async()
         resolved = await resolve.versions(project, [target], engine)
-        return (await size_report(project, target, engine, resolved.versions)).render()
+        made = await size_report(project, target, engine, resolved.versions, platform)
+        return made.render()
 
     click.echo(anyio.run(report), nl=False)
 

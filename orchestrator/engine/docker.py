@@ -380,20 +380,20 @@ class Engine:
             found |= {ref: info.digest for ref, info in (await self.inspect(pinned)).items()}
         return found
 
-    async def history(self, ref: str) -> list[tuple[int, str]]:
-        """The layers of a local image, newest first: (uncompressed bytes, what made it)."""
-        proc = await self._run(
-            [
-                "image",
-                "history",
-                "--no-trunc",
-                "--human=false",
-                "--format",
-                "{{.Size}}|{{.CreatedBy}}",
-                ref,
-            ],
-            check=True,
-        )
+    async def history(self, ref: str, *, platform: str | None = None) -> list[tuple[int, str]]:
+        """The layers of a local image (of `platform`, which needs Docker Engine 28, API
+        1.48), newest first: (uncompressed bytes, what made it)."""
+        argv = ["image", "history", "--no-trunc", "--human=false"]
+        argv += ["--platform", platform] if platform else []
+        proc = await self._run([*argv, "--format", "{{.Size}}|{{.CreatedBy}}", ref])
+        if proc.returncode != 0:
+            said = proc.stderr.decode("utf-8", "replace").strip()
+            if platform and "requires API version" in said:
+                raise EngineError(
+                    f"the layers of one platform need Docker Engine 28 or later: {said}",
+                    hint="leave out --platform for the engine's own platform",
+                )
+            raise EngineError(f"docker image history {ref} failed: {said}")
         layers = []
         for line in proc.stdout.decode("utf-8", "replace").splitlines():
             size, _, created_by = line.partition("|")

@@ -6,6 +6,7 @@ Decimal units, as `docker image ls` and registries show them: 1 MB is 1,000,000 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _UNITS = {
@@ -62,7 +63,15 @@ class Layer:
 
     size_bytes: int
     created_by: str  # as `docker history` says it
-    line: int | None = None  # in the target's Dockerfile
+    line: int | None = None  # in the target's Dockerfile, or in `file`
+    file: str | None = None  # an upstream target's Dockerfile the layer comes from; None: its own
+
+    @property
+    def where(self) -> str:
+        """`line 4`, `stages/base/Dockerfile:3`, or "" when no line made it."""
+        if self.line is None:
+            return ""
+        return f"{self.file}:{self.line}" if self.file else f"line {self.line}"
 
 
 def over_budget(size: int, budget: int, layers: list[Layer]) -> str:
@@ -70,7 +79,7 @@ def over_budget(size: int, budget: int, layers: list[Layer]) -> str:
     largest = sorted(layers, key=lambda layer: layer.size_bytes, reverse=True)[:3]
     lines = [f"its image is {size_text(size)}, over its max_size of {size_text(budget)}"]
     for layer in largest:
-        where = f"line {layer.line}: " if layer.line else ""
+        where = f"{layer.where}: " if layer.where else ""
         lines.append(f"  {size_text(layer.size_bytes):>9}  {where}{layer.created_by[:120]}")
     if largest:
         lines.append(
@@ -85,9 +94,13 @@ def _words(text: str) -> str:
 
 
 def join_layers(
-    history: list[tuple[int, str]], instructions: list[tuple[int, str, str]]
+    history: list[tuple[int, str]],
+    instructions: list[tuple[int, str, str]],
+    inherited: Sequence[tuple[str, list[tuple[int, str, str]]]] = (),
 ) -> list[Layer]:
-    """`docker history`'s layers, each with the Dockerfile line that made it where one matches.
+    """`docker history`'s layers, each with the Dockerfile line that made it where one matches:
+    in the target's own Dockerfile, else in one it builds on (`inherited`: (file as shown, its
+    instructions), nearest first), which the layer then names.
 
     `instructions` are (line, keyword, arguments with flags left out); BuildKit writes a RUN
     as `RUN /bin/sh -c <command> # buildkit` and a COPY without its flags.
@@ -96,14 +109,30 @@ def join_layers(
     for size, created_by in history:
         said = _words(created_by.removesuffix("# buildkit"))
         kind, _, rest = said.partition(" ")
-        rest = rest.removeprefix("/bin/sh -c ").removeprefix("|")
-        line = next(
-            (
-                n
-                for n, keyword, args in reversed(instructions)
-                if keyword == kind.lower() and args and _words(args).endswith(_words(rest)[-200:])
-            ),
-            None,
-        )
-        layers.append(Layer(size, f"{kind} {rest}".strip(), line))
+        # `RUN |2 A=1 B=2 /bin/sh -c cmd`: the build args a step saw come first.
+        rest = re.sub(r"^\|\d+\s+(?:\S+=\S*\s+)*", "", rest)
+        rest = rest.removeprefix("/bin/sh -c ")
+        shown = f"{kind} {rest}".strip()
+        line = _matching_line(kind, rest, instructions)
+        if line is not None:
+            layers.append(Layer(size, shown, line))
+            continue
+        for file, theirs in inherited:
+            line = _matching_line(kind, rest, theirs)
+            if line is not None:
+                layers.append(Layer(size, shown, line, file))
+                break
+        else:
+            layers.append(Layer(size, shown))
     return layers
+
+
+def _matching_line(kind: str, rest: str, instructions: list[tuple[int, str, str]]) -> int | None:
+    return next(
+        (
+            n
+            for n, keyword, args in reversed(instructions)
+            if keyword == kind.lower() and args and _words(args).endswith(_words(rest)[-200:])
+        ),
+        None,
+    )

@@ -29,18 +29,33 @@ class SizeReport:
     size_bytes: int
     layers: tuple[sizes.Layer, ...]  # largest first
     stages: Mapping[str, int | None]  # named stage -> its image's size (None: did not build)
+    # A platform other than the engine's: a layer it has not unpacked reads 0 bytes there.
+    foreign: str | None = None
 
     def render(self) -> str:
         lines = [
             f"{self.target}: {self.ref}, {sizes.size_text(self.size_bytes)}",
             "layers, largest first:",
         ]
+        width = max((len(layer.where) for layer in self.layers), default=1)
+        unread = 0
         for layer in self.layers:
+            made = layer.created_by.split(" ", 1)[0] in ("RUN", "COPY", "ADD")
+            if self.foreign and not layer.size_bytes and made and layer.where:
+                unread += 1
+                lines.append(f"  {'?':>9}  {layer.where:<{width}}  {layer.created_by[:100]}")
+                continue
             if layer.size_bytes:
-                where = f"line {layer.line:>3}" if layer.line else "        "
+                where = layer.where or "-"
                 lines.append(
-                    f"  {sizes.size_text(layer.size_bytes):>9}  {where}  {layer.created_by[:100]}"
+                    f"  {sizes.size_text(layer.size_bytes):>9}  {where:<{width}}  "
+                    f"{layer.created_by[:100]}"
                 )
+        if unread:
+            lines.append(
+                f"  ? the engine has not unpacked these layers for {self.foreign}, so it reads "
+                "no size for them"
+            )
         if self.stages:
             lines.append("each named stage, built with --target:")
             for stage, size in self.stages.items():
@@ -49,10 +64,33 @@ class SizeReport:
         return "\n".join(lines) + "\n"
 
 
+def inherited(project: Project, name: str) -> list[tuple[str, list[tuple[int, str, str]]]]:
+    """The Dockerfiles `name` builds on (the plan targets upstream of it, nearest first), each
+    as messages name it, with its instructions."""
+    plan = project.plan
+    chain = [n for n in reversed(project.graph.select([name])) if n != name]
+    found = []
+    for up in chain:
+        path = plan.targets[up].dockerfile
+        shown = (
+            path.relative_to(plan.root).as_posix() if path.is_relative_to(plan.root) else str(path)
+        )
+        try:
+            found.append((shown, instruction_lines(path)))
+        except OSError:
+            continue
+    return found
+
+
 async def size_report(
-    project: Project, name: str, engine: BakeEngine, versions: Mapping[str, str]
+    project: Project,
+    name: str,
+    engine: BakeEngine,
+    versions: Mapping[str, str],
+    platform: str | None = None,
 ) -> SizeReport:
-    """The layers of `name`'s built image and the size of each named stage of its Dockerfile."""
+    """The layers of `name`'s built image (of `platform`, for a multi-platform one) and the
+    size of each named stage of its Dockerfile."""
     target = project.plan.targets[name]
     ref = hand_off_ref(target, versions)
     found = await engine.inspect([ref])
@@ -61,15 +99,25 @@ async def size_report(
             f"{name} has no image for its current version ({ref})",
             hint=f"build it first: orch build {name}",
         )
-    history = await engine.history(ref)
-    layers = sizes.join_layers(history, instruction_lines(target.dockerfile))
+    if platform is not None and target.platforms and platform not in target.platforms:
+        raise UsageError(
+            f"{name} is built for {', '.join(target.platforms)}, not {platform}",
+            hint=f"name one of them: --platform {target.platforms[0]}",
+        )
+    history = await engine.history(ref, platform=platform)
+    layers = sizes.join_layers(
+        history, instruction_lines(target.dockerfile), inherited(project, name)
+    )
     stages = await _stage_sizes(project, name, engine, versions)
+    from orchestrator.plan.overrides import host_platform
+
     return SizeReport(
         target=name,
         ref=ref,
         size_bytes=found[ref].size_bytes,
         layers=tuple(sorted(layers, key=lambda layer: layer.size_bytes, reverse=True)),
         stages=stages,
+        foreign=platform if platform and platform != host_platform() else None,
     )
 
 

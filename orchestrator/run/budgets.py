@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from orchestrator.dockerfile.lexer import instruction_lines
 from orchestrator.engine import images
@@ -90,12 +90,20 @@ async def measure_platforms(
     return tuple(out), warnings
 
 
+Inherited = Callable[[str], Sequence[tuple[str, list[tuple[int, str, str]]]]]
+
+
 async def gate(
-    results: Sequence[JobResult], jobset: JobSet, store: images.ImageStore
+    results: Sequence[JobResult],
+    jobset: JobSet,
+    store: images.ImageStore,
+    *,
+    inherited_of: Inherited = lambda name: (),
 ) -> tuple[tuple[JobResult, ...], tuple[str, ...]]:
     """Every result, those over budget turned `failed` with the reason (a multi-platform
     image's on each platform, naming the one over); and warnings for the images whose size
-    could not be read, so whose budget was not checked."""
+    could not be read, so whose budget was not checked. `inherited_of` gives the Dockerfiles a
+    target builds on, for the largest layers' lines."""
     results, platform_warnings = await measure_platforms(results, jobset, store)
     checked = gated(results, jobset)
     unknown = [
@@ -135,7 +143,9 @@ async def gate(
         if not target.registry:
             with contextlib.suppress(OrchError, OSError):
                 history = await store.history(ref)
-                layers = sizes.join_layers(history, instruction_lines(target.dockerfile))
+                layers = sizes.join_layers(
+                    history, instruction_lines(target.dockerfile), inherited_of(target.name)
+                )
         reason = over_budget(target, size, layers) or ""
         if r.status == "up-to-date":
             reason += f"\n(its image {ref} was built before; the budget holds for it all the same)"

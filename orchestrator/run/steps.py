@@ -259,7 +259,11 @@ async def execute(
         settled.get(key) or _final(jobset.jobs[key], decided.get(key)) for key in jobset.order
     )
     # gate: every image the run ends with, found or built, within its budget.
-    results, warned = await budgets.gate(results, jobset, engine)
+    from orchestrator.report.layers import inherited
+
+    results, warned = await budgets.gate(
+        results, jobset, engine, inherited_of=lambda name: inherited(project, name)
+    )
     warnings: list[str] = list(warned)
     if on_event is not None:
         for r in results:
