@@ -68,3 +68,39 @@ def test_platforms_are_given_as_a_list_or_repeated():
     for bad in ("linux", "amd64", "linux/amd64/v8/x", "Linux/AMD64"):
         with pytest.raises(UsageError, match="is not a platform"):
             platforms_of([bad])
+
+
+TESTED = """\
+services:
+  api:
+    context: api
+    platforms: [linux/amd64, linux/arm64]
+    test: [unit, {stage: slow, platforms: [linux/amd64]}]
+"""
+TESTED_FILES = {"api/Dockerfile": "FROM busybox AS unit\nFROM busybox AS slow\nFROM busybox\n"}
+
+
+def test_a_test_stage_runs_on_each_platform_or_on_those_it_names(tmp_path):
+    from orchestrator.run.bake import bake_definitions
+    from orchestrator.run.jobs import select_test_jobs
+    from orchestrator.run.steps import job_versions
+
+    project = project_of(tmp_path, TESTED, TESTED_FILES)
+    api = project.plan.targets["api"]
+    assert api.tests == ("unit", "slow")
+    assert dict(api.test_platforms) == {"slow": ("linux/amd64",)}
+    jobset = select_test_jobs(project, ["api"])
+    defs = bake_definitions(project, list(jobset.jobs.values()))
+    assert defs["api:unit"]["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert defs["api:slow"]["platforms"] == ["linux/amd64"]
+    versions = job_versions(jobset, project.manifests(["api"]))
+    assert len({versions["api:unit"], versions["api:slow"]}) == 2
+
+
+def test_a_test_platform_the_target_is_not_built_for_is_a_plan_error(tmp_path):
+    from orchestrator.errors import PlanError
+
+    with pytest.raises(PlanError) as caught:
+        project_of(tmp_path, TESTED.replace("[linux/amd64]}", "[linux/s390x]}"), TESTED_FILES)
+    assert "names linux/s390x, which api is not built for" in caught.value.message
+    assert caught.value.location is not None and caught.value.location.line == 6  # its test:

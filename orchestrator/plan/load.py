@@ -194,12 +194,32 @@ class _Resolver:
             (*at, "dockerfile" if given else "context"),
             spec["context"],
         )
-        tests = spec.get("test", ())
+        entries = spec.get("test", ())
         tests_at = (
             [(*at, "test")]
-            if isinstance(tests, str)
-            else [(*at, "test", i) for i in range(len(tests))]
+            if isinstance(entries, str)
+            else [
+                (*at, "test", i, "stage") if isinstance(e, dict) else (*at, "test", i)
+                for i, e in enumerate(entries)
+            ]
         )
+        listed = [entries] if isinstance(entries, str) else list(entries)
+        tests = tuple(e["stage"] if isinstance(e, dict) else e for e in listed)
+        platforms = tuple(self._setting(spec, "platforms", ()))
+        test_platforms: dict[str, tuple[str, ...]] = {}
+        for i, e in enumerate(listed):
+            if isinstance(e, dict) and e.get("platforms"):
+                own = tuple(e["platforms"])
+                stray = [p for p in own if platforms and p not in platforms]
+                if stray:
+                    raise PlanError(
+                        f"the test stage {e['stage']!r} names {', '.join(stray)}, which "
+                        f"{name} is not built for ({', '.join(platforms)})",
+                        location=self.doc.value_at((*at, "test", i, "platforms")),
+                        hint="name platforms of the target's `platforms:`, or leave "
+                        "platforms out to test on each of them",
+                    )
+                test_platforms[e["stage"]] = own
         image, registry = self._image(name, spec, at)
         cache_from, cache_from_at = self._cache(name, spec, at, "from")
         cache_to, cache_to_at = self._cache(name, spec, at, "to")
@@ -210,12 +230,13 @@ class _Resolver:
             context=context,
             dockerfile=dockerfile,
             target=spec.get("target"),
-            tests=(tests,) if isinstance(tests, str) else tuple(tests),
+            tests=tests,
+            test_platforms=test_platforms,
             depends_on=tuple(spec.get("depends_on", ())),
             contexts=self._contexts(spec.get("contexts", {}), at),
             watch=self._watch(spec.get("watch", []), at),
             args=self._merged(spec, "args"),
-            platforms=tuple(self._setting(spec, "platforms", ())),
+            platforms=platforms,
             image=image,
             tags=self._tags(name, image, spec, at),
             labels=self._merged(spec, "labels"),

@@ -64,6 +64,8 @@ class Target:
     dockerfile: Path  # absolute
     target: str | None = None  # Dockerfile stage to ship; None: the last stage
     tests: tuple[str, ...] = ()  # Dockerfile stages built by `orch test` (services only)
+    # A test stage's own platforms (`test: [{stage: S, platforms: [...]}]`); else the target's.
+    test_platforms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()  # declared dependencies, in plan order
     contexts: tuple[NamedContext, ...] = ()
     watch: tuple[str, ...] = ()  # gitignore-style globs relative to the plan directory

@@ -195,7 +195,11 @@ def apply(
     }
     if platform:
         targets = {
-            n: dataclasses.replace(t, platforms=narrowed(t.platforms, platform))
+            n: dataclasses.replace(
+                t,
+                platforms=narrowed(t.platforms, platform),
+                test_platforms={s: narrowed(p, platform) for s, p in t.test_platforms.items()},
+            )
             for n, t in targets.items()
         }
     return dataclasses.replace(plan, targets=targets)

@@ -209,7 +209,18 @@ _SERVICE: dict[str, Any] = {
         **_TARGET_KEYS,
         "test": {
             "type": ["string", "array"],
-            "items": {**_TEXT, "x-expected": "a Dockerfile stage name"},
+            "items": {
+                "type": ["string", "object"],
+                "minLength": 1,
+                "x-expected": "a Dockerfile stage name, or {stage: NAME, platforms: [...]}",
+                "properties": {
+                    "stage": {**_TEXT, "x-expected": "a Dockerfile stage name"},
+                    "platforms": _list(_TEXT, "a list of platforms such as linux/amd64"),
+                },
+                "required": ["stage"],
+                "x-required": {"stage": "add `stage: NAME`, the Dockerfile stage to test"},
+                "additionalProperties": False,
+            },
             "x-expected": "a Dockerfile stage name or a list of them",
         },
         "dev": _DEV,

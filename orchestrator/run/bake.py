@@ -139,8 +139,9 @@ def bake_target(
             labels[LABEL_INPUTS] = inputs[t.name]
     if labels:
         definition["labels"] = labels
-    if t.platforms:
-        definition["platforms"] = list(t.platforms)
+    platforms = t.test_platforms.get(job.stage or "", t.platforms) if job.test else t.platforms
+    if platforms:
+        definition["platforms"] = list(platforms)
     secrets = [_secret_spec(s) for s in t.secrets if s.id not in absent_secrets]
     if secrets:
         definition["secret"] = secrets

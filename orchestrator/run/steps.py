@@ -119,7 +119,12 @@ def job_versions(jobset: JobSet, manifests: Mapping[str, Manifest]) -> dict[str,
     versions: dict[str, str] = {}
     for key, job in jobset.jobs.items():
         version = manifests[job.target.name].version
-        versions[key] = stage_version(version, job.stage or "") if job.test else version
+        if job.test:
+            stage = job.stage or ""
+            own = job.target.test_platforms.get(stage)
+            # A test on fewer platforms than its target's passes (or not) on its own.
+            version = stage_version(version, stage + ("@" + ",".join(own) if own else ""))
+        versions[key] = version
     return versions
 
 
