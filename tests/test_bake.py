@@ -429,7 +429,14 @@ def test_a_versioned_build_keeps_the_targets_own_labels_beside_orchs(root):
     api = make_target(root, "api", labels={"team": "core"})
     version = "3f0c2b8d1e6a97c45b20" + "0" * 44
     d = bake_target(build_job(api), root=root, upstream={}, versions={"api": version})
-    assert d["labels"] == {"team": "core", LABEL_TARGET: "api", LABEL_VERSION: version}
+    from orchestrator.inputs.versions import LABEL_PLAN, plan_key
+
+    assert d["labels"] == {
+        "team": "core",
+        LABEL_TARGET: "api",
+        LABEL_VERSION: version,
+        LABEL_PLAN: plan_key(api.location.file),  # which plan built it, for `orch prune`
+    }
     assert d["tags"] == ["orch/api:3f0c2b8d1e6a97c45b20"]
 
 

@@ -186,3 +186,23 @@ def test_a_target_whose_job_lock_another_run_holds_is_left_alone(project):
 def test_a_bad_age_is_exit_2(project, capsys):
     assert main(["-f", str(project.plan.path), "prune", "--older-than", "7days"]) == 2
     assert "--older-than '7days' is not an age" in capsys.readouterr().err
+
+
+def test_another_plan_s_images_in_a_shared_repository_stay():
+    tags, facts = tags_and_facts(V[:4])
+    facts = {
+        i: ImageFacts(f.created, f.size, plan="mine" if i.endswith((V[3], V[0])) else "theirs")
+        for i, f in facts.items()
+    }
+    d = decide({"api": "orch/api"}, tags, facts, keep=1, plan="mine")
+    assert gone(d) == [V[0]]  # theirs (V[1], V[2]) are neither removed nor counted
+    assert {k.ref for k in d.kept if "another plan" in k.why} == {
+        f"orch/api:{V[1]}",
+        f"orch/api:{V[2]}",
+    }
+    unlabelled = {i: ImageFacts(f.created, f.size) for i, f in facts.items()}
+    assert gone(decide({"api": "orch/api"}, tags, unlabelled, keep=1, plan="mine")) == [
+        V[2],
+        V[1],
+        V[0],
+    ]  # built before the label: the plan's, as before

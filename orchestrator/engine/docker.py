@@ -424,20 +424,22 @@ class Engine:
 
         if not ids:
             return {}
+        label = '{{index .Config.Labels "dev.orch.plan"}}'
         proc = await self._run(
-            ["image", "inspect", "--format", "{{.Id}}\t{{.Created}}\t{{.Size}}", *ids]
+            ["image", "inspect", "--format", "{{.Id}}\t{{.Created}}\t{{.Size}}\t" + label, *ids]
         )
         facts: dict[str, ImageFacts] = {}
         for line in proc.stdout.decode("utf-8", "replace").splitlines():
             fields = line.split("\t")
-            if len(fields) != 3 or not fields[2].isdigit():
+            if len(fields) != 4 or not fields[2].isdigit():
                 continue
+            plan = fields[3] if fields[3] not in ("", "<no value>") else None
             stamp = re.sub(r"(\.\d{6})\d+", r"\1", fields[1].replace("Z", "+00:00"))
             try:
                 created = datetime.fromisoformat(stamp).timestamp()
             except ValueError:
                 created = 0.0
-            facts[fields[0]] = ImageFacts(created=created, size=int(fields[2]))
+            facts[fields[0]] = ImageFacts(created=created, size=int(fields[2]), plan=plan)
         return facts
 
     async def container_images(self) -> set[str]:

@@ -464,6 +464,16 @@ TAG_DIGITS = 20
 LABEL_VERSION = "dev.orch.version"
 LABEL_TARGET = "dev.orch.target"
 LABEL_INPUTS = "dev.orch.inputs"
+# Which plan built the image (`plan_key`): `orch prune` leaves another plan's images alone, even
+# in a repository two plans share (the default `orch/{name}`). Not an input of the version.
+LABEL_PLAN = "dev.orch.plan"
+
+
+def plan_key(plan_file: Path) -> str:
+    """16 hex digits naming a plan file by its resolved path."""
+    import os
+
+    return hashlib.sha256(os.fsencode(plan_file.resolve())).hexdigest()[:16]
 
 
 def short(version: str) -> str:

@@ -9,7 +9,8 @@ kept). Never removed, whatever the bound:
   versioned ones (a tag the user made);
 - an image a container uses, running or stopped;
 - anything outside the plan's repositories (only a versioned tag is ever removed, so an image
-  that another repository also names stays, under that name);
+  that another repository also names stays, under that name), nor an image another plan built
+  in a repository both use (the `dev.orch.plan` label of each image orch builds says which);
 - the images of a target a run is building now (the command holds its job lock, or leaves
   it).
 
@@ -44,6 +45,7 @@ class LocalTag:
 class ImageFacts:
     created: float  # seconds since the epoch
     size: int  # bytes on disk
+    plan: str | None = None  # its `dev.orch.plan` label: the plan that built it, when it says
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +74,14 @@ def decide(
     keep: int = 3,
     older_than: float | None = None,
     now: float = 0.0,
+    plan: str | None = None,
 ) -> Decision:
     """`repositories`: each target's image repository (target -> repository); `tags`: every
     tag of the local store (all repositories: an image another names is not freed); `facts`:
     each image's creation time and size; `in_use`: image ids a container uses; `busy`: targets
-    a run is building now. `older_than` (seconds) replaces `keep` as the bound."""
+    a run is building now; `plan`: this plan's key (`plan_key`), so that an image another
+    plan built (its `dev.orch.plan` label says so) stays and counts for nothing here, even in
+    a repository both use. `older_than` (seconds) replaces `keep` as the bound."""
     used, skipped = set(in_use), set(busy)
     by_image: dict[str, list[LocalTag]] = {}
     for t in tags:
@@ -85,7 +90,16 @@ def decide(
     kept: list[Kept] = []
     by_target: dict[str, tuple[str, ...]] = {}
     for target, repository in repositories.items():
-        mine = [t for t in tags if t.repository == repository]
+        theirs = [
+            t
+            for t in tags
+            if t.repository == repository
+            and plan is not None
+            and (f := facts.get(t.image_id)) is not None
+            and f.plan not in (None, plan)
+        ]
+        kept += [Kept(t.ref, "another plan built it (its dev.orch.plan label)") for t in theirs]
+        mine = [t for t in tags if t.repository == repository and t not in theirs]
         versioned = [t for t in mine if VERSION_TAG.match(t.tag)]
         named = {t.image_id for t in mine if not VERSION_TAG.match(t.tag)}
         newest = sorted(

@@ -107,6 +107,8 @@ async def prune(
         wanted = {t.image_id for t in tags if t.repository in set(repositories.values())}
         facts = await engine.image_facts(sorted(wanted))
         in_use = await engine.container_images()
+        from orchestrator.inputs.versions import plan_key
+
         decision = decide.decide(
             repositories,
             tags,
@@ -116,6 +118,7 @@ async def prune(
             keep=keep,
             older_than=older_than,
             now=now,
+            plan=plan_key(plan.path),
         )
         swept.kept = list(decision.kept)
         swept.freed = decision.freed

@@ -11,7 +11,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.inputs.versions import LABEL_INPUTS, LABEL_TARGET, LABEL_VERSION, versioned_ref
+from orchestrator.inputs.versions import (
+    LABEL_INPUTS,
+    LABEL_PLAN,
+    LABEL_TARGET,
+    LABEL_VERSION,
+    plan_key,
+    versioned_ref,
+)
 from orchestrator.plan import Secret, Target
 from orchestrator.plan.specs import format_attrs
 from orchestrator.project import Project
@@ -134,7 +141,11 @@ def bake_target(
     labels = dict(t.labels)
     version = versions.get(t.name)
     if version and not job.test:
-        labels |= {LABEL_TARGET: t.name, LABEL_VERSION: version}
+        labels |= {
+            LABEL_TARGET: t.name,
+            LABEL_VERSION: version,
+            LABEL_PLAN: plan_key(t.location.file),
+        }
         if inputs and t.name in inputs:
             labels[LABEL_INPUTS] = inputs[t.name]
     if labels:
