@@ -115,7 +115,12 @@ def plan_table(
             table.add_column(head, no_wrap=not prose, min_width=None if prose else widths[i])
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        # Without the padding rich gives each line's last cell: text people copy and diff.
+        with console.capture() as captured:
+            console.print(table)
+        lines = [line.rstrip() for line in captured.get().splitlines()]
+        console.file.write("\n".join(lines) + "\n")
+        console.file.flush()
         return
     console.print(title, markup=False, highlight=False)
     for lines in (_block(heads, row, console.width) for row in rows):

@@ -181,7 +181,10 @@ def built_table(view: StatusView, built: Sequence[JobResult]) -> None:
         table.add_column(heads[i], no_wrap=True, min_width=widths[i])
     for row in rows:
         table.add_row(*(row[i] for i in keep))
-    view.console.print(table)
+    with view.console.capture() as captured:  # each line without its last cell's padding
+        view.console.print(table)
+    for line in captured.get().splitlines():
+        view.print(line.rstrip())
     for r in built:
         if r.platform_sizes:
             each = ", ".join(f"{p} {size_text(s)}" for p, s in r.platform_sizes.items())
