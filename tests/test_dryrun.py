@@ -150,3 +150,12 @@ def test_the_command_line_takes_dry_run(project):
     )
     assert request.dry_run is True
     assert isinstance(request.options, RunOptions)
+
+
+def test_a_long_reason_wraps_at_words_under_itself_on_a_narrow_terminal(project):
+    long = dryrun.JobStatus("api", "pending", "since its last build here: " + "word " * 20)
+    text = dryrun.render({"api": long}, [("api",)], verb="build", width=40)
+    lines = text.splitlines()
+    assert all(len(line) <= 40 for line in lines)
+    assert lines[1].startswith(" " * 7) and not lines[1].strip().startswith("d")
+    assert "nothing was built," in text.replace("\n  ", " ")

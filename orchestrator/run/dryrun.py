@@ -129,19 +129,42 @@ def planned_bakes(
     return started
 
 
+def _wrapped(line: str, indent: int, width: int | None) -> list[str]:
+    """`line` at words within `width` columns, later lines indented by `indent`."""
+    if width is None or len(line) <= width:
+        return [line]
+    import textwrap
+
+    return textwrap.wrap(
+        line, width=max(width, indent + 20), subsequent_indent=" " * indent, break_long_words=False
+    )
+
+
 def render(
-    statuses: Mapping[str, JobStatus], bakes: Sequence[tuple[str, ...]], *, verb: str
+    statuses: Mapping[str, JobStatus],
+    bakes: Sequence[tuple[str, ...]],
+    *,
+    verb: str,
+    width: int | None = None,
 ) -> str:
-    """The dry run as text: a line per job, then the bakes."""
-    width = max((len(k) for k in statuses), default=0)
-    lines = [f"{s.key.ljust(width)}  {s.status}: {s.reason}" for s in statuses.values()]
+    """The dry run as text: a line per job, then the bakes; each wrapped at words within
+    `width` columns (a terminal's), under its reason."""
+    name_w = max((len(k) for k in statuses), default=0)
+    lines = [
+        wrapped
+        for s in statuses.values()
+        for wrapped in _wrapped(f"{s.key.ljust(name_w)}  {s.status}: {s.reason}", name_w + 4, width)
+    ]
     pending = sum(s.status == PENDING for s in statuses.values())
     if not bakes:
         lines.append(f"dry run: nothing to {verb}; {len(statuses)} up to date")
         return "\n".join(lines) + "\n"
-    lines.append(
+    lines += _wrapped(
         f"dry run: {pending} to {verb} in {len(bakes)} bake{'s' if len(bakes) != 1 else ''}, "
-        f"{len(statuses) - pending} up to date; nothing was built, tagged or written"
+        f"{len(statuses) - pending} up to date; nothing was built, tagged or written",
+        2,
+        width,
     )
-    lines += [f"  bake {i}: {' '.join(batch)}" for i, batch in enumerate(bakes, 1)]
+    for i, batch in enumerate(bakes, 1):
+        lines += _wrapped(f"  bake {i}: {' '.join(batch)}", 4, width)
     return "\n".join(lines) + "\n"

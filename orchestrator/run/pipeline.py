@@ -364,7 +364,8 @@ async def dry_run(
         chain=options.chain and not connection.pool,
         weights=history.load(state / "history.json"),
     )
-    view.print(dryrun.render(statuses, bakes, verb=request.verb).rstrip("\n"))
+    width = view.console.width if view.console.is_terminal else None
+    view.print(dryrun.render(statuses, bakes, verb=request.verb, width=width).rstrip("\n"))
 
 
 def mask_in_runner(masker: Masker, stream: TextIO | None = None) -> None:
