@@ -169,6 +169,7 @@ def test_the_sweep_removes_past_the_bound_and_a_dry_run_nothing(project):
     assert (state / "logs" / "api.log").exists()
     assert not (state / "manifests" / "gone-target.json").exists()
     assert done.problems == []
+    assert (state / ".gitignore").read_text().splitlines()[-1] == "*"  # its locks: no litter
 
 
 def test_a_target_whose_job_lock_another_run_holds_is_left_alone(project):

@@ -101,6 +101,11 @@ async def prune(
     swept = Swept()
     repositories = {n: _repository(plan.targets[n].image) for n in chosen}
     locks = {n: state / "locks" / f"{file_name(n)}.lock" for n in chosen}
+    if not dry_run:
+        from orchestrator.files import ignore_dir
+
+        state.mkdir(parents=True, exist_ok=True)
+        ignore_dir(state)  # orch's own, whole, as a run makes it: git status stays clean
     with _held(list(locks.values()) if not dry_run else []) as free:
         busy = [] if dry_run else [n for n in chosen if locks[n] not in free]
         tags = await engine.local_tags()
