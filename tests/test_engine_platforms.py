@@ -189,7 +189,7 @@ def test_size_shows_a_platform_s_layers_each_with_its_dockerfile_line(
     api = docker("version", "--format", "{{.Server.APIVersion}}").strip()
     if tuple(int(x) for x in api.split(".")) >= (1, 48):
         assert shown.returncode == 0, shown.stderr
-        assert "line 2" in shown.stdout  # app's own RUN
+        assert "line   2" in shown.stdout  # app's own RUN
         assert "base/Dockerfile:2" in shown.stdout  # base's RUN, inherited
         assert "COPY busybox-arm64 /bin/busybox" in shown.stdout  # arm64's own layers
     else:

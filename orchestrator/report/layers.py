@@ -37,18 +37,23 @@ class SizeReport:
             f"{self.target}: {self.ref}, {sizes.size_text(self.size_bytes)}",
             "layers, largest first:",
         ]
-        width = max((len(layer.where) for layer in self.layers), default=1)
+
+        def where(layer: sizes.Layer) -> str:
+            if layer.line is not None and layer.file is None:
+                return f"line {layer.line:>3}"  # its own Dockerfile's: lined up
+            return layer.where or "-"
+
+        width = max((len(where(layer)) for layer in self.layers), default=1)
         unread = 0
         for layer in self.layers:
             made = layer.created_by.split(" ", 1)[0] in ("RUN", "COPY", "ADD")
             if self.foreign and not layer.size_bytes and made and layer.where:
                 unread += 1
-                lines.append(f"  {'?':>9}  {layer.where:<{width}}  {layer.created_by[:100]}")
+                lines.append(f"  {'?':>9}  {where(layer):<{width}}  {layer.created_by[:100]}")
                 continue
             if layer.size_bytes:
-                where = layer.where or "-"
                 lines.append(
-                    f"  {sizes.size_text(layer.size_bytes):>9}  {where:<{width}}  "
+                    f"  {sizes.size_text(layer.size_bytes):>9}  {where(layer):<{width}}  "
                     f"{layer.created_by[:100]}"
                 )
         if unread:
