@@ -207,3 +207,30 @@ def test_another_plan_s_images_in_a_shared_repository_stay():
         V[1],
         V[0],
     ]  # built before the label: the plan's, as before
+
+
+def test_old_cache_versions_and_runs_go_with_their_bytes_and_a_dry_run_touches_nothing(tmp_path):
+    plan = (
+        "services:\n  api:\n    context: api\n    cache:\n"
+        '      from: ["type=local,src=.orch-cache/api"]\n'
+        '      to: ["type=local,dest=.orch-cache/api,mode=max"]\n'
+    )
+    project = project_of(tmp_path, plan, {"api/Dockerfile": "FROM busybox\n"})
+    versions = tmp_path / ".orch-cache" / "api.versions"
+    for name, size in (("old", 3_000), ("current", 1_000)):
+        (versions / name).mkdir(parents=True)
+        (versions / name / "blob").write_bytes(b"x" * size)
+    (tmp_path / ".orch-cache" / "api").symlink_to("api.versions/current")
+    runs = tmp_path / ".orch" / "runs"
+    for i in range(5):
+        (runs / f"2026120{i}T000000-1-aaaaaa").mkdir(parents=True)
+    store = Store([], {})
+    before = sorted(p.name for p in (tmp_path / ".orch").rglob("*"))
+    dry = anyio.run(lambda: prune(project, store, keep=3, dry_run=True))  # type: ignore[arg-type]
+    assert dry.caches == [str(versions / "old")] and dry.cache_bytes == 3_000
+    assert len(dry.runs) == 2
+    assert sorted(p.name for p in (tmp_path / ".orch").rglob("*")) == before  # untouched
+    done = anyio.run(lambda: prune(project, store, keep=3))  # type: ignore[arg-type]
+    assert done.caches == [str(versions / "old")] and done.cache_bytes == 3_000
+    assert not (versions / "old").exists() and (versions / "current").exists()
+    assert len([p for p in runs.iterdir() if p.is_dir()]) == 3

@@ -1,8 +1,8 @@
 """`orch init`: a first plan for the Dockerfiles of a tree, written as a person would write it.
 
     discover   the Dockerfiles under a directory (`Dockerfile`, `Dockerfile.NAME`,
-               `NAME.Dockerfile`), leaving out hidden directories, dependency and build
-               directories, and what the top .gitignore ignores
+               `NAME.Dockerfile`), leaving out hidden directories, dependency directories
+               (node_modules, vendor, venv), and what the top .gitignore ignores
     names      a target name for each, from its directory (`services/api` -> `api`), made
                unique with the directory above it (`api`, `web-api`) where two collide
     render     the plan's text: the targets that others build on (`FROM <name>`,
@@ -28,9 +28,9 @@ from orchestrator.plan.references import NAME_MAX
 if TYPE_CHECKING:
     from orchestrator.project import Project
 
-SKIPPED_DIRS = frozenset(
-    {"node_modules", "vendor", "__pycache__", "venv", "target", "build", "dist", "site"}
-)
+# Directories of other people's code, never a service of the tree (build outputs are left to
+# the .gitignore: `build/` or `site/` may well hold a Dockerfile of the tree's own).
+SKIPPED_DIRS = frozenset({"node_modules", "vendor", "__pycache__", "venv"})
 TEST_STAGES = ("test", "tests", "unit", "check")
 SCHEMA_LINE = "# yaml-language-server: $schema=buildplan.schema.json"
 

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -78,7 +79,7 @@ class Client:
         realm = fields.pop("realm", None)
         if not realm:
             return None
-        query = "&".join(f"{k}={v}" for k, v in fields.items())
+        query = urllib.parse.urlencode(fields)
         request = urllib.request.Request(f"{realm}?{query}")  # noqa: S310
         if self.auth:
             request.add_header("Authorization", f"Basic {self.auth}")

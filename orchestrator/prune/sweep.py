@@ -171,12 +171,14 @@ def _state(
         bound = min(keep, KEEP_RUNS)
         for name in decide.older(dirs, keep=bound, older_than=older_than, now=now):
             lock_path = runs / f"{name}.lock"
+            if dry_run:  # listed, nothing touched: not even a lock file
+                swept.runs.append(name)
+                continue
             with _held([lock_path]) as free:
                 if lock_path not in free:
                     continue  # a run holds it
-                if not dry_run:
-                    shutil.rmtree(runs / name, ignore_errors=True)
-                    lock_path.unlink(missing_ok=True)
+                shutil.rmtree(runs / name, ignore_errors=True)
+                lock_path.unlink(missing_ok=True)
                 swept.runs.append(name)
     jobs = {file_name(n) for n in project.plan.targets}
     jobs |= {file_name(f"{n}:{s}") for n, t in project.plan.targets.items() for s in t.tests}
@@ -199,14 +201,13 @@ def _state(
 def _caches(dest: Path, swept: Swept, *, dry_run: bool) -> None:
     from orchestrator.run.cache import collect, stale_versions
 
-    stale = stale_versions(dest)
-    size = sum(_tree_bytes(v) for v in stale)
+    sizes = {v: _tree_bytes(v) for v in stale_versions(dest)}  # before they go
+    gone = list(sizes)
     if not dry_run:
         collect(dest)
-        stale = [v for v in stale if not v.exists()]
-        size = sum(_tree_bytes(v) for v in stale) if stale else size
-    swept.caches += [str(v) for v in stale]
-    swept.cache_bytes += size
+        gone = [v for v in sizes if not v.exists()]  # one a build holds stays
+    swept.caches += [str(v) for v in gone]
+    swept.cache_bytes += sum(sizes[v] for v in gone)
 
 
 def report(swept: Swept, *, dry_run: bool, out: TextIO, verbose: bool = False) -> None:
