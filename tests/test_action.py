@@ -19,7 +19,7 @@ import yaml
 
 from orchestrator.ci import action
 from orchestrator.errors import UsageError
-from tests.kit import REPO, commit, git, make_repo
+from tests.kit import REPO, commit, git, make_repo, read_outputs
 
 ACTION = REPO / "action.yml"
 WORKFLOW = REPO / "examples" / "github-workflow.yml"
@@ -252,21 +252,7 @@ def condition(text: str, context: Mapping[str, Any]) -> bool:
 
 
 def outputs_in(path: Path) -> dict[str, str]:
-    found: dict[str, str] = {}
-    lines = iter(path.read_text().splitlines()) if path.exists() else iter(())
-    for line in lines:
-        if "<<" in line:
-            name, delimiter = line.split("<<", 1)
-            body = []
-            for more in lines:
-                if more == delimiter:
-                    break
-                body.append(more)
-            found[name] = "\n".join(body)
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            found[name] = value
-    return found
+    return read_outputs(path.read_text()) if path.exists() else {}
 
 
 def run_action(work: Path, inputs: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, Any]:

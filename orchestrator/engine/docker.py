@@ -124,6 +124,14 @@ def familiar(ref: str) -> tuple[str, str] | None:
     return name, tag
 
 
+def _repository_of(ref: str) -> str:
+    """`host/name` of `host/name:tag` or `host/name@digest` (a port's colon is no tag)."""
+    repository = ref.rsplit("@", 1)[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    return repository
+
+
 def driver_of(inspected: str) -> str | None:
     """The driver `docker buildx inspect` names (`Driver: docker-container`), or None."""
     found = re.search(r"^Driver:\s*(\S+)", inspected, re.MULTILINE)
@@ -531,22 +539,13 @@ class Engine:
 
         async def raw(ref: str) -> object:
             async with limiter:
-                with anyio.fail_after(REGISTRY_CALL_S):
-                    proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
-            if proc.returncode != 0:
-                return None
-            try:
-                return json.loads(proc.stdout)
-            except ValueError:
-                return None
+                return await self._raw_manifest(ref)
 
         async def measure(ref: str) -> None:
             try:
                 doc = await raw(ref)
                 if isinstance(doc, dict) and isinstance(doc.get("manifests"), list):
-                    repository = ref.rsplit("@", 1)[0]
-                    if ":" in repository.rsplit("/", 1)[-1]:
-                        repository = repository.rsplit(":", 1)[0]
+                    repository = _repository_of(ref)
                     found: list[int] = []
                     for child in _platform_images(doc):
                         size = _image_size(await raw(f"{repository}@{child}"))
@@ -587,23 +586,24 @@ class Engine:
                 self._no_platform_inspect = True
         return sizes
 
-    async def _remote_platform_sizes(self, ref: str, platforms: Sequence[str]) -> dict[str, int]:
-        async def raw(name: str) -> object:
-            with anyio.fail_after(REGISTRY_CALL_S):
-                proc = await self._run(["buildx", "imagetools", "inspect", "--raw", name])
-            if proc.returncode != 0:
-                return None
-            try:
-                return json.loads(proc.stdout)
-            except ValueError:
-                return None
+    async def _raw_manifest(self, ref: str) -> object:
+        """The manifest (or index) `ref` names in its registry, as JSON; None when there is
+        none. TimeoutError when the registry stalls."""
+        with anyio.fail_after(REGISTRY_CALL_S):
+            proc = await self._run(["buildx", "imagetools", "inspect", "--raw", ref])
+        if proc.returncode != 0:
+            return None
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            return None
 
+    async def _remote_platform_sizes(self, ref: str, platforms: Sequence[str]) -> dict[str, int]:
+        raw = self._raw_manifest
         doc = await raw(ref)
         if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
             return {}
-        repository = ref.rsplit("@", 1)[0]
-        if ":" in repository.rsplit("/", 1)[-1]:
-            repository = repository.rsplit(":", 1)[0]
+        repository = _repository_of(ref)
         sizes: dict[str, int] = {}
         for child in doc["manifests"]:
             if not isinstance(child, dict) or not isinstance(child.get("platform"), dict):
