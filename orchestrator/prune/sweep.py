@@ -231,5 +231,7 @@ def report(swept: Swept, *, dry_run: bool, out: TextIO, verbose: bool = False) -
         f"{len(swept.caches)} cache version{'s' * (len(swept.caches) != 1)} "
         f"({size_text(swept.cache_bytes)})",
     ]
-    tail = "; dry run: nothing was removed" if dry_run else ""
-    out.write(f"prune: {verb} {', '.join(parts)}{tail}\n")
+    # A line each, so that none is wider than a terminal's 80 columns.
+    out.write(f"prune: {verb} {parts[0]}\n  and {', '.join(parts[1:])}\n")
+    if dry_run:
+        out.write("dry run: nothing was removed\n")
