@@ -182,6 +182,7 @@ class FakeEngine:
     # ref -> its size per platform, as the engine would tell it ({}: it cannot, as Docker
     # Engine before 28.1 for a local image)
     per_platform: dict[str, dict[str, int]] = field(default_factory=dict)
+    indexes: dict[str, frozenset[str]] = field(default_factory=dict)  # digest -> its platforms
 
     async def check_async(self) -> None:
         if self.gone:
@@ -338,6 +339,16 @@ class FakeEngine:
 
     def wrapped(self, digest: str) -> tuple[str, ...]:
         return ()
+
+    def platforms(self, digest: str) -> frozenset[str] | None:
+        return self.indexes.get(digest)
+
+    async def merge(self, tags: Sequence[str], sources: Sequence[str]) -> None:
+        self.lookups.append(("merge", (*tags, *sources)))
+        for tag in tags:
+            self.registry[tag] = "sha256:index-of-" + "+".join(
+                s.rsplit("@", 1)[-1] for s in sources
+            )
 
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
         for tag in tags:

@@ -5,6 +5,7 @@ pushed image, read back from the loopback registry."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def registry_json(path: str) -> dict:
         f"http://127.0.0.1:5000{path}",
         headers={
             "Accept": "application/vnd.oci.image.index.v1+json, "
-            "application/vnd.oci.image.manifest.v1+json"
+            "application/vnd.oci.image.manifest.v1+json, "
+            "application/vnd.docker.distribution.manifest.list.v2+json"
         },
     )
     with urllib.request.urlopen(request) as reply:  # noqa: S310 (the loopback registry)
@@ -195,3 +197,75 @@ def test_size_shows_a_platform_s_layers_each_with_its_dockerfile_line(
     else:
         assert shown.returncode == 3
         assert "the layers of one platform need Docker Engine 28 or later" in shown.stderr
+
+
+SPLIT_PLAN = """\
+  registry: 127.0.0.1:5000
+  platforms: [linux/amd64, linux/arm64]
+builders:
+  - {name: default, platforms: [linux/amd64]}
+  - {name: node2, platforms: [linux/arm64]}
+stages:
+  base: {context: base}
+services:
+  app: {context: app}
+"""
+
+
+def test_a_pool_splits_each_target_by_platform_and_merges_one_index_in_the_registry(
+    tmp_path, image_prefix, emulation
+):
+    from tests.nodes import node2_ready
+
+    node2_ready()
+    root = monorepo(tmp_path, image_prefix, SPLIT_PLAN, FILES)
+    code, out, report = orch_build(root)
+    assert code == 0, out
+    for name in ("base", "app"):
+        target = report["targets"][name]
+        assert target["platform_builders"] == {"linux/amd64": "default", "linux/arm64": "node2"}
+        # One index under the versioned tag, with a manifest of each platform.
+        ref = target["versioned_image"]
+        repository, tag = ref.removeprefix("127.0.0.1:5000/").rsplit(":", 1)
+        index = registry_json(f"/v2/{repository}/manifests/{tag}")
+        platforms = {
+            f"{m['platform']['os']}/{m['platform']['architecture']}"
+            for m in index["manifests"]
+            if m["platform"]["os"] != "unknown"
+        }
+        assert platforms == {"linux/amd64", "linux/arm64"}, index
+    # app's arm64 part was built on node2 on base's arm64 part: the hand-off is per platform.
+    ref = report["targets"]["app"]["versioned_image"]
+    docker("pull", "-q", "--platform", "linux/arm64", ref)
+    assert arch(ref, "linux/arm64", "/app-arch") == "aarch64"
+    assert arch(ref, "linux/arm64", "/base-arch") == "aarch64"
+    # The summary says where each platform was built, with its size.
+    assert re.search(
+        r"app by platform: linux/amd64 [\d.]+ [kM]B on default, linux/arm64 [\d.]+ [kM]B on node2",
+        out,
+    ), out
+    assert re.search(r"^app +[\d.]+s +\d+ +default\+node2$", out, re.M), out
+    # The history keeps each platform's size, for the next run to compare with.
+    kept = json.loads((root / ".orch/sizes.json").read_text())["app"]["platforms"]
+    assert set(kept) == {"linux/amd64", "linux/arm64"}
+    code, out, again = orch_build(root)
+    assert code == 0, out
+    assert again["targets"]["app"]["status"] == "up-to-date"
+
+
+def test_a_failing_platform_of_a_split_leaves_no_tag(tmp_path, image_prefix, emulation):
+    from tests.nodes import node2_ready
+
+    node2_ready()
+    files = {
+        **FILES,
+        "app/Dockerfile": 'FROM base\nRUN [ "$(uname -m)" = x86_64 ] || { echo no arm; exit 7; }\n',
+    }
+    root = monorepo(tmp_path, image_prefix, SPLIT_PLAN, files)
+    code, out, report = orch_build(root)
+    assert code == 1, out
+    app = report["targets"]["app"]
+    assert app["status"] == "failed"
+    assert app["error"].startswith("linux/arm64 on node2: "), app["error"]
+    assert app["versioned_image"] is None
+    assert "Traceback" not in out

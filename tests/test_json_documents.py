@@ -24,7 +24,8 @@ REPORT_JOB = {
     "status", "duration_s", "version", "image", "versioned_image", "digest", "size_bytes",
     "platform_sizes",
     "uncompressed_bytes", "previous_size_bytes", "log", "cached_steps", "warnings", "builder",
-    "attempts", "started_s", "ended_s", "steps", "failed_step", "failed_line", "error", "reason",
+    "platform_builders", "attempts", "started_s", "ended_s", "steps", "failed_step",
+    "failed_line", "error", "reason",
 }  # fmt: skip
 INVOCATION = {"jobs", "started_s", "ended_s", "bake_file", "builder"}
 PLAN = {"schema_version", "plan", "targets"}

@@ -60,6 +60,29 @@ def _children(raw: bytes) -> tuple[str, ...]:
     return tuple(m["digest"] for m in listed if isinstance(m, dict) and "digest" in m)
 
 
+def _listed_platforms(raw: bytes) -> frozenset[str] | None:
+    """The platforms an index lists (`linux/arm64`, `linux/arm/v7`), attestation manifests left
+    out; None for anything but an index (an image manifest is one platform, whichever)."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
+        return None
+    return frozenset(
+        name for m in doc["manifests"] if (name := _platform_name(m)) and name != "unknown/unknown"
+    )
+
+
+def _platform_name(entry: object) -> str | None:
+    """`os/architecture[/variant]` of an index entry, None when it names no platform."""
+    platform = entry.get("platform") if isinstance(entry, dict) else None
+    if not isinstance(platform, dict):
+        return None
+    name = f"{platform.get('os')}/{platform.get('architecture')}"
+    return name + (f"/{platform['variant']}" if platform.get("variant") else "")
+
+
 def _platform_images(index: dict[str, object]) -> tuple[str, ...]:
     """The image manifests an index lists, attestation manifests (platform unknown) left out."""
     listed = index.get("manifests")
@@ -160,6 +183,7 @@ class Engine:
         self._docker = [docker]
         self._bake_builder = builder  # what bake gets as --builder, once resolved
         self._children: dict[str, tuple[str, ...]] = {}
+        self._platforms: dict[str, frozenset[str] | None] = {}
         # Local tags by repository, from one `docker image ls`, until a call changes them.
         self._listed: dict[str, dict[str, str]] = {}
         self._registries: registry.Registries | None = None
@@ -522,6 +546,7 @@ class Engine:
                 digest = "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
                 found[ref] = digest
                 self._children[digest] = _children(proc.stdout)
+                self._platforms[digest] = _listed_platforms(proc.stdout)
 
         async with anyio.create_task_group() as tg:
             for ref in dict.fromkeys(refs):
@@ -606,13 +631,8 @@ class Engine:
         repository = _repository_of(ref)
         sizes: dict[str, int] = {}
         for child in doc["manifests"]:
-            if not isinstance(child, dict) or not isinstance(child.get("platform"), dict):
-                continue
-            p = child["platform"]
-            name = f"{p.get('os')}/{p.get('architecture')}" + (
-                f"/{p['variant']}" if p.get("variant") else ""
-            )
-            if name in platforms and isinstance(child.get("digest"), str):
+            name = _platform_name(child)
+            if name is not None and name in platforms and isinstance(child.get("digest"), str):
                 size = _image_size(await raw(f"{repository}@{child['digest']}"))
                 if size is not None:
                     sizes[name] = size
@@ -623,8 +643,18 @@ class Engine:
         wraps a single image manifest in an index of one)."""
         return self._children.get(digest, ())
 
+    def platforms(self, digest: str) -> frozenset[str] | None:
+        """The platforms of an index looked up by `remote_digests`; None for an image manifest
+        (one platform) or a digest it did not look up."""
+        return self._platforms.get(digest)
+
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None:
         """Point each registry tag at the manifest `source` names: a copy in the registry."""
+        await self.merge(tags, [source])
+
+    async def merge(self, tags: Sequence[str], sources: Sequence[str]) -> None:
+        """Point each registry tag at one index of the manifests `sources` name, which are in
+        the same registry: the parts of a multi-platform image (one source: a copy of it)."""
         from orchestrator.engine import registry
 
         argv = ["buildx", "imagetools", "create"]
@@ -633,14 +663,14 @@ class Engine:
         for tag in tags:
             argv += ["--tag", tag]
         await self.registries.require(
-            [registry.host_of(r) for r in [source, *tags]],
-            f"pointing {', '.join(tags)} at {source}",
+            [registry.host_of(r) for r in [*sources, *tags]],
+            f"pointing {', '.join(tags)} at {', '.join(sources)}",
         )
         try:
             with anyio.fail_after(REGISTRY_CALL_S):
-                await self._run([*argv, source], check=True)
+                await self._run([*argv, *sources], check=True)
         except TimeoutError:
-            raise _registry_stalled(source) from None
+            raise _registry_stalled(sources[0]) from None
 
     async def _run(self, args: Sequence[str], *, check: bool = False) -> CompletedProcess[bytes]:
         """One short docker call; an EngineError when the daemon cannot be reached, and with

@@ -34,6 +34,8 @@ class ImageStore(Protocol):
 
     def wrapped(self, digest: str) -> tuple[str, ...]: ...
 
+    def platforms(self, digest: str) -> frozenset[str] | None: ...
+
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None: ...
 
     async def platform_sizes(
@@ -85,7 +87,7 @@ async def find(
             found[key] = Found(ref, image_id, measured.get(image_id), tags)
     for key, (t, ref) in remote.items():
         digest = digests.get(ref)
-        if digest is not None:
+        if digest is not None and _every_platform(store, digest, t):
             # A registry tag moved by orch is an index of one wrapping the versioned manifest.
             tags = {
                 tag: digest if (d := digests.get(tag)) and digest in store.wrapped(d) else d
@@ -93,6 +95,15 @@ async def find(
             }
             found[key] = Found(ref, digest, None, tags)
     return found
+
+
+def _every_platform(store: ImageStore, digest: str, target: Target) -> bool:
+    """Whether a registry image has every platform of its target: an index that lacks one (a
+    part lost, a copy by hand) is not the target's image, and is built again."""
+    if len(target.platforms) < 2:
+        return True
+    listed = store.platforms(digest)
+    return listed is None or set(target.platforms) <= listed
 
 
 async def point_tags(store: ImageStore, target: Target, ref: str, tags: Sequence[str]) -> None:

@@ -37,10 +37,12 @@ def check_names(names: Sequence[str], known: Sequence[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """A builder of the run: its name ("" for the docker CLI's own) and its slots."""
+    """A builder of the run: its name ("" for the docker CLI's own), its slots and the
+    platforms it names (`builders: [{name, platforms}]`; empty: any)."""
 
     name: str
     slots: int
+    platforms: tuple[str, ...] = ()
 
 
 def choose(plan: Plan, option: str | None, parallel: int) -> tuple[Choice, ...]:
@@ -58,7 +60,7 @@ def choose(plan: Plan, option: str | None, parallel: int) -> tuple[Choice, ...]:
                 f"--builder {option!r} names a builder twice", hint="name each builder once"
             )
         return tuple(Choice(n, parallel) for n in names)
-    return tuple(Choice(b.name, b.jobs or parallel) for b in plan.builders)
+    return tuple(Choice(b.name, b.jobs or parallel, b.platforms) for b in plan.builders)
 
 
 def check_registry(

@@ -158,7 +158,11 @@ class _Resolver:
         pool: list[BuilderSpec] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(listed):
-            name, jobs = (item, None) if isinstance(item, str) else (item["name"], item.get("jobs"))
+            name, jobs, platforms = (
+                (item, None, ())
+                if isinstance(item, str)
+                else (item["name"], item.get("jobs"), tuple(item.get("platforms") or ()))
+            )
             at = self.doc.value_at(("builders", i))
             if name in seen:
                 raise PlanError(
@@ -167,7 +171,7 @@ class _Resolver:
                     hint="list each builder once; give it more slots with {name: NAME, jobs: N}",
                 )
             seen[name] = i
-            pool.append(BuilderSpec(name=name, jobs=jobs, location=at))
+            pool.append(BuilderSpec(name=name, jobs=jobs, platforms=platforms, location=at))
         return tuple(pool), self.doc.key_at(("builders",))
 
     def _collect_names(self) -> None:

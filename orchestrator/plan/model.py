@@ -108,10 +108,12 @@ class Target:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuilderSpec:
-    """A buildx builder of the plan's pool: its name and, if set, its bake invocations at once."""
+    """A buildx builder of the plan's pool: its name and, if set, its bake invocations at once
+    and the platforms it builds natively (`platforms:`; empty: any, emulated or not)."""
 
     name: str
     jobs: int | None = None
+    platforms: tuple[str, ...] = ()
     location: Location
 
 

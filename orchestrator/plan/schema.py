@@ -262,7 +262,7 @@ PLAN_SCHEMA: dict[str, Any] = {
         },
         "stages": _targets(_STAGE, "a mapping of stage names to their settings"),
         "services": _targets(_SERVICE, "a mapping of service names to their settings"),
-        # A pool of buildx builders a run spreads over: names, or {name:, jobs:}.
+        # A pool of buildx builders a run spreads over: names, or {name:, jobs:, platforms:}.
         "builders": {
             "type": "array",
             "minItems": 1,
@@ -270,7 +270,7 @@ PLAN_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": ["string", "object"],
                 "minLength": 1,
-                "x-expected": "a buildx builder name, or {name: NAME, jobs: N}",
+                "x-expected": "a buildx builder name, or {name: NAME, jobs: N, platforms: [...]}",
                 "properties": {
                     "name": {**_TEXT, "x-expected": "a buildx builder name"},
                     "jobs": {
@@ -279,6 +279,9 @@ PLAN_SCHEMA: dict[str, Any] = {
                         "maximum": 64,
                         "x-expected": "a whole number of bake invocations at once, 1 to 64",
                     },
+                    # The platforms it builds natively: a multi-platform target is split among
+                    # the builders that name its platforms, then merged into one index.
+                    "platforms": _list(_TEXT, "a list of platforms such as linux/arm64"),
                 },
                 "required": ["name"],
                 "x-required": {"name": "add `name: BUILDER` (see `docker buildx ls`)"},

@@ -29,6 +29,7 @@ def document(outcome: RunOutcome) -> dict[str, object]:
             "cached_steps": r.cached_steps,
             "warnings": list(r.warnings),
             "builder": r.builder,
+            "platform_builders": dict(r.platform_builders),
             "attempts": [
                 {
                     "builder": a.builder or None,
@@ -167,7 +168,7 @@ def built_table(view: StatusView, built: Sequence[JobResult]) -> None:
             _size_with_change(r.size_bytes, r.previous_size_bytes),
             f"{r.duration_s or 0.0:.1f}s",
             str(r.cached_steps),
-            *([r.builder or "default"] if pool else []),
+            *([_builders_text(r)] if pool else []),
         ]
         for r in built
     ]
@@ -186,8 +187,9 @@ def built_table(view: StatusView, built: Sequence[JobResult]) -> None:
     for line in captured.get().splitlines():
         view.print(line.rstrip())
     for r in built:
-        if r.platform_sizes:
-            each = ", ".join(f"{p} {size_text(s)}" for p, s in r.platform_sizes.items())
+        if r.platform_sizes or r.platform_builders:
+            platforms = dict.fromkeys([*r.platform_sizes, *r.platform_builders])
+            each = ", ".join(_platform_text(r, p) for p in platforms)
             view.print(f"  {r.key} by platform: {each}")
     if beside:
         return
@@ -200,3 +202,21 @@ def built_table(view: StatusView, built: Sequence[JobResult]) -> None:
         else:
             view.print(f"  {row[0]}")
             view.print(f"    {row[1]}")
+
+
+def _platform_text(r: JobResult, platform: str) -> str:
+    """`linux/arm64 3.1 MB on node2`: a platform's size and, split over a pool, its builder."""
+    size = r.platform_sizes.get(platform)
+    builder = r.platform_builders.get(platform)
+    return (
+        platform
+        + (f" {size_text(size)}" if size is not None else "")
+        + (f" on {builder}" if builder else "")
+    )
+
+
+def _builders_text(r: JobResult) -> str:
+    """Where a target was built: its builder, or those of its platforms (`default+node2`)."""
+    if r.platform_builders:
+        return "+".join(dict.fromkeys(r.platform_builders.values()))
+    return r.builder or "default"

@@ -37,10 +37,12 @@ from orchestrator.project import Project
 from orchestrator.run import failures
 from orchestrator.run.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
 from orchestrator.run.cache import CacheLease, lease
+from orchestrator.run.exports import PUSH
 from orchestrator.run.jobs import Job, JobSet
 from orchestrator.run.masking import Masker
 from orchestrator.run.results import Attempt, Invocation, JobResult, Status
 from orchestrator.run.schedule import BuilderLost, OutcomeStatus, TargetOutcome
+from orchestrator.run.split import Server, part_cache, part_tag, parts, suffix
 from orchestrator.run.workspace import RunDir, shown
 
 
@@ -62,6 +64,10 @@ class BakeEngine(images.ImageStore, Protocol):
 
     async def isolated(self) -> bool:
         """Whether the builder cannot read the daemon's images (a driver other than `docker`)."""
+        ...
+
+    async def merge(self, tags: Sequence[str], sources: Sequence[str]) -> None:
+        """Point registry tags at one index of the manifests `sources` name."""
         ...
 
 
@@ -96,6 +102,10 @@ class EngineBuilder:
     # job leaves behind is this run's own, and is untagged (see `_untag_failed`).
     untag_failed: bool = True
     on_build: OnBuildEvent | None = None  # each job's steps, output and export, as they happen
+    # A pool whose builders name platforms: each builder and its engine, to split targets over.
+    servers: tuple[Server, ...] = ()
+    engines: Mapping[str, BakeEngine] = field(default_factory=dict)  # by pool member name
+    _gone: set[str] = field(default_factory=set)  # members found not answering by a split
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
     _unpacked: dict[str, int] = field(default_factory=dict)  # ref -> uncompressed bytes
     invocations: list[Invocation] = field(default_factory=list)
@@ -120,9 +130,12 @@ class EngineBuilder:
     ) -> dict[str, TargetOutcome]:
         engine = engine or self.engine
         jobs = [self.jobset.jobs[key] for key in batch]
+        split = {job.key: p for job in jobs if (p := self._parts(job, on)) is not None}
         leases: dict[str, CacheLease] = {}
         made: dict[str, JobResult] = {}
         for job in jobs:
+            if job.key in split:
+                continue
             try:
                 leases[job.key] = lease(job.target.cache_from, job.cache_to, self.root)
             except OSError as exc:
@@ -130,8 +143,25 @@ class EngineBuilder:
                     job, f"cannot prepare its cache directory: {os_reason(exc)}", on
                 )
         ready = [job for job in jobs if job.key in leases]
-        if ready:
-            made |= await self._bake(ready, leases, engine, on)
+        lost: list[BuilderLost] = []
+
+        async def whole() -> None:
+            try:
+                made.update(await self._bake(ready, leases, engine, on))
+            except BuilderLost as exc:
+                lost.append(exc)
+
+        async def in_parts(job: Job, groups: Mapping[str, tuple[str, ...]]) -> None:
+            made[job.key] = await self._split(job, groups, on)
+
+        async with anyio.create_task_group() as tg:
+            if ready:
+                tg.start_soon(whole)
+            for job in jobs:
+                if job.key in split:
+                    tg.start_soon(in_parts, job, split[job.key])
+        if lost:
+            raise BuilderLost(lost[0].builder, lost[0].cause, {**made, **lost[0].results})
         outcomes: dict[str, TargetOutcome] = {}
         for key in batch:
             r = made.get(key)
@@ -266,6 +296,145 @@ class EngineBuilder:
                 made[job.key] = r
         return made
 
+    def _parts(self, job: Job, on: str) -> dict[str, tuple[str, ...]] | None:
+        """The builders a job is split among (see orchestrator.run.split), or None. An image
+        is merged in its registry, so only a target with one is split; a test stage always
+        may be, since nothing of it is kept."""
+        if not self.servers or not (job.test or job.target.registry):
+            return None
+        t = job.target
+        platforms = t.test_platforms.get(job.stage or "", t.platforms) if job.test else t.platforms
+        return parts(platforms, on, self.servers, self._gone)
+
+    async def _split(self, job: Job, groups: Mapping[str, tuple[str, ...]], on: str) -> JobResult:
+        """Build a job in parts, one bake per builder of `groups` at once, then merge the
+        parts' manifests into the index its versioned tag names: every part or no tag."""
+        started = time.monotonic() - self.clock0
+        got: dict[str, tuple[BakeResult, Path | None]] = {}
+
+        async def part(builder: str, platforms: tuple[str, ...]) -> None:
+            got[builder] = await self._part(job, builder, platforms, started)
+
+        merge_error: str | None = None
+        digest: str | None = None
+        async with self.run_dir.building([job.key]):
+            async with anyio.create_task_group() as tg:
+                for builder, platforms in groups.items():
+                    tg.start_soon(part, builder, platforms)
+            done = all(got[b][0].status == "built" for b in groups)
+            if done and not job.test:
+                merge_error, digest = await self._merge(job, groups, on)
+        merged = _joined(job, groups, got, digest)
+        header = "\n".join(
+            f"# {', '.join(platforms)} on {builder or 'default'}: re-run: docker buildx bake -f "
+            f"{shown(path, self.root)} {bake_name(job.key)}   (from {self.root})"
+            for builder, platforms in groups.items()
+            if (path := got[builder][1]) is not None
+        )
+        result = self._record(job, merged, None, {}, merge_error, on, started, header=header)
+        where = {p: b or "default" for b, platforms in groups.items() for p in platforms}
+        return dataclasses.replace(result, platform_builders=where)
+
+    async def _part(
+        self, job: Job, builder: str, platforms: tuple[str, ...], started: float
+    ) -> tuple[BakeResult, Path | None]:
+        """One part of a split job: its platforms on `builder`, pushed under its part tag (a
+        test stage: built only), with a cache of its own. What it came to, and its bake file."""
+        engine = self.engines.get(builder, self.engine)
+        where = f"{', '.join(platforms)} on {builder or 'default'}"
+        try:
+            held = lease(
+                [part_cache(e, platforms) for e in job.target.cache_from],
+                [part_cache(e, platforms) for e in job.cache_to],
+                self.root,
+            )
+        except OSError as exc:
+            why = f"{where}: cannot prepare its cache directory: {os_reason(exc)}"
+            return BakeResult(status="failed", error=why), None
+        inputs = RunInputs(
+            versions=self.versions,
+            inputs=self.inputs,
+            cache={job.key: held.specs},
+            absent_secrets=self.absent_secrets,
+        )
+        name = bake_name(job.key)
+        try:
+            definitions = bake_definitions(
+                self.project, [job], inputs=inputs, isolated=await engine.isolated()
+            )
+            own = definitions[job.key]
+            own["platforms"] = list(platforms)
+            if not job.test:
+                own["tags"] = [part_tag(hand_off_ref(job.target, self.versions), platforms)]
+                own["output"] = [PUSH]
+            path = self.run_dir.bake_file(
+                (f"{job.key}.{suffix(platforms)}",), bake_file(definitions)
+            )
+        except (EngineError, OSError) as exc:
+            held.abort()
+            why = exc.message if isinstance(exc, EngineError) else os_reason(exc)
+            return BakeResult(status="failed", error=f"{where}: {why}"), None
+        said: BakeResult | None = None
+        failure = "bake reported nothing for it"
+        begun = time.monotonic() - self.clock0
+        try:
+            baked = await engine.bake(
+                path, [name], cwd=self.root, on_event=self._heard({name: job.key}, begun)
+            )
+            said = baked.get(name)
+        except OSError as exc:
+            failure = f"cannot run its bake: {os_reason(exc)}"
+        except EngineError as exc:
+            failure = self.masker(exc.message)
+        finally:
+            if said is not None and said.status == "built":
+                try:
+                    held.commit()
+                except OSError as exc:
+                    held.abort()
+                    said = dataclasses.replace(
+                        said,
+                        status="failed",
+                        error=f"its cache could not be saved: {os_reason(exc)}",
+                    )
+            else:
+                held.abort()
+            self.invocations.append(
+                Invocation(
+                    jobs=(job.key,),
+                    started_s=begun,
+                    ended_s=time.monotonic() - self.clock0,
+                    bake_file=shown(path, self.root),
+                    builder=builder,
+                )
+            )
+        if said is not None and said.status == "built":
+            return _masked(self.masker, said), path
+        masked = _masked(self.masker, said) if said is not None else None
+        try:
+            await engine.check_async()
+        except EngineError:
+            # The next split leaves it out; the error says so, and the job is retried.
+            self._gone.add(builder)
+            where = f"{where}: the Docker Engine is not answering"
+        return _failed_part(masked, where, failure), path
+
+    async def _merge(
+        self,
+        job: Job,
+        groups: Mapping[str, tuple[str, ...]],
+        on: str,
+    ) -> tuple[str | None, str | None]:
+        """Merge the parts' manifests into the job's versioned tag: (an error, the digest)."""
+        ref = hand_off_ref(job.target, self.versions)
+        engine = self.engines.get(on, self.engine)
+        try:
+            await engine.merge([ref], [part_tag(ref, platforms) for platforms in groups.values()])
+            digest = (await engine.remote_digests([ref])).get(ref)
+        except EngineError as exc:
+            return f"its parts could not be merged into {ref}: {exc.message}", None
+        return None, digest
+
     def _heard(self, by_name: Mapping[str, str], started: float) -> OnBuildEvent | None:
         """What passes the engine's events on: named by job, on the run's clock, masked."""
         tell = self.on_build
@@ -346,15 +515,20 @@ class EngineBuilder:
         self,
         job: Job,
         got: BakeResult,
-        path: Path,
+        path: Path | None,
         found: Mapping[str, ImageInfo],
         error: str | None,
         on: str = "",
         started: float = 0.0,
+        *,
+        header: str | None = None,
     ) -> JobResult:
         warnings = list(got.warnings)
-        rel = shown(path, self.root)
-        header = f"# re-run: docker buildx bake -f {rel} {bake_name(job.key)}   (from {self.root})"
+        if header is None:
+            rel = shown(path, self.root) if path is not None else "?"
+            header = (
+                f"# re-run: docker buildx bake -f {rel} {bake_name(job.key)}   (from {self.root})"
+            )
         try:
             written = self.run_dir.write_log(job.key, "\n".join((header, *got.log_lines, "")))
             log: str | None = shown(written, self.root)
@@ -448,3 +622,37 @@ def _moved(step: StepRecord, by: float) -> StepRecord:
 
 def _built(got: BakeResult | None) -> bool:
     return got is not None and got.status == "built"
+
+
+def _failed_part(said: BakeResult | None, where: str, failure: str) -> BakeResult:
+    """A part that did not build, its error naming its platforms and builder."""
+    if said is None:
+        return BakeResult(status="failed", error=f"{where}: {failure}")
+    return dataclasses.replace(said, status="failed", error=f"{where}: {said.error or failure}")
+
+
+def _joined(
+    job: Job,
+    groups: Mapping[str, tuple[str, ...]],
+    got: Mapping[str, tuple[BakeResult, Path | None]],
+    digest: str | None,
+) -> BakeResult:
+    """One account of a split job's parts: built when every part was, else the first failed
+    part's failure; its log each part's, under a line naming its platforms and builder."""
+    results = [(platforms, builder, got[builder][0]) for builder, platforms in groups.items()]
+    failed = next((r for _, _, r in results if r.status != "built"), None)
+    lines: list[str] = []
+    for platforms, builder, r in results:
+        lines.append(f"# --- {', '.join(platforms)} on {builder or 'default'}: {r.status}")
+        lines.extend(r.log_lines)
+    base = failed or results[0][2]
+    return dataclasses.replace(
+        base,
+        status="built" if failed is None else "failed",
+        duration_s=max(r.duration_s for _, _, r in results),
+        digest=digest,
+        cached_steps=sum(r.cached_steps for _, _, r in results),
+        log_lines=tuple(lines),
+        warnings=tuple(w for _, _, r in results for w in r.warnings),
+        steps=tuple(s for _, _, r in results for s in r.steps),
+    )

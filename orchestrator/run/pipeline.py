@@ -227,8 +227,10 @@ async def connect(project: Project, selection: Selection, request: Request) -> C
         return Connection(None)
     if len(choices) > 1:
         engines, left_out = await pools.open_pool(choices, pull=request.pull)
-        slots = {c.name: c.slots for c in choices}
-        entries = tuple(PoolEntry(e.name, slots[e.name], e) for e in engines)
+        chosen = {c.name: c for c in choices}
+        entries = tuple(
+            PoolEntry(e.name, chosen[e.name].slots, e, chosen[e.name].platforms) for e in engines
+        )
         return Connection(engines[0], entries, tuple(left_out))
     engine = Engine(builder=choices[0].name if choices else None, pull=request.pull)
     if choices:  # else the first engine call finds out, one round trip fewer

@@ -47,6 +47,8 @@ class JobResult:
     excerpt: tuple[str, ...] = ()  # BuildKit's numbered lines of the Dockerfile around it
     warnings: tuple[str, ...] = ()  # what went wrong without failing it
     builder: str | None = None  # the builder of its last attempt, in a run over a pool
+    # A target split among a pool's builders: the builder of each platform (orchestrator.run.split).
+    platform_builders: Mapping[str, str] = field(default_factory=dict)
     attempts: tuple[Attempt, ...] = ()  # every invocation it was part of, in order
     # When its last attempt's bake started and when its own image was exported (or its test
     # stage finished), in seconds from the run's start; None when it never ran.

@@ -74,6 +74,7 @@ class PoolEntry:
     name: str
     slots: int
     engine: BakeEngine
+    platforms: tuple[str, ...] = ()  # those it builds natively: see orchestrator.run.split
 
 
 def check_secrets(jobset: JobSet, environ: Mapping[str, str]) -> frozenset[tuple[str, str]]:
@@ -226,6 +227,15 @@ async def execute(
         from orchestrator.run.builder import EngineBuilder
         from orchestrator.run.schedule import Member
         from orchestrator.run.scheduler import run_schedule
+        from orchestrator.run.split import Server
+
+        # Builders that name platforms: a multi-platform target is built in parts over them,
+        # each part on its own, so none is chained into another target's bake.
+        servers = (
+            tuple(Server(e.name, e.platforms) for e in pool)
+            if any(e.platforms for e in pool)
+            else ()
+        )
 
         builder = EngineBuilder(
             project=project,
@@ -239,6 +249,8 @@ async def execute(
             previous_sizes=previous_sizes,
             untag_failed=not options.force,
             on_build=on_build,
+            servers=servers,
+            engines={e.name: e.engine for e in pool},
         )
         invocations = builder.invocations  # what ran, for the report: a log, not results
         members = [Member(e.name, e.slots, builder.on(e.name, e.engine)) for e in pool]
@@ -253,7 +265,7 @@ async def execute(
             speeds=history.by_builder(weights),
             fail_fast=options.fail_fast,
             retries=options.retries,
-            chain=options.chain,
+            chain=options.chain and not servers,
             on_event=on_event,
             on_place=on_place,
             interrupts=interrupts,
@@ -303,8 +315,9 @@ async def execute(
             {
                 r.key: (r.size_bytes, r.uncompressed_bytes)
                 for r in results
-                if r.status == "built" and r.size_bytes
-            }
+                if r.status == "built" and (r.size_bytes or r.platform_sizes)
+            },
+            {r.key: r.platform_sizes for r in results if r.status == "built"},
         )
     except OSError as exc:
         warnings.append(f"image sizes were not recorded in {run_dir.state}: {os_reason(exc)}")

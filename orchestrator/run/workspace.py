@@ -121,13 +121,20 @@ class RunDir:
             if isinstance(v, dict) and isinstance(v.get("compressed"), int)
         }
 
-    def record_sizes(self, sizes: Mapping[str, tuple[int, int | None]]) -> None:
-        """Keep the sizes (compressed, uncompressed) of the images just built, merged with
-        what another run added."""
+    def record_sizes(
+        self,
+        sizes: Mapping[str, tuple[int | None, int | None]],
+        platforms: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> None:
+        """Keep the sizes (compressed, uncompressed, and each platform's of a multi-platform
+        image) of the images just built, merged with what another run added."""
+        platforms = platforms or {}
         if sizes:
             with _locked(self.state / "sizes.lock"):
                 merged = read_json_object(self.state / "sizes.json") | {
-                    k: {"compressed": c, "uncompressed": u} for k, (c, u) in sizes.items()
+                    k: {"compressed": c, "uncompressed": u}
+                    | ({"platforms": dict(platforms[k])} if platforms.get(k) else {})
+                    for k, (c, u) in sizes.items()
                 }
                 write_json_atomic(self.state / "sizes.json", dict(sorted(merged.items())))
 
