@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.engine.events import ImageExported, StepStarted
 from orchestrator.plan.specs import parse_cache_entry
 from orchestrator.run import steps as run
 from orchestrator.run.jobs import build_jobs
@@ -86,7 +87,9 @@ services:
 """
 
 
-def split_run(tmp_path: Path, default: FakeEngine, node2: FakeEngine) -> run.RunOutcome:
+def split_run(
+    tmp_path: Path, default: FakeEngine, node2: FakeEngine, heard: list[object] | None = None
+) -> run.RunOutcome:
     project = project_of(tmp_path, PLAN, {"api/Dockerfile": "FROM busybox\n"})
     assert [(b.name, b.platforms) for b in project.plan.builders] == [
         ("default", (AMD,)),
@@ -99,6 +102,8 @@ def split_run(tmp_path: Path, default: FakeEngine, node2: FakeEngine) -> run.Run
         manifests=project.manifests(["api"]),
         options=run.RunOptions(),
         test=False,
+        on_build=None if heard is None else heard.append,
+        on_place=None if heard is None else (lambda key, on: heard.append((key, on))),
         pool=[
             run.PoolEntry("default", 1, default, (AMD,)),
             run.PoolEntry("node2", 1, node2, (ARM,)),
@@ -183,3 +188,16 @@ def test_the_platforms_of_an_index_leave_attestations_out() -> None:
     assert _listed_platforms(json.dumps(index).encode()) == {"linux/amd64", "linux/arm/v7"}
     assert _listed_platforms(b'{"layers": []}') is None  # an image manifest
     assert _listed_platforms(b"not json") is None
+
+
+def test_the_live_view_hears_where_the_parts_run_and_one_export_once_both_are_merged(
+    tmp_path: Path,
+) -> None:
+    registry: dict[str, str] = {}
+    heard: list[object] = []
+    split_run(tmp_path, FakeEngine(registry=registry), FakeEngine(registry=registry), heard)
+    assert ("api", "default+node2") in heard
+    exports = [i for i, e in enumerate(heard) if isinstance(e, ImageExported)]
+    assert len(exports) == 1  # not one per part: the first part's export is not the job's
+    steps = [i for i, e in enumerate(heard) if isinstance(e, StepStarted)]
+    assert len(steps) == 2 and exports[0] > max(steps)

@@ -41,7 +41,7 @@ from orchestrator.run.exports import PUSH
 from orchestrator.run.jobs import Job, JobSet
 from orchestrator.run.masking import Masker
 from orchestrator.run.results import Attempt, Invocation, JobResult, Status
-from orchestrator.run.schedule import BuilderLost, OutcomeStatus, TargetOutcome
+from orchestrator.run.schedule import BuilderLost, OnPlace, OutcomeStatus, TargetOutcome
 from orchestrator.run.split import Server, part_cache, part_tag, parts, suffix
 from orchestrator.run.workspace import RunDir, shown
 
@@ -104,6 +104,7 @@ class EngineBuilder:
     on_build: OnBuildEvent | None = None  # each job's steps, output and export, as they happen
     # A pool whose builders name platforms: each builder and its engine, to split targets over.
     servers: tuple[Server, ...] = ()
+    on_place: OnPlace | None = None  # a split job's builders, as its parts start
     engines: Mapping[str, BakeEngine] = field(default_factory=dict)  # by pool member name
     _gone: set[str] = field(default_factory=set)  # members found not answering by a split
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by job key
@@ -311,6 +312,8 @@ class EngineBuilder:
         parts' manifests into the index its versioned tag names: every part or no tag."""
         started = time.monotonic() - self.clock0
         got: dict[str, tuple[BakeResult, Path | None]] = {}
+        if self.on_place is not None:  # the live view: where its parts run
+            self.on_place(job.key, "+".join(b or "default" for b in groups))
 
         async def part(builder: str, platforms: tuple[str, ...]) -> None:
             got[builder] = await self._part(job, builder, platforms, started)
@@ -324,6 +327,12 @@ class EngineBuilder:
             done = all(got[b][0].status == "built" for b in groups)
             if done and not job.test:
                 merge_error, digest = await self._merge(job, groups, on)
+        if (
+            self.on_build is not None
+            and merge_error is None
+            and all(got[b][0].status == "built" for b in groups)
+        ):
+            self.on_build(ImageExported(job.key, time.monotonic() - self.clock0))
         merged = _joined(job, groups, got, digest)
         header = "\n".join(
             f"# {', '.join(platforms)} on {builder or 'default'}: re-run: docker buildx bake -f "
@@ -379,7 +388,7 @@ class EngineBuilder:
         begun = time.monotonic() - self.clock0
         try:
             baked = await engine.bake(
-                path, [name], cwd=self.root, on_event=self._heard({name: job.key}, begun)
+                path, [name], cwd=self.root, on_event=self._part_heard(name, job.key, begun)
             )
             said = baked.get(name)
         except OSError as exc:
@@ -434,6 +443,20 @@ class EngineBuilder:
         except EngineError as exc:
             return f"its parts could not be merged into {ref}: {exc.message}", None
         return None, digest
+
+    def _part_heard(self, name: str, key: str, started: float) -> OnBuildEvent | None:
+        """What passes a part's events on: all but its export, since the job is built only
+        once every part is and they are merged (`_split` says so then)."""
+        heard = self._heard({name: key}, started)
+        if heard is None:
+            return None
+        tell = heard
+
+        def part_heard(event: BuildEvent) -> None:
+            if not isinstance(event, ImageExported):
+                tell(event)
+
+        return part_heard
 
     def _heard(self, by_name: Mapping[str, str], started: float) -> OnBuildEvent | None:
         """What passes the engine's events on: named by job, on the run's clock, masked."""

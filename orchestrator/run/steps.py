@@ -251,6 +251,7 @@ async def execute(
             on_build=on_build,
             servers=servers,
             engines={e.name: e.engine for e in pool},
+            on_place=on_place,
         )
         invocations = builder.invocations  # what ran, for the report: a log, not results
         members = [Member(e.name, e.slots, builder.on(e.name, e.engine)) for e in pool]
