@@ -20,8 +20,16 @@ ENGINE_TIMEOUT = 900
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Engine and slow tests get their tier's timeout, unless a timeout was set for the test or
-    for the whole run."""
+    """Opt-in tests (`example_platforms`) are deselected unless asked for; engine and slow tests
+    get their tier's timeout, unless a timeout was set for the test or for the whole run."""
+    asked = "example_platforms" in (config.getoption("markexpr", "") or "") or (
+        os.environ.get("ORCH_EXAMPLE_PLATFORMS") == "1"
+    )
+    if not asked:
+        left = [i for i in items if i.get_closest_marker("example_platforms") is not None]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [i for i in items if i.get_closest_marker("example_platforms") is None]
     if config.getoption("timeout", None) is not None or os.environ.get("PYTEST_TIMEOUT"):
         return
     for item in items:
