@@ -183,6 +183,8 @@ class FakeEngine:
     # Engine before 28.1 for a local image)
     per_platform: dict[str, dict[str, int]] = field(default_factory=dict)
     indexes: dict[str, frozenset[str]] = field(default_factory=dict)  # digest -> its platforms
+    # bake name -> the files a `type=local` export writes (a test stage's reports), by path
+    exported: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
     async def check_async(self) -> None:
         if self.gone:
@@ -293,6 +295,14 @@ class FakeEngine:
         return results
 
     def _export(self, spec: dict[str, Any], cwd: Path, name: str, *, cache: bool = True) -> None:
+        for output in spec.get("output", []):
+            fields = dict(part.split("=", 1) for part in output.split(","))
+            if fields.get("type") == "local":
+                dest = Path(fields["dest"])
+                dest.mkdir(parents=True, exist_ok=True)
+                for rel, data in self.exported.get(name, {}).items():
+                    (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (dest / rel).write_bytes(data)
         for entry in spec.get("cache-to", []) if cache else []:
             fields = dict(part.split("=", 1) for part in entry.split(","))
             if fields.get("type") == "local":

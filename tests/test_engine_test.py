@@ -127,3 +127,123 @@ def test_junit_output_of_a_real_test_run_validates_and_names_the_failure(tmp_pat
     assert failure is not None
     assert "expected 5, got 4" in (failure.text or "")
     assert cases[("calc", "unit")].find("failure") is None
+
+
+# --- test cases out of a test stage's reports (`reports:`) ------------------------------------
+
+REPORTED = "services:\n  calc: {context: calc, test: [{stage: unit, reports: /reports}]}\n"
+# A tiny runner: a case per line of cases.txt (`a b sum`), JUnit XML on stdout, 1 when one fails.
+JUNIT_SH = r"""#!/bin/sh
+failed=0; body=""; n=0
+while read -r a b want; do
+  n=$((n + 1)); got=$(sh /add.sh "$a" "$b")
+  if [ "$got" = "$want" ]; then
+    body="$body<testcase classname=\"add\" name=\"add_${a}_${b}\" time=\"0.001\"/>"
+  else
+    failed=$((failed + 1))
+    body="$body<testcase classname=\"add\" name=\"add_${a}_${b}\" file=\"cases.txt\""
+    body="$body line=\"$n\" time=\"0.001\"><failure message=\"expected $want, got $got\">"
+    body="$body add.sh $a $b printed $got</failure></testcase>"
+  fi
+done < /cases.txt
+echo "<testsuite name=\"add\" tests=\"$n\" failures=\"$failed\">$body</testsuite>"
+[ "$failed" = 0 ]
+"""
+REPORTED_FILES = {
+    "calc/Dockerfile": (
+        "FROM busybox:latest AS build\nCOPY add.sh /add.sh\n"
+        "FROM build AS unit\nCOPY junit.sh cases.txt /\n"
+        "RUN mkdir /reports && sh /junit.sh > /reports/junit.xml; echo $? > /reports/exit-code\n"
+    ),
+    "calc/add.sh": "#!/bin/sh\necho $(($1 + $2))\n",
+    "calc/junit.sh": JUNIT_SH,
+}
+
+
+def reported(root: Path, prefix: str, cases: str) -> Path:
+    return monorepo(root, prefix, REPORTED, {**REPORTED_FILES, "calc/cases.txt": cases})
+
+
+def test_a_failing_case_is_named_with_its_message_and_the_run_exits_1(tmp_path, image_prefix):
+    root = reported(tmp_path, image_prefix, "2 2 4\n2 3 6\n1 1 2\n")
+    proc = run_orch(root, "test", "--report", "r.json", "--junit", "j.xml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "✗ calc:unit failed" in out
+    assert "calc:unit: the tests exited with 1: 1 of 3 cases failed" in out
+    assert "✗ add.add_2_3 (cases.txt:2): expected 6, got 5" in out
+    assert "reports: .orch/reports/calc@unit" in out
+    tests = json.loads((root / "r.json").read_text())["targets"]["calc:unit"]["tests"]
+    assert (tests["tests"], tests["failures"], tests["cached"]) == (3, 1, False)
+    assert tests["failing"] == [
+        {"name": "add.add_2_3", "message": "expected 6, got 5", "file": "cases.txt", "line": 2}
+    ]
+    suite = ET.fromstring((root / "j.xml").read_text()).find("testsuite")  # noqa: S314 - orch wrote it
+    assert suite is not None and suite.get("name") == "calc:unit"
+    assert [c.get("name") for c in suite.iter("testcase")] == ["add_2_2", "add_2_3", "add_1_1"]
+    # At this version the result is kept: the next run reports it without building.
+    again = run_orch(root, "test", "--report", "r2.json")
+    assert again.returncode == 1
+    assert "(cached" in again.stdout + again.stderr
+    second = json.loads((root / "r2.json").read_text())
+    assert second["invocations"] == []
+    assert second["targets"]["calc:unit"]["tests"]["cached"] is True
+
+
+def test_a_passing_run_exits_0_with_every_case(tmp_path, image_prefix):
+    root = reported(tmp_path, image_prefix, "2 2 4\n2 3 5\n")
+    proc = run_orch(root, "test", "--junit", "j.xml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "✓ calc:unit: 2 cases passed" in out
+    cases = list(ET.fromstring((root / "j.xml").read_text()).iter("testcase"))  # noqa: S314
+    assert [(c.get("name"), c.find("failure")) for c in cases] == [
+        ("add_2_2", None),
+        ("add_2_3", None),
+    ]
+    again = run_orch(root, "test")
+    assert again.returncode == 0
+    assert "✓ calc:unit: 2 cases passed (cached)" in again.stdout + again.stderr
+
+
+HOSTILE = (
+    b'<?xml version="1.0" encoding="UTF-8"?><testsuite name="h">'
+    b'<testcase classname="a&quot;b,c" name="bad ]]&gt; \xff\xfe \x01 &lt;/testsuite&gt;">'
+    b'<failure message="::error file=x::owned%0A">line one\n]]&gt;\x1b[31mred\x00\n'
+    b"::stop-commands::x</failure></testcase>"
+    b'<testcase name="fine"/></testsuite>'
+)
+
+
+def test_a_report_with_hostile_characters_still_makes_valid_junit(tmp_path, image_prefix):
+    files = {
+        "calc/Dockerfile": (
+            "FROM busybox:latest AS unit\nCOPY hostile.xml /reports/junit.xml\n"
+            "RUN echo 1 > /reports/exit-code\n"
+        ),
+    }
+    root = monorepo(tmp_path, image_prefix, REPORTED, files)
+    (root / "calc/hostile.xml").write_bytes(HOSTILE)
+    proc = run_orch(root, "test", "--junit", "j.xml", "--ci", "github", env=github_env(tmp_path))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "Traceback" not in out
+    text = (root / "j.xml").read_text()
+    schema = xmlschema.XMLSchema(REPO / "tests" / "junit.xsd")
+    assert not [str(e) for e in schema.iter_errors(text)]
+    names = [c.get("name") for c in ET.fromstring(text).iter("testcase")]  # noqa: S314
+    assert names[1] == "fine" and "]]>" in names[0] and "</testsuite>" in names[0]
+    # The annotation's message is data, never a command of the runner's.
+    annotations = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
+    assert len(annotations) == 1
+    # Its title escaped as a property (`:` and `,`), one line: the report's own workflow
+    # command is the message's text, after the annotation's `::`.
+    head, _, message = annotations[0].partition("::")[2].partition("::")
+    assert head == 'error title=calc%3Aunit%3A a"b%2Cc.bad ]]> \ufffd\ufffd \ufffd </testsuite>'
+    assert message.startswith("::error file=x::owned%250A%0Aline one%0A]]>")
+
+
+def github_env(tmp_path: Path) -> dict[str, str]:
+    summary = tmp_path / "summary.md"
+    outputs = tmp_path / "outputs"
+    return {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}

@@ -25,7 +25,7 @@ REPORT_JOB = {
     "platform_sizes",
     "uncompressed_bytes", "previous_size_bytes", "log", "cached_steps", "warnings", "builder",
     "platform_builders", "attempts", "started_s", "ended_s", "steps", "failed_step",
-    "failed_line", "error", "reason",
+    "failed_line", "error", "reason", "tests",
 }  # fmt: skip
 INVOCATION = {"jobs", "started_s", "ended_s", "bake_file", "builder"}
 PLAN = {"schema_version", "plan", "targets"}
@@ -40,6 +40,10 @@ LINT = {
 FINDING = {
     "file", "line", "column", "rule", "severity", "message", "why", "fix", "target", "source",
 }  # fmt: skip
+TESTS = {
+    "tests", "passed", "failures", "errors", "skipped", "reports", "cached", "failing", "problems",
+}  # fmt: skip
+FAILING = {"name", "message", "file", "line"}
 MATRIX = {"schema_version", "include", "shared"}
 MATRIX_ENTRY = {"service", "needs", "targets", "tests"}
 
@@ -105,3 +109,18 @@ def test_matrix_has_its_keys(tmp_path):
     assert set(doc) == MATRIX
     assert set(doc["include"][0]) == MATRIX_ENTRY
     documented(MATRIX | MATRIX_ENTRY)
+
+
+def test_a_reported_test_stage_has_its_case_counts_and_failing_cases():
+    from orchestrator.ci.testcases import read_reports
+    from orchestrator.run.results import JobResult, RunOutcome
+
+    junit = b'<testsuite><testcase name="a"><failure message="m"/></testcase></testsuite>'
+    reports = read_reports({"j.xml": junit, "exit-code": b"1"})
+    r = JobResult(key="api:test", status="failed", reports=reports, reports_dir=".orch/r")
+    doc = summary.document(RunOutcome(results=(r,), test=True))
+    tests = doc["targets"]["api:test"]["tests"]  # type: ignore[index]
+    assert set(tests) == TESTS
+    assert tests["failures"] == 1 and tests["passed"] == 0
+    assert [set(f) for f in tests["failing"]] == [FAILING]
+    documented(TESTS | FAILING)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.ci.testcases import LISTED_CASES
 from orchestrator.plan.sizes import change_text, size_text
 from orchestrator.report.console import printable
 from orchestrator.run.results import JobResult, RunOutcome
@@ -104,6 +105,8 @@ def _failure(r: JobResult) -> list[str]:
         lines.append(f"Failing step: {markdown_text(r.failed_step)}  ")
     if r.error:
         lines.append(f"Error: {markdown_text(r.error)}  ")
+    if r.reports is not None and r.reports.failing:
+        lines += _failing_cases(r)
     if r.log:
         lines.append(f"Full log: {markdown_text(r.log)}")
     lines.append("")
@@ -122,6 +125,24 @@ def _failure(r: JobResult) -> list[str]:
             "</details>",
             "",
         ]
+    return lines
+
+
+def _failing_cases(r: JobResult) -> list[str]:
+    """The failing cases of a reported test stage: a table of the first LISTED_CASES, each
+    message one line, then a count of the rest; where the reports are kept."""
+    assert r.reports is not None
+    failing = r.reports.failing
+    lines = ["", "| failing case | where | message |", "| --- | --- | --- |"]
+    for case in failing[:LISTED_CASES]:
+        where = f"{case.file}:{case.line}" if case.file and case.line else (case.file or "")
+        cells = (markdown_text(case.title), markdown_text(where), markdown_text(case.headline, 200))
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if len(failing) > LISTED_CASES:
+        lines.append(f"\n… and {len(failing) - LISTED_CASES} more failing cases")
+    if r.reports_dir:
+        lines.append(f"\nReports: {markdown_text(r.reports_dir)}")
+    lines.append("")
     return lines
 
 
@@ -245,14 +266,32 @@ def error_annotation(file: str | None, line: int | None, title: str | None, mess
 
 
 def failure_annotations(
-    outcome: RunOutcome, locations: Mapping[str, tuple[str, int]] | None = None
+    outcome: RunOutcome,
+    locations: Mapping[str, tuple[str, int]] | None = None,
+    case_files: Mapping[tuple[str, str], str] | None = None,
 ) -> list[str]:
     """One `::error` per failed job, on its Dockerfile line when `locations` knows it
-    (job key -> path relative to the repository, line)."""
+    (job key -> path relative to the repository, line); for a test stage judged by its
+    reports, one per failing case instead (the first LISTED_CASES), on the case's file and
+    line when its report gives them and `case_files` finds the file ((job key, file) -> path)."""
     found = locations or {}
+    files = case_files or {}
     commands = []
     for r in outcome.results:
         if r.status != "failed":
+            continue
+        if r.reports is not None and r.reports.failing:
+            for case in r.reports.failing[:LISTED_CASES]:
+                file = files.get((r.key, case.file)) if case.file else None
+                body = [
+                    case.message or case.outcome,
+                    *case.body.splitlines()[:ANNOTATION_TAIL_LINES],
+                ]
+                commands.append(
+                    error_annotation(
+                        file, case.line if file else None, f"{r.key}: {case.title}", "\n".join(body)
+                    )
+                )
             continue
         where = f" at {r.failed_step}" if r.failed_step else ""
         body = [r.error or "failed", *r.tail[-ANNOTATION_TAIL_LINES:]]

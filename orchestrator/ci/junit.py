@@ -1,7 +1,9 @@
 """`orch test --junit FILE`: the test stages of a run as JUnit XML, which CI systems display.
 
 Each test stage job (`service:stage`) is one `<testcase>` in a `<testsuite>` per service;
-builds are not tests, and a test stage they kept from running is skipped, with the reason.
+builds are not tests, and a test stage they kept from running is skipped, with the reason. A
+stage with `reports:` whose reports hold test cases is a `<testsuite>` of its own instead,
+named `service:stage`, with each case as its runner wrote it (orchestrator.ci.testcases).
 Build output passes through `console.printable` first, then ElementTree escapes it; characters
 XML 1.0 cannot hold at all are dropped, as a parser would reject the whole file for one.
 """
@@ -13,6 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from orchestrator.ci.testcases import TestCase
 from orchestrator.report.console import printable
 from orchestrator.run.results import JobResult, RunOutcome
 
@@ -33,18 +36,84 @@ class _Case:
 def junit_xml(outcome: RunOutcome, *, name: str = "orch test") -> str:
     """The test stage jobs of `outcome` as a JUnit XML document (`<testsuites>`), one
     `<testcase>` per stage: `classname` the service, `name` the stage."""
-    cases = list(_cases(outcome.results))
+    every = list(_cases(outcome.results))
+    reported = [c for c in every if c.result.reports is not None and c.result.reports.cases]
+    cases = [c for c in every if c not in reported]
     suites: dict[str, list[_Case]] = {}
     for case in cases:
         suites.setdefault(case.service, []).append(case)
+    elements = [
+        _suite(_counts(service, members), [_testcase(case) for case in members])
+        for service, members in suites.items()
+    ]
+    for case in reported:
+        elements.append(_reported_suite(case))
     # <testsuites> has no `skipped` in the Ant/Jenkins schema; each <testsuite> does.
-    totals = {k: v for k, v in _counts(name, cases).items() if k != "skipped"}
-    root = ET.Element("testsuites", totals)
-    for service, members in suites.items():
-        suite = ET.SubElement(root, "testsuite", _counts(service, members))
-        suite.extend(_testcase(case) for case in members)
+    keys = ("tests", "failures", "errors")
+    totals = {k: str(sum(int(e.get(k) or 0) for e in elements)) for k in keys}
+    time = sum(float(e.get("time") or 0) for e in elements)
+    root = ET.Element("testsuites", {"name": _text(name), **totals, "time": _seconds(time)})
+    root.extend(elements)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _suite(counts: dict[str, str], cases: list[ET.Element]) -> ET.Element:
+    suite = ET.Element("testsuite", counts)
+    suite.extend(cases)
+    return suite
+
+
+def _reported_suite(stage: _Case) -> ET.Element:
+    """A stage's reported cases as one suite, `service:stage`; its log and whether the cases
+    are a cached result in the suite's output."""
+    r = stage.result
+    assert r.reports is not None
+    c = r.reports.counts
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": _text(f"{stage.service}:{stage.stage}"),
+            "tests": str(c.tests),
+            "failures": str(c.failures),
+            "errors": str(c.errors),
+            "skipped": str(c.skipped),
+            "time": _seconds(sum(case.time_s for case in r.reports.cases)),
+        },
+    )
+    suite.extend(_reported_case(case) for case in r.reports.cases)
+    said = []
+    if r.reports_cached:
+        said.append(f"cached: these cases are from a run at version {r.version}, not run again")
+    if r.reports_dir:
+        said.append(f"reports: {_text(r.reports_dir)}")
+    if r.log and not r.reports_cached:
+        said.append(f"log: {_text(r.log)}")
+    if said:
+        ET.SubElement(suite, "system-out").text = "\n".join(said) + "\n"
+    return suite
+
+
+def _reported_case(case: TestCase) -> ET.Element:
+    attrs = {
+        "classname": _text(case.classname),
+        "name": _text(case.name),
+        "time": _seconds(case.time_s),
+    }
+    if case.file:
+        attrs["file"] = _text(case.file)
+    if case.line is not None:
+        attrs["line"] = str(case.line)
+    element = ET.Element("testcase", attrs)
+    if case.outcome in ("failed", "error"):
+        tag = "failure" if case.outcome == "failed" else "error"
+        child = ET.SubElement(element, tag, message=_message(case.message or case.outcome))
+        if case.kind:
+            child.set("type", _text(case.kind))
+        child.text = _text(case.body) + "\n" if case.body else None
+    elif case.outcome == "skipped":
+        ET.SubElement(element, "skipped", message=_message(case.message or "skipped"))
+    return element
 
 
 def _cases(results: Iterable[JobResult]) -> Iterable[_Case]:

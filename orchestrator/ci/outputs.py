@@ -55,6 +55,28 @@ def failure_locations(project: Project, outcome: RunOutcome) -> dict[str, tuple[
     return found
 
 
+def case_locations(project: Project, outcome: RunOutcome) -> dict[tuple[str, str], str]:
+    """Where each failing case's file is in the repository, as the plan's directory names it:
+    (job key, the file its report names) -> path, for a file found under the target's context
+    (a runner names files from its working directory, most often the context's copy)."""
+    found: dict[tuple[str, str], str] = {}
+    root = project.plan.root
+    for r in outcome.results:
+        if r.reports is None:
+            continue
+        target = project.plan.targets[r.key.split(":", 1)[0]]
+        for case in r.reports.failing:
+            if not case.file or (r.key, case.file) in found:
+                continue
+            name = case.file.lstrip("/")
+            for base in (target.context, root):
+                candidate = base / name
+                if ".." not in Path(name).parts and candidate.is_file():
+                    found[(r.key, case.file)] = candidate.relative_to(root).as_posix()
+                    break
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """What went wrong writing GitHub's files: `errors` fail the run (its outputs are part of
@@ -104,7 +126,9 @@ def write_github(
         if r.status == "failed" and r.log:
             lines = _log_lines(project.plan.root / r.log)
             out.write("\n".join(github.log_group(f"{r.key} (failed)", lines)) + "\n")
-    for command in github.failure_annotations(outcome, failure_locations(project, outcome)):
+    for command in github.failure_annotations(
+        outcome, failure_locations(project, outcome), case_locations(project, outcome)
+    ):
         out.write(command + "\n")
     out.flush()
     return Written(tuple(warnings), tuple(errors))

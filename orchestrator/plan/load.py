@@ -151,6 +151,31 @@ class _Resolver:
             builders_at=builders_at,
         )
 
+    def _reports_dir(self, given: str, at: tuple[str | int, ...], name: str, stage: str) -> str:
+        """A test stage's `reports:`: an absolute directory of the stage, normalized, neither
+        its root (which would export the whole filesystem) nor a way out of it."""
+        import posixpath
+
+        where = self.doc.value_at(at)
+        parts = given.split("/")
+        if not given.startswith("/") or ".." in parts:
+            raise PlanError(
+                f"the reports directory {given!r} of {name}:{stage} is not an absolute path "
+                "inside the stage",
+                location=where,
+                hint="write the directory the test RUN writes its JUnit XML to, such as "
+                "reports: /reports",
+            )
+        normal = posixpath.normpath(given)
+        if normal == "/" or "\n" in given or "," in given or '"' in given:
+            raise PlanError(
+                f"the reports directory {given!r} of {name}:{stage} cannot be exported",
+                location=where,
+                hint="name a directory of its own, such as reports: /reports (the stage's root "
+                "would copy its whole filesystem out)",
+            )
+        return normal
+
     def _builders(self) -> tuple[tuple[BuilderSpec, ...], Location | None]:
         listed = self.doc.data.get("builders")
         if not listed:
@@ -224,6 +249,12 @@ class _Resolver:
                         "platforms out to test on each of them",
                     )
                 test_platforms[e["stage"]] = own
+        test_reports: dict[str, str] = {}
+        for i, e in enumerate(listed):
+            if isinstance(e, dict) and "reports" in e:
+                test_reports[e["stage"]] = self._reports_dir(
+                    e["reports"], (*at, "test", i, "reports"), name, e["stage"]
+                )
         image, registry = self._image(name, spec, at)
         cache_from, cache_from_at = self._cache(name, spec, at, "from")
         cache_to, cache_to_at = self._cache(name, spec, at, "to")
@@ -236,6 +267,7 @@ class _Resolver:
             target=spec.get("target"),
             tests=tests,
             test_platforms=test_platforms,
+            test_reports=test_reports,
             depends_on=tuple(spec.get("depends_on", ())),
             contexts=self._contexts(spec.get("contexts", {}), at),
             watch=self._watch(spec.get("watch", []), at),

@@ -66,6 +66,9 @@ class Target:
     tests: tuple[str, ...] = ()  # Dockerfile stages built by `orch test` (services only)
     # A test stage's own platforms (`test: [{stage: S, platforms: [...]}]`); else the target's.
     test_platforms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A test stage's reports directory (`test: [{stage: S, reports: /reports}]`): JUnit XML
+    # and its exit status, exported after the build (orchestrator.ci.testcases).
+    test_reports: Mapping[str, str] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()  # declared dependencies, in plan order
     contexts: tuple[NamedContext, ...] = ()
     watch: tuple[str, ...] = ()  # gitignore-style globs relative to the plan directory

@@ -212,10 +212,17 @@ _SERVICE: dict[str, Any] = {
             "items": {
                 "type": ["string", "object"],
                 "minLength": 1,
-                "x-expected": "a Dockerfile stage name, or {stage: NAME, platforms: [...]}",
+                "x-expected": "a Dockerfile stage name, or {stage: NAME, platforms: [...], "
+                "reports: DIR}",
                 "properties": {
                     "stage": {**_TEXT, "x-expected": "a Dockerfile stage name"},
                     "platforms": _list(_TEXT, "a list of platforms such as linux/amd64"),
+                    # Where the stage's test RUN writes JUnit XML and `exit-code`: orch exports
+                    # that directory and reports each test case (orchestrator.ci.testcases).
+                    "reports": {
+                        **_TEXT,
+                        "x-expected": "an absolute directory of the stage, such as /reports",
+                    },
                 },
                 "required": ["stage"],
                 "x-required": {"stage": "add `stage: NAME`, the Dockerfile stage to test"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orchestrator.ci.testcases import LISTED_CASES
 from orchestrator.jsontext import versioned
 from orchestrator.plan.sizes import change_text, size_text
 from orchestrator.report.console import StatusView, printable
@@ -51,6 +52,23 @@ def document(outcome: RunOutcome) -> dict[str, object]:
                 for s in r.steps
             ],
         }
+        entry["tests"] = None
+        if r.reports is not None:
+            entry["tests"] = {
+                **r.reports.counts.as_json(),
+                "reports": r.reports_dir,
+                "cached": r.reports_cached,
+                "failing": [
+                    {
+                        "name": c.title,
+                        "message": c.message,
+                        "file": c.file,
+                        "line": c.line,
+                    }
+                    for c in r.reports.failing[:LISTED_CASES]
+                ],
+                "problems": list(r.reports.problems),
+            }
         failed = r.status == "failed"
         entry["failed_step"] = r.failed_step if failed else None
         entry["failed_line"] = r.failed_line if failed else None
@@ -90,6 +108,9 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
         view.print(f"✗ {r.key} failed{at}")
         if r.error:
             view.print(f"  {printable(r.error)}")
+        if r.reports is not None:
+            for line in failing_cases(r):
+                view.print(f"  {line}")
         for line in r.excerpt:  # BuildKit's lines of the Dockerfile, the failing one marked
             view.print(f"  {printable(line)}")
         for line in r.tail:
@@ -120,7 +141,15 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
     if outcome.published is not None:
         view.print("")
         view.print(_publishing(outcome))
+    reported = [r for r in outcome.results if r.reports is not None and r.status != "failed"]
+    if reported:
+        view.print("")
+        for r in reported:
+            assert r.reports is not None
+            cached = " (cached)" if r.reports_cached else ""
+            view.print(f"✓ {r.key}: {r.reports.verdict()}{cached}")
     warnings = [f"{r.key}: {w}" for r in outcome.results for w in r.warnings]
+    warnings += [f"{r.key}: {p}" for r in outcome.results if r.reports for p in r.reports.problems]
     warnings += list(outcome.warnings)
     if warnings:
         view.print("")
@@ -132,6 +161,25 @@ def summary(view: StatusView, outcome: RunOutcome) -> None:
     words = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
     verdict = "interrupted" if outcome.interrupted else ("ok" if outcome.ok else "FAILED")
     view.print(f"{'test' if outcome.test else 'build'} {verdict}: {words}")
+
+
+def failing_cases(r: JobResult, limit: int = LISTED_CASES) -> list[str]:
+    """A line per failing case of a reported test stage, the first `limit`, then a count."""
+    assert r.reports is not None
+    failing = r.reports.failing
+    lines = []
+    for case in failing[:limit]:
+        where = (
+            f" ({case.file}:{case.line})"
+            if case.file and case.line
+            else (f" ({case.file})" if case.file else "")
+        )
+        lines.append(printable(f"✗ {case.title}{where}: {case.headline}", 300))
+    if len(failing) > limit:
+        lines.append(f"… and {len(failing) - limit} more failing cases")
+    if r.reports_dir:
+        lines.append(f"reports: {r.reports_dir}")
+    return lines
 
 
 def _publishing(outcome: RunOutcome) -> str:

@@ -60,6 +60,35 @@ class RunInputs:
     inputs: Mapping[str, str] = field(default_factory=dict)  # by target name: canonical inputs
     cache: Mapping[str, CacheSpecs] = field(default_factory=dict)  # by job key: leased specs
     absent_secrets: frozenset[tuple[str, str]] = frozenset()  # (target, id): optional, not set
+    reports: Mapping[str, str] = field(default_factory=dict)  # test job key -> export directory
+
+
+def reports_key(key: str) -> str:
+    """The definition key of a test job's reports export: no job key holds a NUL, so its bake
+    name (`api_ctest_x0_reports`) is never another's."""
+    return f"{key}\0reports"
+
+
+def reports_target(job: Job, *, root: Path, dest: str) -> BakeTarget:
+    """The bake target that exports a test stage's reports directory to `dest` on this
+    machine, and nothing else of the stage: an inline Dockerfile copies the directory out of
+    the stage (linked as the context `tested`) onto scratch, exported `type=local`. In the
+    test's own bake, the stage is built once for both."""
+    t = job.target
+    directory = t.test_reports[job.stage or ""]
+    definition: BakeTarget = {
+        "context": _rel(t.context, root),
+        "dockerfile-inline": f"FROM scratch\nCOPY --from=tested {directory}/ /\n",
+        "contexts": {"tested": f"target:{bake_name(job.key)}"},
+        "cache-from": [],
+        "cache-to": [],
+        "output": [format_attrs([("type", "local"), ("dest", dest)])],
+        "attest": [NO_PROVENANCE],
+    }
+    platforms = t.test_platforms.get(job.stage or "", t.platforms)
+    if platforms:
+        definition["platforms"] = list(platforms)
+    return definition
 
 
 def hand_off_ref(target: Target, versions: Mapping[str, str]) -> str:
@@ -245,23 +274,32 @@ def bake_definitions(
         )
         for name in carried
     }
-    return carriers | {
-        job.key: bake_target(
-            job,
-            root=root,
-            upstream=project.upstream(job.target.name),
-            versions=inputs.versions,
-            inputs=inputs.inputs,
-            cache=inputs.cache.get(job.key),
-            absent_secrets=frozenset(
-                i for name, i in inputs.absent_secrets if name == job.target.name
-            ),
-            link_targets=link_targets,
-            linked=linked,
-            local_only=job.target.name in local_only,
-        )
+    exports = {
+        reports_key(job.key): reports_target(job, root=root, dest=inputs.reports[job.key])
         for job in jobs
+        if job.test and job.key in inputs.reports
     }
+    return (
+        carriers
+        | exports
+        | {
+            job.key: bake_target(
+                job,
+                root=root,
+                upstream=project.upstream(job.target.name),
+                versions=inputs.versions,
+                inputs=inputs.inputs,
+                cache=inputs.cache.get(job.key),
+                absent_secrets=frozenset(
+                    i for name, i in inputs.absent_secrets if name == job.target.name
+                ),
+                link_targets=link_targets,
+                linked=linked,
+                local_only=job.target.name in local_only,
+            )
+            for job in jobs
+        }
+    )
 
 
 def bake_file(definitions: Mapping[str, BakeTarget]) -> dict[str, object]:

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import anyio
 
+from orchestrator.ci.testcases import Reports, read_reports
 from orchestrator.engine import images
 from orchestrator.engine.buildlog import BakeResult
 from orchestrator.engine.docker import ImageInfo
@@ -35,7 +36,15 @@ from orchestrator.errors import EngineError, OrchError, os_reason
 from orchestrator.inputs.versions import Manifest, short
 from orchestrator.project import Project
 from orchestrator.run import failures
-from orchestrator.run.bake import RunInputs, bake_definitions, bake_file, bake_name, hand_off_ref
+from orchestrator.run import reports as kept_reports
+from orchestrator.run.bake import (
+    RunInputs,
+    bake_definitions,
+    bake_file,
+    bake_name,
+    hand_off_ref,
+    reports_key,
+)
 from orchestrator.run.cache import CacheLease, lease
 from orchestrator.run.exports import PUSH
 from orchestrator.run.jobs import Job, JobSet
@@ -195,11 +204,17 @@ class EngineBuilder:
     ) -> dict[str, JobResult]:
         """One bake of `jobs`: the result of each that it did not cancel."""
         keys = tuple(job.key for job in jobs)
+        exports = {
+            job.key: kept_reports.export_dir(self.run_dir.state, job.key)
+            for job in jobs
+            if job.test and (job.stage or "") in job.target.test_reports
+        }
         inputs = RunInputs(
             versions=self.versions,
             inputs=self.inputs,
             cache={k: held.specs for k, held in leases.items()},
             absent_secrets=self.absent_secrets,
+            reports={k: str(path) for k, path in exports.items()},
         )
         started = time.monotonic() - self.clock0
         try:
@@ -225,7 +240,8 @@ class EngineBuilder:
         heard = self._heard(by_name, started)
         try:
             async with self.run_dir.building(keys):
-                said = await engine.bake(path, list(by_name), cwd=self.root, on_event=heard)
+                names = [*by_name, *(bake_name(reports_key(k)) for k in exports)]
+                said = await engine.bake(path, names, cwd=self.root, on_event=heard)
             # The one place bake's output comes in: what every writer shows is masked here.
             baked = {name: _masked(self.masker, got) for name, got in said.items()}
         except OSError as exc:  # a lock file or the bake process could not be opened
@@ -260,6 +276,8 @@ class EngineBuilder:
             if r.status == "failed"
         )
         if gone:
+            for dest in exports.values():  # nothing of this bake is judged
+                kept_reports.drop(dest)
             await self._check_gone(jobs, baked, engine, on, unreachable)
         refs = [
             hand_off_ref(job.target, self.versions)
@@ -282,11 +300,18 @@ class EngineBuilder:
         made: dict[str, JobResult] = {}
         for job in jobs:
             got = baked.get(bake_name(job.key))
+            if job.key in exports:
+                got = _tested(got, baked.get(bake_name(reports_key(job.key))))
             if got is None:
                 made[job.key] = self._fail(job, missing, on)
             elif got.status != "cancelled":
                 error = cache_errors.get(job.key)
-                r = self._record(job, got, path, found, error, on, started)
+                exported = (
+                    (exports[job.key], baked.get(bake_name(reports_key(job.key))))
+                    if job.key in exports
+                    else None
+                )
+                r = self._record(job, got, path, found, error, on, started, exported=exported)
                 if job.key in untagged:
                     note = (
                         f"its image was exported, but the job failed: {untagged[job.key]} was "
@@ -295,6 +320,9 @@ class EngineBuilder:
                     )
                     r = dataclasses.replace(r, warnings=(*r.warnings, note))
                 made[job.key] = r
+        for key, dest in exports.items():
+            if key not in made or made[key].reports is None:
+                kept_reports.drop(dest)  # not judged: its build did not end
         return made
 
     def _parts(self, job: Job, on: str) -> dict[str, tuple[str, ...]] | None:
@@ -303,6 +331,8 @@ class EngineBuilder:
         may be, since nothing of it is kept."""
         if not self.servers or not (job.test or job.target.registry):
             return None
+        if job.test and (job.stage or "") in job.target.test_reports:
+            return None  # its reports are exported from one bake
         t = job.target
         platforms = t.test_platforms.get(job.stage or "", t.platforms) if job.test else t.platforms
         return parts(platforms, on, self.servers, self._gone)
@@ -545,6 +575,7 @@ class EngineBuilder:
         started: float = 0.0,
         *,
         header: str | None = None,
+        exported: tuple[Path, BakeResult | None] | None = None,
     ) -> JobResult:
         warnings = list(got.warnings)
         if header is None:
@@ -559,6 +590,9 @@ class EngineBuilder:
             log = None
             warnings.append(f"its log could not be written: {os_reason(exc)}")
         built = got.status == "built" and error is None
+        judged = self._judge(job, built, exported, warnings)
+        if judged is not None and not judged[0].passed:
+            built, error = False, error or judged[1]
         versioned = None if job.test else hand_off_ref(job.target, self.versions)
         info = found.get(versioned) if built and versioned else None
         status: Status = ("passed" if job.test else "built") if built else "failed"
@@ -586,9 +620,57 @@ class EngineBuilder:
             started_s=started,
             ended_s=started + got.duration_s,
             steps=tuple(_moved(step, started) for step in got.steps),
-            failed_line=None if built else got.line,
-            excerpt=() if built else got.excerpt,
+            failed_line=None if built or judged is not None else got.line,
+            excerpt=() if built or judged is not None else got.excerpt,
+            reports=judged[0] if judged is not None else None,
+            reports_dir=judged[2] if judged is not None else None,
         )
+
+    def _judge(
+        self,
+        job: Job,
+        built: bool,
+        exported: tuple[Path, BakeResult | None] | None,
+        warnings: list[str],
+    ) -> tuple[Reports, str, str | None] | None:
+        """A test stage with `reports:`, once built: its exported reports read, judged and
+        kept (reports, why it failed, where they are kept). None for any other job, and for
+        a stage that did not build (its failure is its own; `warnings` gets the convention)."""
+        if exported is None:
+            return None
+        dest, export = exported
+        where = f"{job.key}'s reports directory {job.target.test_reports[job.stage or '']}"
+        if not built:
+            kept_reports.drop(dest)
+            warnings.append(REPORTS_HINT.format(where=where))
+            return None
+        if export is None or export.status != "built":
+            kept_reports.drop(dest)
+            why = (export.error if export is not None else None) or "bake reported nothing"
+            missing = "not found" in why
+            said = (
+                f"{where} is not in the built stage"
+                if missing
+                else f"{where} could not be exported: {why}"
+            )
+            return Reports(problems=(said,)), said, None
+        read = kept_reports.read(dest)
+        got = read_reports(read.files, read.too_large)
+        got = dataclasses.replace(got, problems=(*got.problems, *read.passed_over))
+        why = "" if got.passed else f"{job.key}: {got.verdict()}"
+        if not read.files and not read.too_large:
+            why = f"{where} is empty: the test RUN writes JUnit XML and exit-code there"
+        try:
+            kept = kept_reports.keep(
+                self.run_dir.state, job.key, dest, version=self.job_versions[job.key],
+                passed=got.passed,
+            )  # fmt: skip
+            shown_dir: str | None = shown(kept, self.root)
+        except OSError as exc:
+            kept_reports.drop(dest)
+            warnings.append(f"its reports could not be kept: {os_reason(exc)}")
+            shown_dir = None
+        return got, why, shown_dir
 
     def _fail(self, job: Job, error: str, on: str = "") -> JobResult:
         self._attempt(job.key, on, "failed", 0.0, error)
@@ -645,6 +727,24 @@ def _moved(step: StepRecord, by: float) -> StepRecord:
 
 def _built(got: BakeResult | None) -> bool:
     return got is not None and got.status == "built"
+
+
+REPORTS_HINT = (
+    "{where} holds nothing orch could read, since the test RUN itself failed: with `reports:`, "
+    "end the RUN with `; echo $? > DIR/exit-code` so that it never fails, and orch reports each "
+    "failing case (see docs/ci.md)"
+)
+
+
+def _tested(got: BakeResult | None, export: BakeResult | None) -> BakeResult | None:
+    """A test stage's result beside its reports export's. When the export failed for want of
+    the directory, the stage itself was built (BuildKit reads a stage's files only once it is),
+    though bake may have cancelled it for its sibling's failure: it is built then."""
+    if export is None or export.status != "failed" or "not found" not in (export.error or ""):
+        return got
+    if got is not None and got.status != "cancelled":
+        return got
+    return dataclasses.replace(got or export, status="built", error=None, failed_step=None)
 
 
 def _failed_part(said: BakeResult | None, where: str, failure: str) -> BakeResult:

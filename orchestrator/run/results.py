@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from orchestrator.ci.testcases import Reports
 from orchestrator.engine.events import StepRecord
 
 Status = Literal["up-to-date", "built", "passed", "failed", "blocked", "cancelled"]
@@ -55,6 +56,11 @@ class JobResult:
     started_s: float | None = None
     ended_s: float | None = None
     steps: tuple[StepRecord, ...] = ()  # its own steps, in the order they started
+    # A test stage with `reports:`: its test cases, where its reports are kept (relative to the
+    # plan's directory), and whether they are an earlier run's (the stage was not run again).
+    reports: Reports | None = None
+    reports_dir: str | None = None
+    reports_cached: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,6 +19,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -35,7 +36,7 @@ from orchestrator.run.interrupts import Interrupts, cancel_on
 from orchestrator.run.jobs import Job, JobSet, pending
 from orchestrator.run.masking import Masker, secret_values
 from orchestrator.run.results import DONE, Invocation, JobResult, RunOutcome, Status
-from orchestrator.run.workspace import RunDir, open_run
+from orchestrator.run.workspace import RunDir, open_run, shown
 
 if TYPE_CHECKING:  # the builder and the scheduler are imported when there is work for them
     from orchestrator.engine.events import OnBuildEvent
@@ -123,10 +124,42 @@ def job_versions(jobset: JobSet, manifests: Mapping[str, Manifest]) -> dict[str,
         if job.test:
             stage = job.stage or ""
             own = job.target.test_platforms.get(stage)
-            # A test on fewer platforms than its target's passes (or not) on its own.
-            version = stage_version(version, stage + ("@" + ",".join(own) if own else ""))
+            reports = job.target.test_reports.get(stage)
+            # A test on fewer platforms than its target's passes (or not) on its own; one
+            # judged by its reports is another test than one judged by its RUN's exit.
+            version = stage_version(
+                version,
+                stage
+                + ("@" + ",".join(own) if own else "")
+                + (f"\0reports={reports}" if reports else ""),
+            )
         versions[key] = version
     return versions
+
+
+def cached_reports(run_dir: RunDir, job: Job, version: str, root: Path) -> JobResult | None:
+    """A test stage with `reports:` that passed or failed at `version` before, with the cases
+    of the reports kept then: its result, cached. None when there is none to read."""
+    from orchestrator.ci.testcases import read_reports
+    from orchestrator.run import reports as kept_reports
+
+    if not job.target.test_reports.get(job.stage or ""):
+        return None
+    kept = kept_reports.kept(run_dir.state, job.key)
+    if kept is None or kept[1] != version:
+        return None
+    directory, _, passed = kept
+    read = kept_reports.read(directory)
+    got = read_reports(read.files, read.too_large)
+    return JobResult(
+        key=job.key,
+        status="up-to-date" if passed else "failed",
+        version=short(version),
+        error=None if passed else f"{job.key}: {got.verdict()} (cached: at this version before)",
+        reports=got,
+        reports_dir=shown(directory, root),
+        reports_cached=True,
+    )
 
 
 async def up_to_date(
@@ -137,6 +170,7 @@ async def up_to_date(
     job_version: Mapping[str, str],
     previous_sizes: Mapping[str, int],
     held: dict[str, Held],
+    root: Path,
 ) -> dict[str, JobResult]:
     """The jobs with nothing to build: a target whose versioned image is there (plan tags that
     point elsewhere go into `held`, to move at publish), a test stage that passed at this
@@ -152,7 +186,12 @@ async def up_to_date(
     for key, job in jobset.jobs.items():
         version = short(job_version[key])
         if job.test:
-            if passed.get(key) == job_version[key]:
+            cached = cached_reports(run_dir, job, job_version[key], root)
+            if cached is not None:
+                results[key] = cached
+            elif passed.get(key) == job_version[key] and not job.target.test_reports.get(
+                job.stage or ""
+            ):
                 results[key] = JobResult(key=key, status="up-to-date", version=version)
             continue
         there = found.get(key)
@@ -213,7 +252,14 @@ async def execute(
         try:
             if not options.force:
                 settled = await up_to_date(
-                    jobset, engine, run_dir, versions, job_version, previous_sizes, held
+                    jobset,
+                    engine,
+                    run_dir,
+                    versions,
+                    job_version,
+                    previous_sizes,
+                    held,
+                    project.plan.root,
                 )
         finally:
             tg.cancel_scope.cancel()
