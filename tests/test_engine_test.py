@@ -111,6 +111,13 @@ def test_example_monorepo_builds_and_its_tests_pass(tmp_path):
         "worker:test": "passed",
         "scheduler:test": "passed",
     }
+    # Each service's test stage reports its cases (`reports: /reports` in the plan).
+    for key in ("api:test", "worker:test", "scheduler:test"):
+        counts = tests[key]["tests"]
+        assert counts["tests"] >= 5 and counts["passed"] == counts["tests"], (key, counts)
+        assert (
+            not counts["problems"] and counts["reports"] == f".orch/reports/{key.replace(':', '@')}"
+        )
 
 
 def test_junit_output_of_a_real_test_run_validates_and_names_the_failure(tmp_path, image_prefix):
@@ -247,3 +254,18 @@ def github_env(tmp_path: Path) -> dict[str, str]:
     summary = tmp_path / "summary.md"
     outputs = tmp_path / "outputs"
     return {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
+
+
+def test_a_reports_directory_missing_from_the_stage_fails_it_naming_the_directory(
+    tmp_path, image_prefix
+):
+    files = {"calc/Dockerfile": "FROM busybox:latest AS unit\nRUN echo no reports written\n"}
+    root = monorepo(tmp_path, image_prefix, REPORTED, files)
+    proc = run_orch(root, "test", "--report", "r.json")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "calc:unit's reports directory /reports is not in the built stage" in out
+    assert "Traceback" not in out
+    report = json.loads((root / "r.json").read_text())
+    assert len(report["invocations"]) == 1  # judged once: not retried as a cancelled job
+    assert not list((root / ".orch/reports").glob("*.new-*"))  # no export left behind

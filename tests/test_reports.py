@@ -174,3 +174,22 @@ def test_a_reports_path_outside_the_stage_is_a_plan_error(
         project_of(tmp_path, plan, FILES)
     assert "api:test" in caught.value.message
     assert caught.value.location is not None and caught.value.location.line == 5
+
+
+def test_a_summary_lists_twenty_failing_cases_then_counts_the_rest() -> None:
+    from orchestrator.ci.github import summary_markdown
+    from orchestrator.ci.testcases import read_reports
+    from orchestrator.report.summary import failing_cases
+    from orchestrator.run.results import JobResult, RunOutcome
+
+    cases = "".join(
+        f'<testcase name="t{i}"><failure message="no {i}"/></testcase>' for i in range(25)
+    )
+    reports = read_reports({"j.xml": f"<testsuite>{cases}</testsuite>".encode()})
+    r = JobResult(key="api:test", status="failed", reports=reports)
+    lines = failing_cases(r)
+    assert lines[0] == "✗ t0: no 0" and lines[19] == "✗ t19: no 19"
+    assert lines[20:] == ["… and 5 more failing cases"]
+    markdown = summary_markdown(RunOutcome(results=(r,), test=True))
+    assert "| t19 |  | no 19 |" in markdown and "| t20 |" not in markdown
+    assert "… and 5 more failing cases" in markdown
