@@ -193,3 +193,16 @@ def test_a_summary_lists_twenty_failing_cases_then_counts_the_rest() -> None:
     markdown = summary_markdown(RunOutcome(results=(r,), test=True))
     assert "| t19 |  | no 19 |" in markdown and "| t20 |" not in markdown
     assert "… and 5 more failing cases" in markdown
+
+
+def test_a_stage_whose_run_fails_is_failed_as_before_with_the_convention_as_a_warning(
+    tmp_path: Path,
+) -> None:
+    engine = FakeEngine(outcomes={TEST: "failed"})
+    r = stage(run_tests(tmp_path, engine))
+    assert r.status == "failed" and r.reports is None
+    assert r.failed_step is not None  # the RUN's own failure, as without reports:
+    (warning,) = r.warnings
+    assert "since the test RUN itself failed" in warning
+    assert "`; echo $? > /reports/exit-code`" in warning
+    assert not list((tmp_path / ".orch/reports").glob("*.new-*"))

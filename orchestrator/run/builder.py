@@ -642,7 +642,8 @@ class EngineBuilder:
         where = f"{job.key}'s reports directory {job.target.test_reports[job.stage or '']}"
         if not built:
             kept_reports.drop(dest)
-            warnings.append(REPORTS_HINT.format(where=where))
+            directory = job.target.test_reports[job.stage or ""]
+            warnings.append(REPORTS_HINT.format(where=where, directory=directory))
             return None
         if export is None or export.status != "built":
             kept_reports.drop(dest)
@@ -731,8 +732,8 @@ def _built(got: BakeResult | None) -> bool:
 
 REPORTS_HINT = (
     "{where} holds nothing orch could read, since the test RUN itself failed: with `reports:`, "
-    "end the RUN with `; echo $? > DIR/exit-code` so that it never fails, and orch reports each "
-    "failing case (see docs/ci.md)"
+    "end the RUN with `; echo $? > {directory}/exit-code` so that it never fails, and orch "
+    "reports each failing case (see docs/ci.md)"
 )
 
 
