@@ -13,10 +13,12 @@ a problem named in the result while every other file still counts.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET  # the element type; parsing goes through defusedxml
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # parsing, through defusedxml, imports them when a report is read
+    import xml.etree.ElementTree as ET
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 
@@ -33,8 +35,10 @@ _OUTCOMES: tuple[tuple[str, Outcome], ...] = (
     ("error", "error"),
     ("skipped", "skipped"),
 )
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
+# The characters XML 1.0 cannot hold, and an XML declaration: compiled when a report is read
+# (the first pattern takes milliseconds, which a command that reads no report never pays).
+_NOT_XML = "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+_DECLARATION = r"\A\s*<\?xml[^>]*\?>"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,8 +186,10 @@ def read_reports(files: Mapping[str, bytes], too_large: Mapping[str, int] | None
 def parse_junit(data: bytes, path: str) -> tuple[list[TestCase], str | None]:
     """The cases of one JUnit XML file, or a problem saying why it is none."""
     text = data.decode("utf-8", "replace")
-    text = _DECLARATION.sub("", text, count=1)  # its encoding is moot once decoded
-    text = _NOT_XML.sub("\ufffd", text)
+    text = re.sub(_DECLARATION, "", text, count=1)  # its encoding is moot once decoded
+    text = re.sub(_NOT_XML, "\ufffd", text)
+    import xml.etree.ElementTree as ET
+
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 

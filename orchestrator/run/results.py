@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from orchestrator.ci.testcases import Reports
 from orchestrator.engine.events import StepRecord
+
+if TYPE_CHECKING:
+    from orchestrator.ci.testcases import Reports
 
 Status = Literal["up-to-date", "built", "passed", "failed", "blocked", "cancelled"]
 DONE: frozenset[Status] = frozenset({"up-to-date", "built", "passed"})
