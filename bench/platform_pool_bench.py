@@ -1,7 +1,7 @@
 """A two-platform cold build: one builder doing both platforms against a pool that splits each
 target between the builders that name its platforms, on the real engine.
 
-    .venv/bin/python bench/platform_pool_bench.py [--rounds 3] [--services 3] [--mb 60]
+    .venv/bin/python -m bench.platform_pool_bench [--rounds 3] [--services 3] [--mb 60]
 
 The plan: a stage `FROM busybox:latest` and `--services` services on it, each for linux/amd64
 and linux/arm64, pushed to the loopback registry, every step a CPU-bound `sha256sum` of `--mb`
@@ -21,15 +21,12 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-REGISTRY = "127.0.0.1:5000"
-NODES = ("default", "node2")
-ORCH = (sys.executable, "-m", "orchestrator")
+from bench.pool_engine_bench import ORCH, REGISTRY, prune
 
 
 def write_plan(root: Path, services: int, mb: int, prefix: str) -> None:
@@ -58,15 +55,6 @@ def write_plan(root: Path, services: int, mb: int, prefix: str) -> None:
     (root / "buildplan.yaml").write_text("\n".join(lines) + "\n")
 
 
-def prune() -> None:
-    for node in NODES:
-        subprocess.run(
-            ["docker", "--context", node, "builder", "prune", "-af"],
-            capture_output=True,
-            check=True,
-        )
-
-
 def build(root: Path, *args: str) -> tuple[float, dict[str, object]]:
     report = root / "report.json"
     start = time.perf_counter()
@@ -79,7 +67,9 @@ def build(root: Path, *args: str) -> tuple[float, dict[str, object]]:
     )
     took = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"orch build {' '.join(args)} failed:\n{proc.stdout[-3000:]}")
+        raise SystemExit(
+            f"orch build {' '.join(args)} failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
+        )
     return took, json.loads(report.read_text())
 
 
