@@ -353,6 +353,10 @@ class FakeEngine:
     def platforms(self, digest: str) -> frozenset[str] | None:
         return self.indexes.get(digest)
 
+    async def local_platforms(self, ref: str, platforms: Sequence[str]) -> frozenset[str] | None:
+        known = self.per_platform.get(ref)
+        return None if known is None else frozenset(p for p in platforms if p in known)
+
     async def merge(self, tags: Sequence[str], sources: Sequence[str]) -> None:
         self.lookups.append(("merge", (*tags, *sources)))
         for tag in tags:

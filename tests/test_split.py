@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.engine.events import ImageExported, StepStarted
 from orchestrator.plan.specs import parse_cache_entry
+from orchestrator.run import history
 from orchestrator.run import steps as run
 from orchestrator.run.jobs import build_jobs
 from orchestrator.run.split import Server, part_cache, parts, suffix
@@ -37,6 +38,15 @@ def test_a_platform_nobody_names_goes_to_a_builder_that_names_none() -> None:
     assert parts([AMD, RISC], "default", pool) == {"default": (AMD,), "any": (RISC,)}
     # Without one, it stays where the schedule put the target.
     assert parts([AMD, ARM, RISC], "node2", POOL) == {"default": (AMD,), "node2": (ARM, RISC)}
+
+
+def test_among_builders_naming_a_platform_the_fastest_last_time_builds_it() -> None:
+    pool = (Server("default", (AMD,)), Server("slow", (ARM,)), Server("fast", (ARM,)))
+    assert parts([AMD, ARM], "default", pool) == {"default": (AMD,), "slow": (ARM,)}
+    took = {"slow": 90.0, "fast": 12.0}
+    assert parts([AMD, ARM], "default", pool, took=took) == {"default": (AMD,), "fast": (ARM,)}
+    # The builder the schedule placed the target on keeps the platform it names (affinity).
+    assert parts([AMD, ARM], "slow", pool, took=took) == {"default": (AMD,), "slow": (ARM,)}
 
 
 def test_a_builder_that_stopped_answering_is_passed_over() -> None:
@@ -136,6 +146,10 @@ def test_a_run_builds_each_platform_on_its_builder_by_digest_then_merges_them(
     merges = [args for kind, args in default.lookups if kind == "merge"]
     assert merges == [(versioned, f"{versioned}-linux-amd64", f"{versioned}-linux-arm64")]
     assert result.digest == default.registry[result.versioned_image or ""]
+    # Each part's time on its builder is kept, for the next split to choose by.
+    kept = history.load(tmp_path / ".orch/history.json")
+    assert {"api@default", "api@node2"} <= set(kept)
+    assert result.part_durations.keys() == {"default", "node2"}
     # The log tells each part apart, and how to run each again by hand.
     log = (tmp_path / (result.log or "")).read_text()
     assert "linux/amd64 on default: re-run: docker buildx bake -f" in log
@@ -201,3 +215,31 @@ def test_the_live_view_hears_where_the_parts_run_and_one_export_once_both_are_me
     assert len(exports) == 1  # not one per part: the first part's export is not the job's
     steps = [i for i, e in enumerate(heard) if isinstance(e, StepStarted)]
     assert len(steps) == 2 and exports[0] > max(steps)
+
+
+def test_a_local_image_without_every_platform_is_built_again_where_the_engine_tells(
+    tmp_path: Path,
+) -> None:
+    plan = "defaults:\n  platforms: [linux/amd64, linux/arm64]\nservices:\n  api: {context: api}\n"
+    project = project_of(tmp_path, plan, {"api/Dockerfile": "FROM busybox\n"})
+    engine = FakeEngine()
+
+    def once() -> run.JobResult:
+        (r,) = run.run(
+            project,
+            build_jobs(project, ["api"]),
+            engine,
+            manifests=project.manifests(["api"]),
+            options=run.RunOptions(),
+            test=False,
+        ).results
+        return r
+
+    ref = once().versioned_image or ""
+    assert once().status == "up-to-date"  # the engine tells nothing per platform: whole
+    engine.per_platform[ref] = {AMD: 1000}  # its arm64 image is gone from the store
+    assert once().status == "built"
+    engine.per_platform[ref] = {}  # the engine tells, and the store has neither
+    assert once().status == "built"
+    engine.per_platform[ref] = {AMD: 1000, ARM: 1000}
+    assert once().status == "up-to-date"

@@ -611,6 +611,23 @@ class Engine:
                 self._no_platform_inspect = True
         return sizes
 
+    async def local_platforms(self, ref: str, platforms: Sequence[str]) -> frozenset[str] | None:
+        """Which of `platforms` the local image `ref` has content for (`docker image inspect
+        --platform`, Docker Engine 28.1); None when the engine cannot tell."""
+        present: set[str] = set()
+        for platform in platforms:
+            if self._no_platform_inspect:
+                return None
+            proc = await self._run(
+                ["image", "inspect", "--platform", platform, "--format", "x", ref]
+            )
+            if proc.returncode == 0:
+                present.add(platform)
+            elif b"requires API version" in proc.stderr:
+                self._no_platform_inspect = True
+                return None
+        return frozenset(present)
+
     async def _raw_manifest(self, ref: str) -> object:
         """The manifest (or index) `ref` names in its registry, as JSON; None when there is
         none. TimeoutError when the registry stalls."""

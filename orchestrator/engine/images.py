@@ -36,6 +36,10 @@ class ImageStore(Protocol):
 
     def platforms(self, digest: str) -> frozenset[str] | None: ...
 
+    async def local_platforms(
+        self, ref: str, platforms: Sequence[str]
+    ) -> frozenset[str] | None: ...
+
     async def remote_tag(self, source: str, tags: Sequence[str]) -> None: ...
 
     async def platform_sizes(
@@ -80,9 +84,10 @@ async def find(
         measured = {ids[ref]: info.size_bytes for ref, info in infos.items()}
         measured |= {i: sizes[i] for i in ids.values() if i in sizes}
     found: dict[str, Found] = {}
+    partial = await _partial_local(store, {k: v for k, v in local.items() if v[1] in ids})
     for key, (t, ref) in local.items():
         image_id = ids.get(ref)
-        if image_id is not None:
+        if image_id is not None and key not in partial:
             tags = {tag: ids.get(tag) for tag in t.tags}
             found[key] = Found(ref, image_id, measured.get(image_id), tags)
     for key, (t, ref) in remote.items():
@@ -95,6 +100,20 @@ async def find(
             }
             found[key] = Found(ref, digest, None, tags)
     return found
+
+
+async def _partial_local(store: ImageStore, there: Mapping[str, tuple[Target, str]]) -> set[str]:
+    """The local multi-platform images of `there` that lack a platform of their target, where
+    the engine can tell (Docker Engine 28.1 answers per platform; an older one tells nothing,
+    and the image counts as whole)."""
+    partial: set[str] = set()
+    for key, (t, ref) in there.items():
+        if len(t.platforms) < 2:
+            continue
+        present = await store.local_platforms(ref, t.platforms)
+        if present is not None and not set(t.platforms) <= present:
+            partial.add(key)
+    return partial
 
 
 def _every_platform(store: ImageStore, digest: str, target: Target) -> bool:

@@ -113,6 +113,7 @@ class EngineBuilder:
     on_build: OnBuildEvent | None = None  # each job's steps, output and export, as they happen
     # A pool whose builders name platforms: each builder and its engine, to split targets over.
     servers: tuple[Server, ...] = ()
+    speeds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # key -> builder -> s
     on_place: OnPlace | None = None  # a split job's builders, as its parts start
     engines: Mapping[str, BakeEngine] = field(default_factory=dict)  # by pool member name
     _gone: set[str] = field(default_factory=set)  # members found not answering by a split
@@ -335,7 +336,7 @@ class EngineBuilder:
             return None  # its reports are exported from one bake
         t = job.target
         platforms = t.test_platforms.get(job.stage or "", t.platforms) if job.test else t.platforms
-        return parts(platforms, on, self.servers, self._gone)
+        return parts(platforms, on, self.servers, self._gone, self.speeds.get(job.key))
 
     async def _split(self, job: Job, groups: Mapping[str, tuple[str, ...]], on: str) -> JobResult:
         """Build a job in parts, one bake per builder of `groups` at once, then merge the
@@ -372,7 +373,8 @@ class EngineBuilder:
         )
         result = self._record(job, merged, None, {}, merge_error, on, started, header=header)
         where = {p: b or "default" for b, platforms in groups.items() for p in platforms}
-        return dataclasses.replace(result, platform_builders=where)
+        took = {b: got[b][0].duration_s for b in groups if got[b][0].status == "built"}
+        return dataclasses.replace(result, platform_builders=where, part_durations=took)
 
     async def _part(
         self, job: Job, builder: str, platforms: tuple[str, ...], started: float

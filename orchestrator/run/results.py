@@ -52,6 +52,7 @@ class JobResult:
     builder: str | None = None  # the builder of its last attempt, in a run over a pool
     # A target split among a pool's builders: the builder of each platform (orchestrator.run.split).
     platform_builders: Mapping[str, str] = field(default_factory=dict)
+    part_durations: Mapping[str, float] = field(default_factory=dict)  # by builder, each part's
     attempts: tuple[Attempt, ...] = ()  # every invocation it was part of, in order
     # When its last attempt's bake started and when its own image was exported (or its test
     # stage finished), in seconds from the run's start; None when it never ran.

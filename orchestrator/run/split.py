@@ -14,7 +14,8 @@ Everything here is pure: which builder builds which platforms, and where each pa
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.plan.references import split_tag
@@ -34,14 +35,19 @@ def parts(
     on: str,
     servers: Sequence[Server],
     gone: Collection[str] = (),
+    took: Mapping[str, float] | None = None,
 ) -> dict[str, tuple[str, ...]] | None:
     """Which builder builds which of `platforms` of a target the schedule placed on `on`: by
     builder, in pool order. None when the target is built whole on `on`: one platform, no
     builder of the pool names any platform, or every platform goes to `on` anyway.
 
-    A platform goes to `on` when `on` names it, else to the first builder that names it, else to
-    `on` when it names no platforms, else to the first builder that names none; failing all of
-    those, to `on`. Builders in `gone` (they stopped answering) are passed over."""
+    A platform goes to `on` when `on` names it (the schedule put the target where its upstream
+    was built: affinity), else to the builder that names it and built the target's part
+    fastest last time (`took`: seconds by builder, from the history), the first listed among
+    those it knows nothing of; else to `on` when it names no platforms, else to the first
+    builder that names none; failing all of those, to `on`. Builders in `gone` (they stopped
+    answering) are passed over."""
+    took = took or {}
     up = [s for s in servers if s.name not in gone]
     if len(platforms) < 2 or not any(s.platforms for s in up):
         return None
@@ -53,7 +59,7 @@ def parts(
         if here in naming or (not naming and not here.platforms):
             builder = here.name
         elif naming:
-            builder = naming[0].name
+            builder = min(naming, key=lambda s: took.get(s.name, math.inf)).name
         elif generic:
             builder = generic[0].name
         else:

@@ -296,6 +296,7 @@ async def execute(
             untag_failed=not options.force,
             on_build=on_build,
             servers=servers,
+            speeds=history.by_builder(weights),
             engines={e.name: e.engine for e in pool},
             on_place=on_place,
         )
@@ -351,7 +352,16 @@ async def execute(
     durations = {r.key: r.duration_s for r in results if r.status in ("built", "passed")}
     # Per builder too, for a pool: how long each job takes where.
     durations |= {
-        f"{r.key}@{r.builder}": r.duration_s for r in results if r.builder and r.key in durations
+        f"{r.key}@{r.builder}": r.duration_s
+        for r in results
+        if r.builder and r.key in durations and not r.part_durations
+    }
+    # A target split by platform: how long its part took on each builder, for the next split.
+    durations |= {
+        f"{r.key}@{b}": took
+        for r in results
+        if r.key in durations
+        for b, took in r.part_durations.items()
     }
     try:
         history.update(history_path, {k: d for k, d in durations.items() if d})
