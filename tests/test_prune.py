@@ -234,3 +234,12 @@ def test_old_cache_versions_and_runs_go_with_their_bytes_and_a_dry_run_touches_n
     assert done.caches == [str(versions / "old")] and done.cache_bytes == 3_000
     assert not (versions / "old").exists() and (versions / "current").exists()
     assert len([p for p in runs.iterdir() if p.is_dir()]) == 3
+
+
+def test_a_version_s_part_tags_are_its_own_and_no_other_version_s() -> None:
+    from orchestrator.prune.decide import parts_of
+
+    v, w = "0123456789abcdef0123", "fedcba98765432100123"
+    tags = [v, f"{v}-linux-arm64", f"{v}-linux-amd64+linux-arm-v7", f"{w}-linux-arm64", "latest",
+            f"{v}-", f"x{v}-linux-arm64"]  # fmt: skip
+    assert parts_of(v, tags) == [f"{v}-linux-arm64", f"{v}-linux-amd64+linux-arm-v7"]

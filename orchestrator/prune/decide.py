@@ -26,6 +26,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 VERSION_TAG = re.compile(r"^[0-9a-f]{20}$")
+# A part of a target built in parts over a pool's builders (orchestrator.run.split): its
+# version's tag and the part's platforms, `<version>-linux-arm64`. It goes with its version.
+PART_TAG = re.compile(r"^([0-9a-f]{20})-[a-z0-9][a-z0-9.+_-]*$")
+
+
+def parts_of(version_tag: str, tags: Iterable[str]) -> list[str]:
+    """The part tags among `tags` of the versioned tag `version_tag`, in their order."""
+    return [t for t in tags if (m := PART_TAG.match(t)) is not None and m.group(1) == version_tag]
 
 
 @dataclass(frozen=True, slots=True)

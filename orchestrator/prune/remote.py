@@ -133,15 +133,16 @@ def _created(client: Client, name: str, manifest: Mapping[str, Any]) -> float:
 
 def listing(
     host: str, name: str, tags_of_plan: Sequence[str]
-) -> tuple[list[decide.LocalTag], dict[str, decide.ImageFacts], str | None]:
+) -> tuple[list[decide.LocalTag], dict[str, decide.ImageFacts], str | None, list[str]]:
     """Every tag of `name` in the registry that is versioned or a plan tag, with its manifest
-    digest and creation time; a problem instead when the registry refuses."""
+    digest and creation time; a problem instead when the registry refuses. Last, every tag of
+    it, for the part tags (`decide.parts_of`) that go with a version."""
     client = Client(host)
     code, _, body = client.call("GET", f"/v2/{name}/tags/list", accept="application/json")
     if code == 404:
-        return [], {}, None
+        return [], {}, None, []
     if code != 200:
-        return [], {}, f"{host}/{name}: listing its tags answered HTTP {code}"
+        return [], {}, f"{host}/{name}: listing its tags answered HTTP {code}", []
     tags = json.loads(body).get("tags") or []
     found: list[decide.LocalTag] = []
     facts: dict[str, decide.ImageFacts] = {}
@@ -155,7 +156,18 @@ def listing(
         found.append(decide.LocalTag(f"{host}/{name}", tag, digest))
         if digest not in facts:
             facts[digest] = decide.ImageFacts(_created(client, name, json.loads(body)), 0)
-    return found, facts, None
+    return found, facts, None, [str(t) for t in tags]
+
+
+def delete_part(host: str, name: str, tag: str) -> str | None:
+    """Delete the manifest a part tag names; a problem when the registry refuses."""
+    code, headers, _ = Client(host).call("GET", f"/v2/{name}/manifests/{tag}")
+    digest = {k.lower(): v for k, v in headers.items()}.get("docker-content-digest")
+    if code == 404:
+        return None  # gone with its index already
+    if code != 200 or not digest:
+        return f"{host}/{name}:{tag}: looking it up answered HTTP {code}"
+    return delete_manifest(host, name, digest)
 
 
 def delete_manifest(host: str, name: str, digest: str) -> str | None:
@@ -188,7 +200,9 @@ async def prune(
         if not name:
             continue
         plan_tags = [ref.rsplit(":", 1)[-1] for ref in t.tags]
-        tags, facts, problem = await anyio.to_thread.run_sync(listing, registry, name, plan_tags)
+        tags, facts, problem, every = await anyio.to_thread.run_sync(
+            listing, registry, name, plan_tags
+        )
         if problem:
             swept.problems.append(problem)
             continue
@@ -205,3 +219,11 @@ async def prune(
                     swept.problems.append(said)
                     continue
             swept.registry.append(f"{verb}: {gone.ref}")
+            for part in decide.parts_of(gone.tag, every):
+                said = None
+                if delete:
+                    said = await anyio.to_thread.run_sync(delete_part, registry, name, part)
+                if said:
+                    swept.problems.append(said)
+                else:
+                    swept.registry.append(f"{verb}: {registry}/{name}:{part}")
