@@ -240,6 +240,8 @@ def test_a_version_s_part_tags_are_its_own_and_no_other_version_s() -> None:
     from orchestrator.prune.decide import parts_of
 
     v, w = "0123456789abcdef0123", "fedcba98765432100123"
-    tags = [v, f"{v}-linux-arm64", f"{v}-linux-amd64+linux-arm-v7", f"{w}-linux-arm64", "latest",
-            f"{v}-", f"x{v}-linux-arm64"]  # fmt: skip
-    assert parts_of(v, tags) == [f"{v}-linux-arm64", f"{v}-linux-amd64+linux-arm-v7"]
+    tags = [v, f"{v}-linux-arm64", f"{v}-linux-amd64_linux-arm-v7", f"{w}-linux-arm64", "latest",
+            f"{v}-", f"x{v}-linux-arm64", f"{v}-platforms-0123abcd"]  # fmt: skip
+    assert parts_of(v, tags) == [
+        f"{v}-linux-arm64", f"{v}-linux-amd64_linux-arm-v7", f"{v}-platforms-0123abcd"
+    ]  # fmt: skip

@@ -79,7 +79,18 @@ def test_each_part_has_a_cache_of_its_own(entry: str, expected: str) -> None:
 
 
 def test_a_part_of_several_platforms_names_them_all() -> None:
-    assert suffix([AMD, "linux/arm/v7"]) == "linux-amd64+linux-arm-v7"
+    assert suffix([AMD, "linux/arm/v7"]) == "linux-amd64_linux-arm-v7"
+    # Every character a tag may hold, and no more than a tag may hold.
+    from orchestrator.plan.references import tag_problem
+    from orchestrator.run.split import part_tag
+
+    versioned = "localhost:5000/orch/api:0123456789abcdef0123"
+    assert part_tag(versioned, [AMD, "linux/arm/v7"]) == f"{versioned}-linux-amd64_linux-arm-v7"
+    many = [f"linux/arch{i}/variant{i}" for i in range(12)]
+    long = part_tag(versioned, many)
+    tag = long.rsplit(":", 1)[1]
+    assert len(tag) <= 128 and tag.startswith("0123456789abcdef0123-platforms-")
+    assert tag_problem(tag) is None and long != part_tag(versioned, many[:11])
 
 
 PLAN = """\

@@ -14,11 +14,13 @@ Everything here is pure: which builder builds which platforms, and where each pa
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from orchestrator.plan.references import split_tag
+from orchestrator.plan.references import TAG_MAX, split_tag
 from orchestrator.plan.specs import CacheEntry
 
 
@@ -72,8 +74,9 @@ def parts(
 
 
 def suffix(platforms: Sequence[str]) -> str:
-    """The part's name in paths and tags: `linux-arm64`, `linux-amd64+linux-arm64-v8`."""
-    return "+".join(p.replace("/", "-") for p in platforms)
+    """The part's name in paths and tags, of the characters a tag may hold: `linux-arm64`,
+    `linux-amd64_linux-arm-v7`."""
+    return "_".join(re.sub(r"[^A-Za-z0-9.-]", "-", p.replace("/", "-")) for p in platforms)
 
 
 def part_cache(entry: CacheEntry, platforms: Sequence[str]) -> CacheEntry:
@@ -100,5 +103,10 @@ def part_cache(entry: CacheEntry, platforms: Sequence[str]) -> CacheEntry:
 
 def part_tag(versioned: str, platforms: Sequence[str]) -> str:
     """The tag a part is pushed under: `{image}:{version}-linux-arm64`. Like the versioned tag,
-    no build of other inputs moves it."""
-    return f"{versioned}-{suffix(platforms)}"
+    no build of other inputs moves it. A tag holds at most 128 characters: a part of so many
+    platforms that its name would not fit is named by a digest of it instead."""
+    tag = f"{split_tag(versioned)[1] or ''}-{suffix(platforms)}"
+    if len(tag) > TAG_MAX:
+        digest = hashlib.sha256(suffix(platforms).encode()).hexdigest()[:16]
+        tag = f"{split_tag(versioned)[1] or ''}-platforms-{digest}"
+    return f"{split_tag(versioned)[0]}:{tag}"
