@@ -4,7 +4,6 @@ tests/test_engine_platforms.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -210,9 +209,9 @@ def test_the_platforms_of_an_index_leave_attestations_out() -> None:
             {"digest": "sha256:c", "platform": {"os": "unknown", "architecture": "unknown"}},
         ]
     }
-    assert _listed_platforms(json.dumps(index).encode()) == {"linux/amd64", "linux/arm/v7"}
-    assert _listed_platforms(b'{"layers": []}') is None  # an image manifest
-    assert _listed_platforms(b"not json") is None
+    assert _listed_platforms(index) == {"linux/amd64", "linux/arm/v7"}
+    assert _listed_platforms({"layers": []}) is None  # an image manifest
+    assert _listed_platforms(None) is None  # not JSON
 
 
 def test_the_live_view_hears_where_the_parts_run_and_one_export_once_both_are_merged(

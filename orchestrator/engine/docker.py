@@ -51,22 +51,21 @@ _UNREACHABLE = re.compile(
 )
 
 
-def _children(raw: bytes) -> tuple[str, ...]:
+def _parsed(raw: bytes) -> object:
     try:
-        doc = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
-        return ()
+        return None
+
+
+def _children(doc: object) -> tuple[str, ...]:
     listed = doc.get("manifests", []) if isinstance(doc, dict) else []
     return tuple(m["digest"] for m in listed if isinstance(m, dict) and "digest" in m)
 
 
-def _listed_platforms(raw: bytes) -> frozenset[str] | None:
+def _listed_platforms(doc: object) -> frozenset[str] | None:
     """The platforms an index lists (`linux/arm64`, `linux/arm/v7`), attestation manifests left
     out; None for anything but an index (an image manifest is one platform, whichever)."""
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return None
     if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
         return None
     return frozenset(
@@ -545,8 +544,9 @@ class Engine:
             if proc.returncode == 0 and proc.stdout:
                 digest = "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
                 found[ref] = digest
-                self._children[digest] = _children(proc.stdout)
-                self._platforms[digest] = _listed_platforms(proc.stdout)
+                doc = _parsed(proc.stdout)
+                self._children[digest] = _children(doc)
+                self._platforms[digest] = _listed_platforms(doc)
 
         async with anyio.create_task_group() as tg:
             for ref in dict.fromkeys(refs):
@@ -597,10 +597,23 @@ class Engine:
         it cannot tell are left out."""
         if remote:
             return await self._remote_platform_sizes(ref, platforms)
+        return await self._local_platform_sizes(ref, platforms) or {}
+
+    async def local_platforms(self, ref: str, platforms: Sequence[str]) -> frozenset[str] | None:
+        """Which of `platforms` the local image `ref` has content for (`docker image inspect
+        --platform`, Docker Engine 28.1); None when the engine cannot tell."""
+        sizes = await self._local_platform_sizes(ref, platforms)
+        return None if sizes is None else frozenset(sizes)
+
+    async def _local_platform_sizes(
+        self, ref: str, platforms: Sequence[str]
+    ) -> dict[str, int] | None:
+        """The local size of each of `platforms` the image `ref` has content for; None when
+        the engine cannot tell (before Docker Engine 28.1, API 1.49: learnt once a run)."""
         sizes: dict[str, int] = {}
         for platform in platforms:
             if self._no_platform_inspect:
-                break
+                return None
             proc = await self._run(
                 ["image", "inspect", "--platform", platform, "--format", "{{.Size}}", ref]
             )
@@ -609,24 +622,8 @@ class Engine:
                 sizes[platform] = int(said)
             elif b"requires API version" in proc.stderr:
                 self._no_platform_inspect = True
+                return None
         return sizes
-
-    async def local_platforms(self, ref: str, platforms: Sequence[str]) -> frozenset[str] | None:
-        """Which of `platforms` the local image `ref` has content for (`docker image inspect
-        --platform`, Docker Engine 28.1); None when the engine cannot tell."""
-        present: set[str] = set()
-        for platform in platforms:
-            if self._no_platform_inspect:
-                return None
-            proc = await self._run(
-                ["image", "inspect", "--platform", platform, "--format", "x", ref]
-            )
-            if proc.returncode == 0:
-                present.add(platform)
-            elif b"requires API version" in proc.stderr:
-                self._no_platform_inspect = True
-                return None
-        return frozenset(present)
 
     async def _raw_manifest(self, ref: str) -> object:
         """The manifest (or index) `ref` names in its registry, as JSON; None when there is
