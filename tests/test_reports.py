@@ -206,3 +206,18 @@ def test_a_stage_whose_run_fails_is_failed_as_before_with_the_convention_as_a_wa
     assert "since the test RUN itself failed" in warning
     assert "`; echo $? > /reports/exit-code`" in warning
     assert not list((tmp_path / ".orch/reports").glob("*.new-*"))
+
+
+def test_a_case_name_with_a_pipe_stays_one_cell_of_the_step_summary() -> None:
+    from markdown_it import MarkdownIt
+
+    from orchestrator.ci.github import summary_markdown
+    from orchestrator.ci.testcases import read_reports
+    from orchestrator.run.results import JobResult, RunOutcome
+
+    junit = b'<testsuite><testcase name="a|b" file="t.py" line="3"><failure message="x|y"/>'
+    reports = read_reports({"j.xml": junit + b"</testcase></testsuite>"})
+    r = JobResult(key="api:test", status="failed", reports=reports)
+    markdown = summary_markdown(RunOutcome(results=(r,), test=True))
+    html = MarkdownIt("commonmark").enable("table").render(markdown)  # GitHub reads it as GFM
+    assert "<td>a|b</td><td>t.py:3</td><td>x|y</td>" in html.replace("\n", "")

@@ -135,9 +135,12 @@ def _failing_cases(r: JobResult) -> list[str]:
     failing = r.reports.failing
     lines = ["", "| failing case | where | message |", "| --- | --- | --- |"]
     for case in failing[:LISTED_CASES]:
-        where = f"{case.file}:{case.line}" if case.file and case.line else (case.file or "")
-        cells = (markdown_text(case.title), markdown_text(where), markdown_text(case.headline, 200))
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        cells = (
+            markdown_text(case.title),
+            markdown_text(case.place),
+            markdown_text(case.headline, 200),
+        )  # each escaped, `|` too: one cell each
+        lines.append("| " + " | ".join(cells) + " |")
     if len(failing) > LISTED_CASES:
         lines.append(f"\n… and {len(failing) - LISTED_CASES} more failing cases")
     if r.reports_dir:

@@ -64,6 +64,13 @@ class TestCase:
         return self.outcome in ("failed", "error")
 
     @property
+    def place(self) -> str:
+        """`file:line` where its report says it is (the file alone without a line), or ""."""
+        if self.file and self.line is not None:
+            return f"{self.file}:{self.line}"
+        return self.file or ""
+
+    @property
     def headline(self) -> str:
         """The first line of its message (or its outcome): what a summary shows of it."""
         return next((line.strip() for line in self.message.splitlines() if line.strip()), "") or (

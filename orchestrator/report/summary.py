@@ -169,11 +169,7 @@ def failing_cases(r: JobResult, limit: int = LISTED_CASES) -> list[str]:
     failing = r.reports.failing
     lines = []
     for case in failing[:limit]:
-        where = (
-            f" ({case.file}:{case.line})"
-            if case.file and case.line
-            else (f" ({case.file})" if case.file else "")
-        )
+        where = f" ({case.place})" if case.place else ""
         lines.append(printable(f"✗ {case.title}{where}: {case.headline}", 300))
     if len(failing) > limit:
         lines.append(f"… and {len(failing) - limit} more failing cases")
