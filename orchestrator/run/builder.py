@@ -20,7 +20,7 @@ from typing import Protocol
 
 import anyio
 
-from orchestrator.ci.testcases import Reports, read_reports
+from orchestrator.ci.testcases import Reports
 from orchestrator.engine import images
 from orchestrator.engine.buildlog import BakeResult
 from orchestrator.engine.docker import ImageInfo
@@ -358,11 +358,7 @@ class EngineBuilder:
             done = all(got[b][0].status == "built" for b in groups)
             if done and not job.test:
                 merge_error, digest = await self._merge(job, groups, on)
-        if (
-            self.on_build is not None
-            and merge_error is None
-            and all(got[b][0].status == "built" for b in groups)
-        ):
+        if self.on_build is not None and done and merge_error is None:
             self.on_build(ImageExported(job.key, time.monotonic() - self.clock0))
         merged = _joined(job, groups, got, digest)
         header = "\n".join(
@@ -641,27 +637,24 @@ class EngineBuilder:
         if exported is None:
             return None
         dest, export = exported
-        where = f"{job.key}'s reports directory {job.target.test_reports[job.stage or '']}"
+        directory = job.target.test_reports[job.stage or ""]
+        where = f"{job.key}'s reports directory {directory}"
         if not built:
             kept_reports.drop(dest)
-            directory = job.target.test_reports[job.stage or ""]
             warnings.append(REPORTS_HINT.format(where=where, directory=directory))
             return None
         if export is None or export.status != "built":
             kept_reports.drop(dest)
             why = (export.error if export is not None else None) or "bake reported nothing"
-            missing = "not found" in why
             said = (
                 f"{where} is not in the built stage"
-                if missing
+                if _reports_missing(export)
                 else f"{where} could not be exported: {why}"
             )
             return Reports(problems=(said,)), said, None
-        read = kept_reports.read(dest)
-        got = read_reports(read.files, read.too_large)
-        got = dataclasses.replace(got, problems=(*got.problems, *read.passed_over))
+        got, any_file = kept_reports.load(dest)
         why = "" if got.passed else f"{job.key}: {got.verdict()}"
-        if not read.files and not read.too_large:
+        if not any_file:
             why = f"{where} is empty: the test RUN writes JUnit XML and exit-code there"
         try:
             kept = kept_reports.keep(
@@ -739,11 +732,16 @@ REPORTS_HINT = (
 )
 
 
+def _reports_missing(export: BakeResult | None) -> bool:
+    """Whether a reports export failed for want of the directory in the built stage."""
+    return export is not None and export.status == "failed" and "not found" in (export.error or "")
+
+
 def _tested(got: BakeResult | None, export: BakeResult | None) -> BakeResult | None:
     """A test stage's result beside its reports export's. When the export failed for want of
     the directory, the stage itself was built (BuildKit reads a stage's files only once it is),
     though bake may have cancelled it for its sibling's failure: it is built then."""
-    if export is None or export.status != "failed" or "not found" not in (export.error or ""):
+    if export is None or not _reports_missing(export):
         return got
     if got is not None and got.status != "cancelled":
         return got

@@ -10,6 +10,7 @@ never opens anything but a regular file, so a FIFO or a device in a report canno
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import stat
@@ -17,8 +18,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.ci.testcases import FILE_LIMIT
+from orchestrator.ci.testcases import FILE_LIMIT, Reports, read_reports
 from orchestrator.files import read_json_object, write_json_atomic
+from orchestrator.inputs.versions import short
+from orchestrator.run.results import JobResult
+from orchestrator.run.workspace import shown
 
 REPORTS = "reports"
 # A reports directory of more files than this is read up to it: a test that writes a file per
@@ -82,6 +86,15 @@ def read(directory: Path) -> Read:
     return Read(files, too_large, tuple(passed_over))
 
 
+def load(directory: Path) -> tuple[Reports, bool]:
+    """The cases of a reports directory, with what could not be read among its problems; and
+    whether it held any file at all."""
+    files = read(directory)
+    got = read_reports(files.files, files.too_large)
+    problems = (*got.problems, *files.passed_over)
+    return dataclasses.replace(got, problems=problems), bool(files.files or files.too_large)
+
+
 def kept_dir(state: Path, key: str) -> Path:
     return state / REPORTS / _name(key)
 
@@ -106,6 +119,25 @@ def kept(state: Path, key: str) -> tuple[Path, str, bool] | None:
     if not directory.is_dir() or not isinstance(version, str) or not isinstance(passed, bool):
         return None
     return directory, version, passed
+
+
+def cached(state: Path, key: str, version: str, root: Path) -> JobResult | None:
+    """The result of test job `key` at `version` from the reports kept when it passed or failed
+    there before, with their cases; None when none are kept at that version."""
+    found = kept(state, key)
+    if found is None or found[1] != version:
+        return None
+    directory, _, passed = found
+    got, _ = load(directory)
+    return JobResult(
+        key=key,
+        status="up-to-date" if passed else "failed",
+        version=short(version),
+        error=None if passed else f"{key}: {got.verdict()} (cached: at this version before)",
+        reports=got,
+        reports_dir=shown(directory, root),
+        reports_cached=True,
+    )
 
 
 def drop(exported: Path) -> None:

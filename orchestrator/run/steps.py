@@ -36,7 +36,7 @@ from orchestrator.run.interrupts import Interrupts, cancel_on
 from orchestrator.run.jobs import Job, JobSet, pending
 from orchestrator.run.masking import Masker, secret_values
 from orchestrator.run.results import DONE, Invocation, JobResult, RunOutcome, Status
-from orchestrator.run.workspace import RunDir, open_run, shown
+from orchestrator.run.workspace import RunDir, open_run
 
 if TYPE_CHECKING:  # the builder and the scheduler are imported when there is work for them
     from orchestrator.engine.events import OnBuildEvent
@@ -137,31 +137,6 @@ def job_versions(jobset: JobSet, manifests: Mapping[str, Manifest]) -> dict[str,
     return versions
 
 
-def cached_reports(run_dir: RunDir, job: Job, version: str, root: Path) -> JobResult | None:
-    """A test stage with `reports:` that passed or failed at `version` before, with the cases
-    of the reports kept then: its result, cached. None when there is none to read."""
-    from orchestrator.ci.testcases import read_reports
-    from orchestrator.run import reports as kept_reports
-
-    if not job.target.test_reports.get(job.stage or ""):
-        return None
-    kept = kept_reports.kept(run_dir.state, job.key)
-    if kept is None or kept[1] != version:
-        return None
-    directory, _, passed = kept
-    read = kept_reports.read(directory)
-    got = read_reports(read.files, read.too_large)
-    return JobResult(
-        key=job.key,
-        status="up-to-date" if passed else "failed",
-        version=short(version),
-        error=None if passed else f"{job.key}: {got.verdict()} (cached: at this version before)",
-        reports=got,
-        reports_dir=shown(directory, root),
-        reports_cached=True,
-    )
-
-
 async def up_to_date(
     jobset: JobSet,
     engine: BakeEngine,
@@ -180,18 +155,19 @@ async def up_to_date(
         for key, job in jobset.jobs.items()
         if not job.test
     }
+    from orchestrator.run import reports as kept_reports
+
     found = await images.find(engine, wanted, sizes=run_dir.image_sizes())
     passed = run_dir.passed()
     results: dict[str, JobResult] = {}
     for key, job in jobset.jobs.items():
         version = short(job_version[key])
         if job.test:
-            cached = cached_reports(run_dir, job, job_version[key], root)
-            if cached is not None:
-                results[key] = cached
-            elif passed.get(key) == job_version[key] and not job.target.test_reports.get(
-                job.stage or ""
-            ):
+            if (job.stage or "") in job.target.test_reports:  # its kept result, with its cases
+                cached = kept_reports.cached(run_dir.state, job.key, job_version[key], root)
+                if cached is not None:
+                    results[key] = cached
+            elif passed.get(key) == job_version[key]:
                 results[key] = JobResult(key=key, status="up-to-date", version=version)
             continue
         there = found.get(key)
@@ -275,6 +251,7 @@ async def execute(
         from orchestrator.run.scheduler import run_schedule
         from orchestrator.run.split import Server
 
+        speeds = history.by_builder(weights)  # each job's last time on each builder
         # Builders that name platforms: a multi-platform target is built in parts over them,
         # each part on its own, so none is chained into another target's bake.
         servers = (
@@ -296,7 +273,7 @@ async def execute(
             untag_failed=not options.force,
             on_build=on_build,
             servers=servers,
-            speeds=history.by_builder(weights),
+            speeds=speeds,
             engines={e.name: e.engine for e in pool},
             on_place=on_place,
         )
@@ -310,7 +287,7 @@ async def execute(
             pool=members,
             max_batch=options.max_batch,
             weights={k: weights.get(k, 1.0) for k in todo.order},
-            speeds=history.by_builder(weights),
+            speeds=speeds,
             fail_fast=options.fail_fast,
             retries=options.retries,
             chain=options.chain and not servers,
